@@ -1,0 +1,256 @@
+"""The SecurePix file: a standard PNG of noise with one private header chunk.
+
+See docs/FORMAT.md.  Pillow cannot write 16-bit PNGs with more than one
+channel, and the reader must check every chunk's CRC and refuse trailing bytes
+(so that a single changed byte anywhere is noticed), so the container writes
+and reads its own PNGs: filter type 0 only, one IDAT, no interlacing.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import ImageTooLarge, NotSecurePixFile, TamperedFile
+from .kdf import KdfParams
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HEADER_CHUNK = b"spXH"  # ancillary, private, unsafe to copy: editors drop it
+MAGIC = b"SecurePix"
+VERSION = 1
+CIPHER_IDS = {"chaotic": 1, "aes-gcm": 2}
+KDF_ARGON2ID = 1
+_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type
+_CHANNELS = {v: k for k, v in _COLOUR_TYPES.items()}
+_FIXED = struct.Struct(">9sBBBIII16s16sIIBB")
+PASSWORD_CHECK_BYTES = 16
+
+
+@dataclass(frozen=True)
+class Header:
+    """Everything in the header chunk.  Only the fixed part is in clear; the
+    metadata is sealed by the cipher and `extra` is ciphertext."""
+
+    cipher: str
+    kdf: KdfParams
+    salt: bytes
+    password_check: bytes
+    height: int
+    width: int
+    channels: int
+    bit_depth: int
+    extra: bytes = b""
+    sealed_metadata: bytes = b""
+    tag: bytes = field(default=b"", repr=False)
+
+    @property
+    def body_bytes(self) -> int:
+        return self.height * self.width * self.channels * self.bit_depth // 8
+
+    def fixed_bytes(self) -> bytes:
+        return _FIXED.pack(
+            MAGIC,
+            VERSION,
+            CIPHER_IDS[self.cipher],
+            KDF_ARGON2ID,
+            self.kdf.memory_kib,
+            self.kdf.iterations,
+            self.kdf.parallelism,
+            self.salt,
+            self.password_check,
+            self.height,
+            self.width,
+            self.channels,
+            self.bit_depth,
+        )
+
+    def authenticated_bytes(self) -> bytes:
+        """The header as the MAC sees it: every field but the tag."""
+        return (
+            self.fixed_bytes()
+            + struct.pack(">B", len(self.extra))
+            + self.extra
+            + struct.pack(">I", len(self.sealed_metadata))
+            + self.sealed_metadata
+        )
+
+    def to_bytes(self) -> bytes:
+        return self.authenticated_bytes() + struct.pack(">B", len(self.tag)) + self.tag
+
+    @classmethod
+    def from_bytes(cls, payload: bytes) -> Header:
+        try:
+            fields = _FIXED.unpack_from(payload)
+            magic, version, cipher_id, kdf_id, memory, iterations, parallelism, salt, check, h, w, c, depth = fields
+            if magic != MAGIC:
+                raise NotSecurePixFile("the header chunk does not start with the SecurePix magic")
+            if version != VERSION:
+                raise NotSecurePixFile(f"SecurePix format version {version} is not supported (this reader: {VERSION})")
+            ciphers = {v: k for k, v in CIPHER_IDS.items()}
+            if cipher_id not in ciphers or kdf_id != KDF_ARGON2ID:
+                raise TamperedFile("the header names an unknown cipher or key derivation")
+            offset = _FIXED.size
+            extra, offset = _length_prefixed(payload, offset, ">B")
+            sealed, offset = _length_prefixed(payload, offset, ">I")
+            tag, offset = _length_prefixed(payload, offset, ">B")
+        except struct.error as exc:
+            raise TamperedFile("the SecurePix header is truncated") from exc
+        if offset != len(payload):
+            raise TamperedFile("the SecurePix header has trailing bytes")
+        return cls(
+            cipher=ciphers[cipher_id],
+            kdf=KdfParams(memory, iterations, parallelism),
+            salt=salt,
+            password_check=check,
+            height=h,
+            width=w,
+            channels=c,
+            bit_depth=depth,
+            extra=extra,
+            sealed_metadata=sealed,
+            tag=tag,
+        )
+
+
+def _length_prefixed(payload: bytes, offset: int, fmt: str) -> tuple[bytes, int]:
+    (length,) = struct.unpack_from(fmt, payload, offset)
+    offset += struct.calcsize(fmt)
+    if offset + length > len(payload):
+        raise struct.error("field runs past the end")
+    return payload[offset : offset + length], offset + length
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+def _deflated_scanlines(rows: NDArray[np.uint8]) -> list[bytes]:
+    """zlib stream of the rows, each behind filter byte 0 (None), in pieces of
+    about a megabyte so that no second full copy of the image is made."""
+    # Level 0 (stored): ciphertext is noise, and deflating noise only costs time.
+    compressor = zlib.compressobj(level=0)
+    batch = max(1, (1 << 20) // (rows.shape[1] + 1))
+    pieces = []
+    for start in range(0, rows.shape[0], batch):
+        part = rows[start : start + batch]
+        scanlines = np.zeros((part.shape[0], part.shape[1] + 1), dtype=np.uint8)
+        scanlines[:, 1:] = part
+        pieces.append(compressor.compress(scanlines.data))
+    pieces.append(compressor.flush())
+    return pieces
+
+
+def write(header: Header, body: NDArray[np.uint8]) -> bytes:
+    """A PNG whose pixels are `body` (the ciphertext bytes, in scanline order)."""
+    if body.size != header.body_bytes:
+        raise ValueError(f"body has {body.size} bytes, the header describes {header.body_bytes}")
+    row_bytes = header.width * header.channels * header.bit_depth // 8
+    ihdr = struct.pack(
+        ">IIBBBBB", header.width, header.height, header.bit_depth, _COLOUR_TYPES[header.channels], 0, 0, 0
+    )
+    idat = _deflated_scanlines(body.reshape(header.height, row_bytes))
+    crc = zlib.crc32(b"IDAT")
+    for piece in idat:
+        crc = zlib.crc32(piece, crc)
+    return b"".join(
+        [
+            PNG_SIGNATURE,
+            _chunk(b"IHDR", ihdr),
+            _chunk(HEADER_CHUNK, header.to_bytes()),
+            struct.pack(">I", sum(len(piece) for piece in idat)) + b"IDAT",
+            *idat,
+            struct.pack(">I", crc),
+            _chunk(b"IEND", b""),
+        ]
+    )
+
+
+def _chunks(data: bytes, stop_before: bytes | None = None) -> list[tuple[bytes, memoryview]]:
+    """The PNG's chunks, each CRC-checked; all of them up to IEND and the end of
+    the file, or those before the first chunk of kind `stop_before`."""
+    view = memoryview(data)
+    chunks: list[tuple[bytes, memoryview]] = []
+    offset = len(PNG_SIGNATURE)
+    while offset < len(data):
+        if offset + 12 > len(data):
+            raise TamperedFile("the PNG ends inside a chunk")
+        (length,) = struct.unpack_from(">I", data, offset)
+        kind = bytes(view[offset + 4 : offset + 8])
+        if kind == stop_before:
+            return chunks
+        end = offset + 8 + length
+        if end + 4 > len(data):
+            raise TamperedFile(f"the PNG chunk {kind!r} runs past the end of the file")
+        payload = view[offset + 8 : end]
+        (crc,) = struct.unpack_from(">I", data, end)
+        if crc != zlib.crc32(payload, zlib.crc32(kind)):
+            raise TamperedFile(f"the PNG chunk {kind!r} fails its CRC check")
+        chunks.append((kind, payload))
+        offset = end + 4
+        if kind == b"IEND":
+            break
+    if offset != len(data) or not chunks or chunks[-1][0] != b"IEND":
+        raise TamperedFile("the PNG has bytes after its end, or no end")
+    return chunks
+
+
+def is_container(data: bytes) -> bool:
+    """Cheap sniff: a PNG that carries the SecurePix header chunk."""
+    return data.startswith(PNG_SIGNATURE) and HEADER_CHUNK + MAGIC in data[:4096]
+
+
+def _ihdr(payload: memoryview) -> tuple[int, int, int, int | None, tuple[int, int, int]]:
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", payload)
+    return width, height, depth, _CHANNELS.get(colour), (compression, filtering, interlace)
+
+
+def _checked_header(chunks: list[tuple[bytes, memoryview]], max_pixels: int) -> Header:
+    kinds = [kind for kind, _ in chunks]
+    if kinds[:2] != [b"IHDR", HEADER_CHUNK] or kinds.count(HEADER_CHUNK) != 1:
+        raise TamperedFile("the PNG chunks are not in the SecurePix order")
+    width, height, depth, channels, options = _ihdr(chunks[0][1])
+    header = Header.from_bytes(bytes(chunks[1][1]))
+    if (width, height, depth, channels) != (header.width, header.height, header.bit_depth, header.channels):
+        raise TamperedFile("the PNG image header disagrees with the SecurePix header")
+    if options != (0, 0, 0) or depth not in (8, 16):
+        raise TamperedFile("the PNG uses options a SecurePix file never has")
+    if width * height > max_pixels:
+        raise ImageTooLarge(f"{width}x{height} is over the limit of {max_pixels} pixels")
+    return header
+
+
+def read_header(data: bytes, max_pixels: int) -> Header:
+    """The header alone, checked, without touching the pixel data: enough to
+    refuse a file before any key derivation."""
+    if not is_container(data):
+        raise NotSecurePixFile("this is not a SecurePix encrypted image (no SecurePix header chunk)")
+    return _checked_header(_chunks(data, stop_before=b"IDAT"), max_pixels)
+
+
+def read(data: bytes, max_pixels: int) -> tuple[Header, NDArray[np.uint8]]:
+    """Parse a SecurePix PNG; returns the header and the ciphertext body as
+    rows of bytes (a view, not necessarily contiguous)."""
+    if not is_container(data):
+        raise NotSecurePixFile("this is not a SecurePix encrypted image (no SecurePix header chunk)")
+    chunks = _chunks(data)
+    header = _checked_header(chunks, max_pixels)
+    height = header.height
+    row_bytes = header.body_bytes // height if height else 0
+    expected = height * (row_bytes + 1)
+    idat_chunks = [payload for kind, payload in chunks if kind == b"IDAT"]
+    idat = idat_chunks[0] if len(idat_chunks) == 1 else b"".join(idat_chunks)
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(idat, expected)
+    except zlib.error as exc:
+        raise TamperedFile("the PNG pixel data does not decompress") from exc
+    if len(raw) != expected or not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+        raise TamperedFile("the PNG pixel data has the wrong length")
+    scanlines = np.frombuffer(raw, dtype=np.uint8).reshape(height, row_bytes + 1)
+    if scanlines[:, 0].any():
+        raise TamperedFile("the PNG uses a scanline filter a SecurePix file never has")
+    return header, scanlines[:, 1:]

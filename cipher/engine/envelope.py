@@ -1,0 +1,149 @@
+"""Encrypt and decrypt whole images: KDF, cipher, MAC and container together.
+
+This is the engine's public face: bytes of an image file and a password in,
+bytes of a SecurePix PNG out, and back.  Encrypt-then-MAC: the HMAC-SHA256
+covers the header and the ciphertext, and is checked before any decryption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from . import container, diffusion, imagefile
+from .errors import TamperedFile, WrongPassword
+from .imagefile import DecodedImage
+from .kdf import FileKeys, KdfParams, derive_keys, new_salt
+from .keystream import ChaoticKeystream
+
+CIPHERS = tuple(container.CIPHER_IDS)
+DEFAULT_MAX_PIXELS = 100_000_000
+# Each file has its own key (fresh salt), so fixed, distinct nonces are safe.
+_AES_BODY_NONCE = bytes(11) + b"\x01"
+_AES_METADATA_NONCE = bytes(11) + b"\x02"
+
+
+@dataclass(frozen=True)
+class EncryptedImage:
+    data: bytes  # the SecurePix PNG
+    source: DecodedImage  # what was encrypted (kept in memory only)
+
+
+def _describe(image: DecodedImage) -> bytes:
+    description = {
+        "mode": image.mode,
+        "shape": list(image.samples.shape),
+        "dtype": image.samples.dtype.name,
+        "format": image.source_format,
+        "metadata": image.metadata,
+    }
+    return json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _xor_metadata(data: bytes, keys: FileKeys) -> bytes:
+    stream = ChaoticKeystream(keys.metadata, expected_words=len(data) // 8 + 1).bytes(len(data))
+    return (np.frombuffer(data, dtype=np.uint8) ^ stream).tobytes()
+
+
+def _mac(keys: FileKeys, header: container.Header, body: np.ndarray) -> bytes:
+    """HMAC-SHA256 over the header (all but the tag) and the image's ciphertext."""
+    mac = hmac.new(keys.mac, header.authenticated_bytes(), hashlib.sha256)
+    mac.update(np.ascontiguousarray(body).data)
+    return mac.digest()
+
+
+def seal(image: DecodedImage, keys: FileKeys, *, cipher: str, kdf: KdfParams, salt: bytes) -> bytes:
+    """Encrypt decoded samples under already-derived keys."""
+    if cipher not in CIPHERS:
+        raise ValueError(f"unknown cipher {cipher!r}; choose one of {', '.join(CIPHERS)}")
+    description = _describe(image)
+    nbytes = image.samples.nbytes
+    if cipher == "chaotic":
+        ciphertext = diffusion.encrypt(image.samples, keys.keystream, keys.permutation)
+        sealed = _xor_metadata(description, keys)
+    else:
+        aes = AESGCM(keys.aes)
+        plain = image.samples.astype(image.samples.dtype.newbyteorder("<"), copy=False).tobytes()
+        ciphertext = np.frombuffer(aes.encrypt(_AES_BODY_NONCE, plain, None), dtype=np.uint8)
+        sealed = aes.encrypt(_AES_METADATA_NONCE, description, None)
+    header = container.Header(
+        cipher=cipher,
+        kdf=kdf,
+        salt=salt,
+        password_check=keys.password_check[: container.PASSWORD_CHECK_BYTES],
+        height=image.height,
+        width=image.width,
+        channels=image.channels,
+        bit_depth=8 * image.samples.itemsize,
+        extra=ciphertext[nbytes:].tobytes(),
+        sealed_metadata=sealed,
+    )
+    body = ciphertext[:nbytes]
+    header = container.Header(**{**header.__dict__, "tag": _mac(keys, header, body)})
+    return container.write(header, body)
+
+
+def unseal(data: bytes, keys: FileKeys, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Authenticate, then decrypt, a SecurePix PNG under already-derived keys."""
+    header, body = container.read(data, max_pixels)
+    if not hmac.compare_digest(keys.password_check[: container.PASSWORD_CHECK_BYTES], header.password_check):
+        raise WrongPassword("wrong password (or the file's key parameters were altered)")
+    ciphertext = np.empty(body.size + len(header.extra), dtype=np.uint8)
+    ciphertext[: body.size].reshape(body.shape)[...] = body
+    ciphertext[body.size :] = np.frombuffer(header.extra, dtype=np.uint8)
+    del body  # the decompressed PNG rows can go now
+    if not hmac.compare_digest(_mac(keys, header, ciphertext[: header.body_bytes]), header.tag):
+        raise TamperedFile("the encrypted file was modified or damaged: its authentication tag does not match")
+    if header.cipher == "chaotic":
+        description = json.loads(_xor_metadata(header.sealed_metadata, keys))
+    else:
+        aes = AESGCM(keys.aes)
+        description = json.loads(aes.decrypt(_AES_METADATA_NONCE, header.sealed_metadata, None))
+    shape = tuple(int(n) for n in description["shape"])
+    dtype = np.dtype(description["dtype"])
+    if header.cipher == "chaotic":
+        samples = diffusion.decrypt(ciphertext, shape, dtype, keys.keystream, keys.permutation)
+    else:
+        plain = AESGCM(keys.aes).decrypt(_AES_BODY_NONCE, ciphertext.tobytes(), None)
+        samples = np.frombuffer(plain, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
+    return DecodedImage(samples, description["mode"], description["format"], description["metadata"])
+
+
+def encrypt_image(
+    image: DecodedImage,
+    password: str,
+    *,
+    cipher: str = "chaotic",
+    kdf: KdfParams | None = None,
+    salt: bytes | None = None,
+) -> bytes:
+    """Encrypt decoded samples.  `salt` is for known-answer vectors only: a
+    real file always gets a fresh random salt."""
+    kdf = kdf or KdfParams()
+    salt = salt if salt is not None else new_salt()
+    return seal(image, derive_keys(password, salt, kdf), cipher=cipher, kdf=kdf, salt=salt)
+
+
+def encrypt_file(
+    data: bytes,
+    password: str,
+    *,
+    cipher: str = "chaotic",
+    kdf: KdfParams | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> EncryptedImage:
+    """Encrypt an image file (PNG, JPEG, BMP, TIFF, WebP) into a SecurePix PNG."""
+    image = imagefile.decode(data, max_pixels)
+    return EncryptedImage(encrypt_image(image, password, cipher=cipher, kdf=kdf), image)
+
+
+def decrypt_file(data: bytes, password: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decrypt a SecurePix PNG back to the exact decoded samples of the original."""
+    header = container.read_header(data, max_pixels)
+    keys = derive_keys(password, header.salt, header.kdf)
+    return unseal(data, keys, max_pixels=max_pixels)
