@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -144,7 +145,9 @@ def _run_batch(args: argparse.Namespace, suffix: str, convert: Converter) -> int
 
 
 def _progress(items: list[Path], show: bool) -> Iterator[Path]:
-    yield from tqdm(items, unit="file", disable=not show, file=sys.stderr)
+    # A terminal that reports no size (some pseudo-terminals) would get no bar at all.
+    size = shutil.get_terminal_size((80, 24))
+    yield from tqdm(items, unit="file", disable=not show, file=sys.stderr, ncols=size.columns, nrows=size.lines)
 
 
 def _describe(image: imagefile.DecodedImage) -> dict[str, Any]:
