@@ -30,6 +30,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/securepix bench
 	$(BIN)/securepix bench --size 4096 --no-paper --runs 3 --memory
+	$(BIN)/python -m benchmarks.medical
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -31,7 +31,11 @@ class UsageError(SecurePixError):
 def register(commands: Any) -> None:
     for name, handler, helptext in (
         ("encrypt", run_encrypt, "encrypt images into SecurePix PNGs (NAME.spx.png)"),
-        ("decrypt", run_decrypt, "decrypt SecurePix PNGs back to the original pixels (NAME.png)"),
+        (
+            "decrypt",
+            run_decrypt,
+            "decrypt SecurePix PNGs back to the original (NAME.png, NAME.dcm for DICOM, NAME.tiff for signed samples)",
+        ),
     ):
         sub = commands.add_parser(name, help=helptext, description=helptext)
         sub.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
@@ -82,7 +86,7 @@ def _output_path(args: argparse.Namespace, source: Path, suffix: str) -> Path:
     if args.output is not None:
         return Path(args.output)
     stem = source.name
-    for known in (".spx.png", ".png", ".jpeg", ".jpg", ".bmp", ".tiff", ".tif", ".webp"):
+    for known in (".spx.png", ".png", ".jpeg", ".jpg", ".bmp", ".tiff", ".tif", ".webp", ".dcm", ".dicom"):
         if stem.lower().endswith(known):
             stem = stem[: -len(known)]
             break
@@ -111,10 +115,11 @@ def _read_input(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-Converter = Callable[[bytes], tuple[bytes, dict[str, Any]]]
+# bytes of the input -> bytes of the output, details for the report, output suffix
+Converter = Callable[[bytes], tuple[bytes, dict[str, Any], str]]
 
 
-def _run_batch(args: argparse.Namespace, suffix: str, convert: Converter) -> int:
+def _run_batch(args: argparse.Namespace, convert: Converter) -> int:
     if args.output is not None and len(args.inputs) > 1:
         print("securepix: --output takes a single INPUT; use -o OUTDIR for several", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -127,10 +132,10 @@ def _run_batch(args: argparse.Namespace, suffix: str, convert: Converter) -> int
     show_bar = len(args.inputs) > 1 and not args.json and sys.stderr.isatty()
     for source in _progress(args.inputs, show_bar):
         started = time.perf_counter()
-        target = _output_path(args, source, suffix)
-        report: dict[str, Any] = {"input": str(source), "output": str(target)}
+        report: dict[str, Any] = {"input": str(source)}
         try:
-            data, details = convert(_read_input(source))
+            data, details, suffix = convert(_read_input(source))
+            target = _output_path(args, source, suffix)
             write_atomically(target, data, overwrite=args.force)
         except SecurePixError as exc:
             worst = max(worst, exc.exit_code)
@@ -138,7 +143,8 @@ def _run_batch(args: argparse.Namespace, suffix: str, convert: Converter) -> int
             if not args.json:
                 tqdm.write(f"securepix: {source}: {exc}", file=sys.stderr)
         else:
-            report.update(status="ok", **details, seconds=round(time.perf_counter() - started, 3))
+            report.update(output=str(target), status="ok", **details)
+            report["seconds"] = round(time.perf_counter() - started, 3)
         if args.json:
             print(json.dumps(report), flush=True)
     return worst
@@ -155,19 +161,20 @@ def _describe(image: imagefile.DecodedImage) -> dict[str, Any]:
 
 
 def run_encrypt(args: argparse.Namespace) -> int:
-    def convert(data: bytes) -> tuple[bytes, dict[str, Any]]:
+    def convert(data: bytes) -> tuple[bytes, dict[str, Any], str]:
         result = envelope.encrypt_file(data, args.password, cipher=args.cipher, max_pixels=args.max_pixels)
-        return result.data, {"cipher": args.cipher, **_describe(result.source)}
+        return result.data, {"cipher": args.cipher, **_describe(result.source)}, ".spx.png"
 
-    return _run_batch(args, ".spx.png", convert)
+    return _run_batch(args, convert)
 
 
 def run_decrypt(args: argparse.Namespace) -> int:
-    def convert(data: bytes) -> tuple[bytes, dict[str, Any]]:
+    def convert(data: bytes) -> tuple[bytes, dict[str, Any], str]:
         image = envelope.decrypt_file(data, args.password, max_pixels=args.max_pixels)
-        return imagefile.encode_png(image), _describe(image)
+        output, suffix = imagefile.encode(image)
+        return output, _describe(image), suffix
 
-    return _run_batch(args, ".png", convert)
+    return _run_batch(args, convert)
 
 
 def run_analyze(args: argparse.Namespace) -> int:

@@ -37,7 +37,7 @@ def _encrypt(image: DecodedImage, password: str, cipher: str) -> np.ndarray:
 def _with_one_pixel_changed(image: DecodedImage) -> DecodedImage:
     samples = image.samples.copy()
     centre = (image.height // 2, image.width // 2) + ((0,) if samples.ndim == 3 else ())
-    top = (1 << (8 * samples.itemsize)) - 1
+    top = np.iinfo(samples.dtype).max
     samples[centre] = samples[centre] + 1 if samples[centre] < top else samples[centre] - 1
     return DecodedImage(samples, image.mode, image.source_format, image.metadata)
 

@@ -128,11 +128,10 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
-def _deflated_scanlines(rows: NDArray[np.uint8]) -> list[bytes]:
+def _deflated_scanlines(rows: NDArray[np.uint8], level: int) -> list[bytes]:
     """zlib stream of the rows, each behind filter byte 0 (None), in pieces of
     about a megabyte so that no second full copy of the image is made."""
-    # Level 0 (stored): ciphertext is noise, and deflating noise only costs time.
-    compressor = zlib.compressobj(level=0)
+    compressor = zlib.compressobj(level=level)
     batch = max(1, (1 << 20) // (rows.shape[1] + 1))
     pieces = []
     for start in range(0, rows.shape[0], batch):
@@ -144,15 +143,22 @@ def _deflated_scanlines(rows: NDArray[np.uint8]) -> list[bytes]:
     return pieces
 
 
-def write(header: Header, body: NDArray[np.uint8]) -> bytes:
-    """A PNG whose pixels are `body` (the ciphertext bytes, in scanline order)."""
-    if body.size != header.body_bytes:
-        raise ValueError(f"body has {body.size} bytes, the header describes {header.body_bytes}")
-    row_bytes = header.width * header.channels * header.bit_depth // 8
-    ihdr = struct.pack(
-        ">IIBBBBB", header.width, header.height, header.bit_depth, _COLOUR_TYPES[header.channels], 0, 0, 0
-    )
-    idat = _deflated_scanlines(body.reshape(header.height, row_bytes))
+def png_bytes(
+    rows: NDArray[np.uint8],
+    width: int,
+    channels: int,
+    bit_depth: int,
+    *,
+    extra_chunks: tuple[bytes, ...] = (),
+    level: int,
+) -> bytes:
+    """A PNG of `rows` (height x row bytes, samples big-endian for 16 bits),
+    with `extra_chunks` (whole chunks) between IHDR and IDAT.
+
+    Also writes plain 16-bit RGB, RGBA and grey+alpha PNGs, which Pillow cannot.
+    """
+    ihdr = struct.pack(">IIBBBBB", width, rows.shape[0], bit_depth, _COLOUR_TYPES[channels], 0, 0, 0)
+    idat = _deflated_scanlines(rows, level)
     crc = zlib.crc32(b"IDAT")
     for piece in idat:
         crc = zlib.crc32(piece, crc)
@@ -160,12 +166,28 @@ def write(header: Header, body: NDArray[np.uint8]) -> bytes:
         [
             PNG_SIGNATURE,
             _chunk(b"IHDR", ihdr),
-            _chunk(HEADER_CHUNK, header.to_bytes()),
+            *extra_chunks,
             struct.pack(">I", sum(len(piece) for piece in idat)) + b"IDAT",
             *idat,
             struct.pack(">I", crc),
             _chunk(b"IEND", b""),
         ]
+    )
+
+
+def write(header: Header, body: NDArray[np.uint8]) -> bytes:
+    """A PNG whose pixels are `body` (the ciphertext bytes, in scanline order)."""
+    if body.size != header.body_bytes:
+        raise ValueError(f"body has {body.size} bytes, the header describes {header.body_bytes}")
+    rows = body.reshape(header.height, header.body_bytes // header.height)
+    # Level 0 (stored): ciphertext is noise, and deflating noise only costs time.
+    return png_bytes(
+        rows,
+        header.width,
+        header.channels,
+        header.bit_depth,
+        extra_chunks=(_chunk(HEADER_CHUNK, header.to_bytes()),),
+        level=0,
     )
 
 

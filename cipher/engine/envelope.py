@@ -45,6 +45,13 @@ def _describe(image: DecodedImage) -> bytes:
     return json.dumps(description, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _unsigned(samples: np.ndarray) -> np.ndarray:
+    """The cipher sees samples as unsigned words; signed ones are viewed, not converted."""
+    if samples.dtype.kind == "i":
+        return samples.view(f"u{samples.itemsize}")
+    return samples
+
+
 def _xor_metadata(data: bytes, keys: FileKeys) -> bytes:
     stream = ChaoticKeystream(keys.metadata, expected_words=len(data) // 8 + 1).bytes(len(data))
     return (np.frombuffer(data, dtype=np.uint8) ^ stream).tobytes()
@@ -62,13 +69,14 @@ def seal(image: DecodedImage, keys: FileKeys, *, cipher: str, kdf: KdfParams, sa
     if cipher not in CIPHERS:
         raise ValueError(f"unknown cipher {cipher!r}; choose one of {', '.join(CIPHERS)}")
     description = _describe(image)
-    nbytes = image.samples.nbytes
+    samples = _unsigned(image.samples)
+    nbytes = samples.nbytes
     if cipher == "chaotic":
-        ciphertext = diffusion.encrypt(image.samples, keys.keystream, keys.permutation)
+        ciphertext = diffusion.encrypt(samples, keys.keystream, keys.permutation)
         sealed = _xor_metadata(description, keys)
     else:
         aes = AESGCM(keys.aes)
-        plain = image.samples.astype(image.samples.dtype.newbyteorder("<"), copy=False).tobytes()
+        plain = samples.astype(samples.dtype.newbyteorder("<"), copy=False).tobytes()
         ciphertext = np.frombuffer(aes.encrypt(_AES_BODY_NONCE, plain, None), dtype=np.uint8)
         sealed = aes.encrypt(_AES_METADATA_NONCE, description, None)
     header = container.Header(
@@ -79,7 +87,7 @@ def seal(image: DecodedImage, keys: FileKeys, *, cipher: str, kdf: KdfParams, sa
         height=image.height,
         width=image.width,
         channels=image.channels,
-        bit_depth=8 * image.samples.itemsize,
+        bit_depth=8 * samples.itemsize,
         extra=ciphertext[nbytes:].tobytes(),
         sealed_metadata=sealed,
     )
@@ -106,12 +114,13 @@ def unseal(data: bytes, keys: FileKeys, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         description = json.loads(aes.decrypt(_AES_METADATA_NONCE, header.sealed_metadata, None))
     shape = tuple(int(n) for n in description["shape"])
     dtype = np.dtype(description["dtype"])
+    unsigned = np.dtype(f"u{dtype.itemsize}")
     if header.cipher == "chaotic":
-        samples = diffusion.decrypt(ciphertext, shape, dtype, keys.keystream, keys.permutation)
+        samples = diffusion.decrypt(ciphertext, shape, unsigned, keys.keystream, keys.permutation)
     else:
         plain = AESGCM(keys.aes).decrypt(_AES_BODY_NONCE, ciphertext.tobytes(), None)
-        samples = np.frombuffer(plain, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
-    return DecodedImage(samples, description["mode"], description["format"], description["metadata"])
+        samples = np.frombuffer(plain, dtype=unsigned.newbyteorder("<")).astype(unsigned).reshape(shape)
+    return DecodedImage(samples.view(dtype), description["mode"], description["format"], description["metadata"])
 
 
 def encrypt_image(

@@ -3,7 +3,9 @@
 Decoding applies the EXIF orientation (the EXIF block itself is not kept) and
 keeps what the pixels cannot be shown correctly without: the palette and its
 transparency, and the ICC colour profile.  That metadata travels sealed inside
-the encrypted file, never in clear.
+the encrypted file, never in clear.  Pillow decodes most files; OpenCV the
+16-bit colour PNGs and tifffile the 16-bit colour or signed TIFFs, which Pillow
+would cut to 8 bits; pydicom the DICOM files (dicom.py).
 """
 
 from __future__ import annotations
@@ -16,18 +18,38 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from . import container, dicom
 from .errors import ImageTooLarge, NotAnImage, UnsupportedImage
 
-SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP")
-SUPPORTED_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16")
+SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "DICOM")
+PILLOW_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16")
+# Modes Pillow cannot hold exactly, read with OpenCV (16-bit colour PNG) or
+# tifffile (16-bit colour or signed TIFF), and DICOM.
+WIDE_MODES = {("uint16", 2): "LA;16", ("uint16", 3): "RGB;16", ("uint16", 4): "RGBA;16", ("int16", 1): "I;16S"}
+SUPPORTED_MODES = (*PILLOW_MODES, *WIDE_MODES.values(), "DICOM")
 _SIXTEEN_BIT_ALIASES = ("I;16L", "I;16B")  # same samples, other byte order on disk
+_PNG_COLOUR_TYPE_OFFSET = 25
+_PNG_BIT_DEPTH_OFFSET = 24
+_TIFF_BITS_PER_SAMPLE = 258
+_TIFF_SAMPLE_FORMAT = 339
+_EXIF_ORIENTATION = 0x0112
+# EXIF orientation -> the numpy view that shows the image upright (as Pillow's ImageOps.exif_transpose).
+_UPRIGHT: dict[int, Any] = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
 
 
 @dataclass
 class DecodedImage:
-    samples: NDArray[np.uint8] | NDArray[np.uint16]  # HxW or HxWxC
+    samples: NDArray[Any]  # HxW or HxWxC; uint8, uint16 or int16
     mode: str
     source_format: str
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -65,17 +87,84 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
 
 
 def decode(data: bytes, max_pixels: int) -> DecodedImage:
-    """Decode an image file into its samples, exactly as Pillow decodes them."""
-    image = _open(data, max_pixels)
+    """Decode an image file into its samples, exactly as stored."""
+    if dicom.looks_like_dicom(data):
+        return _decode_dicom(data, max_pixels)
+    try:
+        image = _open(data, max_pixels)
+    except NotAnImage:
+        if dicom.is_dicom(data):
+            return _decode_dicom(data, max_pixels)
+        raise
     source_format = str(image.format)
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        if _is_wide_png(data) or _is_wide_tiff(image):
+            samples = _decode_wide(data, source_format)
+            mode = WIDE_MODES.get((samples.dtype.name, 1 if samples.ndim == 2 else samples.shape[2]), "I;16")
+            metadata: dict[str, Any] = {}
+        else:
+            samples, mode, metadata = _decode_with_pillow(image)
     except (OSError, ValueError, SyntaxError) as exc:
         raise NotAnImage(f"the {source_format} file is damaged or truncated: {exc}") from exc
+    if orientation in _UPRIGHT:
+        samples = _UPRIGHT[orientation](samples)
+    return DecodedImage(np.ascontiguousarray(samples), mode, source_format, metadata)
+
+
+def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
+    samples, metadata = dicom.decode(data, max_pixels)
+    return DecodedImage(samples, "DICOM", "DICOM", metadata)
+
+
+def _is_wide_png(data: bytes) -> bool:
+    """A 16-bit PNG with colour or alpha, which Pillow would cut to 8 bits."""
+    return (
+        data.startswith(b"\x89PNG")
+        and len(data) > _PNG_COLOUR_TYPE_OFFSET
+        and data[_PNG_BIT_DEPTH_OFFSET] == 16
+        and data[_PNG_COLOUR_TYPE_OFFSET] in (2, 4, 6)
+    )
+
+
+def _is_wide_tiff(image: Image.Image) -> bool:
+    """A TIFF of more than 8 bits per sample or signed samples, other than the
+    16-bit grey that Pillow holds exactly."""
+    if image.format != "TIFF" or image.mode in (*_SIXTEEN_BIT_ALIASES, "I;16"):
+        return False
+    tags = getattr(image, "tag_v2", {})
+    bits = tags.get(_TIFF_BITS_PER_SAMPLE, (8,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return max(bits) > 8 or tags.get(_TIFF_SAMPLE_FORMAT, 1) in (2, (2,))
+
+
+def _decode_wide(data: bytes, source_format: str) -> NDArray[Any]:
+    if source_format == "PNG":
+        import cv2  # OpenCV reads 16-bit colour PNGs exactly; imported only for them
+
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        if decoded is None:
+            raise NotAnImage("the 16-bit PNG cannot be decoded")
+        if data[_PNG_COLOUR_TYPE_OFFSET] == 4:  # grey + alpha comes back as BGRA with grey repeated
+            return np.asarray(decoded[..., [0, 3]])
+        return np.asarray(decoded[..., [2, 1, 0, 3][: decoded.shape[2]]])  # BGR(A) -> RGB(A)
+    import tifffile
+
+    samples = np.asarray(tifffile.imread(io.BytesIO(data), key=0))
+    channels = 1 if samples.ndim == 2 else samples.shape[-1]
+    if (samples.dtype.name, channels) not in WIDE_MODES:
+        raise UnsupportedImage(
+            f"TIFF samples of type {samples.dtype.name} with {channels} channel(s) are not supported; "
+            "supported: 16-bit unsigned with 1-4 channels, or 16-bit signed grey"
+        )
+    return samples
+
+
+def _decode_with_pillow(image: Image.Image) -> tuple[NDArray[Any], str, dict[str, Any]]:
     mode = "I;16" if image.mode in _SIXTEEN_BIT_ALIASES else image.mode
-    if mode not in SUPPORTED_MODES:
-        raise UnsupportedImage(f"image mode {image.mode} is not supported; supported: {', '.join(SUPPORTED_MODES)}")
+    if mode not in PILLOW_MODES:
+        raise UnsupportedImage(f"image mode {image.mode} is not supported; supported: {', '.join(PILLOW_MODES)}")
     samples = np.asarray(image)
     if mode == "1":
         samples = samples.astype(np.uint8)
@@ -92,10 +181,27 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
             metadata["transparency"] = _b64(transparency) if isinstance(transparency, bytes) else transparency
     if image.info.get("icc_profile"):
         metadata["icc_profile"] = _b64(image.info["icc_profile"])
-    return DecodedImage(np.ascontiguousarray(samples), mode, source_format, metadata)
+    return samples, mode, metadata
 
 
-def encode_png(image: DecodedImage) -> bytes:
+def encode(image: DecodedImage) -> tuple[bytes, str]:
+    """The decrypted image as a file, and its suffix: the DICOM file for DICOM
+    sources, a TIFF for signed samples, a PNG for everything else."""
+    if image.mode == "DICOM":
+        return dicom.encode(image.samples, image.metadata), ".dcm"
+    if image.samples.dtype.kind == "i":
+        import tifffile
+
+        out = io.BytesIO()
+        tifffile.imwrite(out, image.samples)
+        return out.getvalue(), ".tiff"
+    if image.mode in WIDE_MODES.values():
+        rows = image.samples.astype(">u2").view(np.uint8).reshape(image.height, -1)
+        return container.png_bytes(rows, image.width, image.channels, 16, level=6), ".png"
+    return _encode_png(image), ".png"
+
+
+def _encode_png(image: DecodedImage) -> bytes:
     """The decoded pixels as a PNG (lossless), with palette and ICC profile restored."""
     if image.mode == "P":
         pil = Image.frombytes("P", (image.width, image.height), image.samples.tobytes())

@@ -8,7 +8,7 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import NDArray
 
-Samples = NDArray[np.uint8] | NDArray[np.uint16]
+Samples = NDArray[np.integer]  # uint8, uint16 or int16
 
 
 def _channels(samples: Samples) -> list[NDArray[np.generic]]:
@@ -18,8 +18,9 @@ def _channels(samples: Samples) -> list[NDArray[np.generic]]:
 def entropy(samples: Samples) -> list[float]:
     """Shannon entropy per channel, in bits per sample (8 or 16 at most)."""
     levels = 1 << (8 * samples.itemsize)
+    unsigned = samples.view(f"u{samples.itemsize}")  # relabelling levels leaves entropy unchanged
     result = []
-    for channel in _channels(samples):
+    for channel in _channels(unsigned):
         counts = np.bincount(channel.reshape(-1), minlength=levels)
         p = counts[counts > 0] / channel.size
         result.append(float(-(p * np.log2(p)).sum()))

@@ -1,0 +1,221 @@
+"""DICOM files: pixel data out for encryption, the whole file back after.
+
+The encrypted image holds the Pixel Data element's value; every other byte of
+the file (preamble, file meta, every data element but Pixel Data, trailing
+elements) travels in the sealed metadata, so decryption rebuilds an
+uncompressed file byte for byte and no patient data is ever in clear.
+Compressed transfer syntaxes are decoded first (pydicom with the pylibjpeg
+codecs) and kept as Explicit VR Little Endian; see docs/FORMAT.md.
+
+Frames are stacked vertically into one image; planar colour data becomes one
+grey plane after another.  The display path renders one frame to 8 bits for
+people and the classifier; the archival samples are never converted.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+import pydicom
+from numpy.typing import NDArray
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
+
+from .errors import ImageTooLarge, NotAnImage, UnsupportedImage
+
+PIXEL_DATA = 0x7FE00010
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def looks_like_dicom(data: bytes) -> bool:
+    return data[128:132] == b"DICM"
+
+
+def read_dataset(data: bytes) -> Dataset:
+    """Parse a DICOM file, with or without preamble and file meta; never a
+    pydicom exception, always a SecurePix error."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = pydicom.dcmread(io.BytesIO(data), force=True)
+            dataset.get_item(PIXEL_DATA)
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise NotAnImage(f"the DICOM file cannot be read: {exc}") from exc
+    if dataset.get_item(PIXEL_DATA) is None or "Rows" not in dataset or "Columns" not in dataset:
+        raise NotAnImage("the DICOM file has no image (no Pixel Data, Rows or Columns)")
+    return dataset
+
+
+def is_dicom(data: bytes) -> bool:
+    """A DICOM file: by its preamble, or (files without one) by parsing."""
+    if looks_like_dicom(data):
+        return True
+    try:
+        read_dataset(data)
+    except NotAnImage:
+        return False
+    return True
+
+
+def _attribute(dataset: Dataset, name: str, default: int | None = None) -> int:
+    value = dataset.get(name, default)
+    if value is None or value == "":
+        raise UnsupportedImage(f"the DICOM file lacks {name}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UnsupportedImage(f"the DICOM attribute {name} is not a number: {value!r}") from None
+
+
+def _layout(dataset: Dataset) -> dict[str, int]:
+    layout = {
+        "frames": _attribute(dataset, "NumberOfFrames", 1),
+        "rows": _attribute(dataset, "Rows"),
+        "columns": _attribute(dataset, "Columns"),
+        "samples": _attribute(dataset, "SamplesPerPixel", 1),
+        "bits": _attribute(dataset, "BitsAllocated"),
+        "signed": _attribute(dataset, "PixelRepresentation", 0),
+        "planar": _attribute(dataset, "PlanarConfiguration", 0),
+    }
+    if layout["bits"] not in (8, 16):
+        raise UnsupportedImage(f"DICOM pixel data of {layout['bits']} bits allocated is not supported (8 or 16)")
+    if min(layout["frames"], layout["rows"], layout["columns"], layout["samples"]) < 1 or layout["samples"] > 4:
+        raise UnsupportedImage("the DICOM file has impossible image dimensions")
+    return layout
+
+
+def _raw_pixel_data(dataset: Dataset) -> RawDataElement:
+    """The Pixel Data element as read: where its value starts in the file, and its length."""
+    element = dataset.get_item(PIXEL_DATA)
+    if not isinstance(element, RawDataElement):
+        raise NotAnImage("the DICOM Pixel Data element cannot be located in the file")
+    return element
+
+
+def _decompressed(dataset: Dataset) -> bytes:
+    """Decode compressed pixel data and write the file as Explicit VR Little Endian."""
+    syntax = dataset.file_meta.TransferSyntaxUID
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset.decompress(generate_instance_uid=False)
+    except (NotImplementedError, RuntimeError) as exc:
+        raise UnsupportedImage(f"cannot decode {syntax.name} pixel data: {exc}") from exc
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise NotAnImage(f"the compressed {syntax.name} pixel data is damaged: {exc}") from exc
+    out = io.BytesIO()
+    pydicom.dcmwrite(out, dataset, enforce_file_format=True)
+    return out.getvalue()
+
+
+def decode(data: bytes, max_pixels: int) -> tuple[NDArray[np.generic], dict[str, Any]]:
+    """The stored pixel values (frames stacked), and the sealed metadata that
+    rebuilds the file around them."""
+    dataset = read_dataset(data)
+    layout = _layout(dataset)
+    pixels = layout["rows"] * layout["columns"] * layout["frames"]
+    if pixels > max_pixels:
+        raise ImageTooLarge(f"the DICOM image has {pixels} pixels, over the limit of {max_pixels}")
+    element = _raw_pixel_data(dataset)
+    decompressed_from = None
+    syntax = getattr(dataset, "file_meta", Dataset()).get("TransferSyntaxUID")
+    if element.length == _UNDEFINED_LENGTH or (syntax is not None and syntax.is_compressed):
+        if syntax is None or not syntax.is_compressed:
+            raise UnsupportedImage("encapsulated pixel data without a compressed transfer syntax")
+        decompressed_from = str(syntax)
+        data = _decompressed(dataset)
+        dataset = read_dataset(data)
+        layout = _layout(dataset)
+        element = _raw_pixel_data(dataset)
+    little_endian = dataset.original_encoding[1] if dataset.original_encoding[1] is not None else True
+    itemsize = layout["bits"] // 8
+    expected = pixels * layout["samples"] * itemsize
+    start, length = element.value_tell, element.length
+    if length < expected or start + length > len(data):
+        raise NotAnImage(
+            f"the DICOM pixel data is truncated or inconsistent: {min(length, len(data) - start)} bytes for "
+            f"{layout['frames']} frame(s) of {layout['rows']}x{layout['columns']}x{layout['samples']} "
+            f"at {layout['bits']} bits ({expected} bytes)"
+        )
+    dtype = np.dtype(("<" if little_endian else ">") + ("i" if layout["signed"] else "u") + str(itemsize))
+    values = np.frombuffer(data, dtype=dtype, count=pixels * layout["samples"], offset=start)
+    if layout["samples"] > 1 and layout["planar"] == 0:
+        shape: tuple[int, ...] = (layout["frames"] * layout["rows"], layout["columns"], layout["samples"])
+    else:
+        shape = (layout["frames"] * layout["samples"] * layout["rows"], layout["columns"])
+    metadata = {
+        "dicom": {
+            "prefix": base64.b64encode(data[:start]).decode("ascii"),
+            "suffix": base64.b64encode(data[start + expected :]).decode("ascii"),
+            "dtype": dtype.str,
+            "layout": layout,
+            "decompressed_from": decompressed_from,
+        }
+    }
+    return values.astype(dtype.newbyteorder("="), copy=True).reshape(shape), metadata
+
+
+def encode(samples: NDArray[np.generic], metadata: dict[str, Any]) -> bytes:
+    """The DICOM file, rebuilt around decrypted pixel values."""
+    info = metadata["dicom"]
+    pixel_bytes = samples.astype(np.dtype(info["dtype"]), copy=False).tobytes()
+    return base64.b64decode(info["prefix"]) + pixel_bytes + base64.b64decode(info["suffix"])
+
+
+def render(data: bytes) -> NDArray[np.uint8]:
+    """First frame as 8 bits for display: modality LUT, then the VOI LUT or
+    window when present (else min/max), MONOCHROME1 inverted, palette colour
+    applied; YBR is converted to RGB once, by pydicom's decoder."""
+    dataset = read_dataset(data)
+    layout = _layout(dataset)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frames = dataset.pixel_array
+    except (NotImplementedError, RuntimeError) as exc:
+        raise UnsupportedImage(f"cannot decode this DICOM pixel data: {exc}") from exc
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise NotAnImage(f"the DICOM pixel data is damaged: {exc}") from exc
+    frame = frames[0] if layout["frames"] > 1 else frames
+    photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    if photometric == "PALETTE COLOR":
+        rgb = apply_color_lut(frame, dataset)
+        return _stretch(rgb, 0, float((1 << 16) - 1) if rgb.max() > 255 else 255.0)
+    if layout["samples"] > 1:
+        return _stretch(frame, 0, float((1 << layout["bits"]) - 1))
+    values = apply_modality_lut(frame, dataset)
+    if "VOILUTSequence" in dataset or "WindowWidth" in dataset:
+        low, high = _voi_output_range(dataset, values)
+        values = apply_voi_lut(values, dataset)
+    else:
+        low, high = float(values.min()), float(values.max())
+    image = _stretch(values, low, high)
+    return 255 - image if photometric == "MONOCHROME1" else image
+
+
+def _voi_output_range(dataset: Dataset, values: NDArray[np.generic]) -> tuple[float, float]:
+    """The range pydicom's VOI step maps into: a LUT's own bit depth, or, for a
+    window, the stored range after the modality rescale."""
+    if "VOILUTSequence" in dataset:
+        bits = int(dataset.VOILUTSequence[0].LUTDescriptor[2])
+        return 0.0, float((1 << bits) - 1)
+    stored = int(dataset.get("BitsStored", dataset.BitsAllocated))
+    if dataset.get("PixelRepresentation", 0):
+        low, high = -float(1 << (stored - 1)), float((1 << (stored - 1)) - 1)
+    else:
+        low, high = 0.0, float((1 << stored) - 1)
+    slope, intercept = float(dataset.get("RescaleSlope", 1)), float(dataset.get("RescaleIntercept", 0))
+    low, high = low * slope + intercept, high * slope + intercept
+    return min(low, high), max(low, high)
+
+
+def _stretch(values: NDArray[np.generic], low: float, high: float) -> NDArray[np.uint8]:
+    span = high - low or 1.0
+    scaled = (values.astype(np.float64) - low) / span * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
