@@ -18,7 +18,8 @@ from cipher.engine import analysis, container, dicom, envelope, imagefile, metri
 from cipher.engine.errors import ImageTooLarge, NotAnImage, SecurePixError, UnsupportedImage
 from tests import dicom_files
 from tests.conftest import PASSWORD
-from tests.images import photo_array
+from tests.images import encode as encode_image
+from tests.images import image_in_mode, photo_array
 
 FILES: dict[str, Callable[[], bytes]] = {
     **{name: (lambda n=name: dicom_files.packaged(n)) for name in dicom_files.PACKAGED},
@@ -242,3 +243,32 @@ def test_bad_dicom_on_the_command_line_exits_2_with_no_output(tmp_path: Path) ->
     result = run("encrypt", broken, "-o", tmp_path / "enc")
     assert result.returncode == 2 and "truncated" in result.stderr
     assert not (tmp_path / "enc").exists() or not any((tmp_path / "enc").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [
+        (lambda: dicom_files.packaged("ct_signed"), (128, 128)),
+        (lambda: dicom_files.ct_without_file_meta(), (128, 128)),
+        (lambda: _png16(photo_array(8, 9, 3, bits=16)), (8, 9, 3)),
+        (lambda: _tiff(np.arange(-40, 32, dtype=np.int16).reshape(8, 9)), (8, 9)),
+        (lambda: encode_image(image_in_mode("P", 8, 9)), (8, 9, 3)),
+        (lambda: encode_image(image_in_mode("RGBA", 8, 9)), (8, 9, 3)),
+        (lambda: encode_image(image_in_mode("LA", 8, 9)), (8, 9)),
+    ],
+)  # fmt: skip
+def test_every_image_has_an_eight_bit_rendering(make: Callable[[], bytes], shape: tuple[int, ...]) -> None:
+    rendered = imagefile.render(make(), max_pixels=10**6)
+    assert rendered.dtype == np.uint8 and rendered.shape == shape
+    assert rendered.max() > rendered.min()
+
+
+def _png16(samples: np.ndarray) -> bytes:
+    rows = samples.astype(">u2").view(np.uint8).reshape(samples.shape[0], -1)
+    return container.png_bytes(rows, samples.shape[1], samples.shape[2], 16, level=6)
+
+
+def _tiff(samples: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    tifffile.imwrite(out, samples)
+    return out.getvalue()

@@ -26,6 +26,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .errors import ImageTooLarge, NotAnImage, UnsupportedImage
 
@@ -49,6 +50,14 @@ def read_dataset(data: bytes) -> Dataset:
         raise NotAnImage(f"the DICOM file cannot be read: {exc}") from exc
     if dataset.get_item(PIXEL_DATA) is None or "Rows" not in dataset or "Columns" not in dataset:
         raise NotAnImage("the DICOM file has no image (no Pixel Data, Rows or Columns)")
+    if "TransferSyntaxUID" not in dataset.file_meta:
+        # A file without file meta: name the encoding pydicom found, so that its decoders can run.
+        implicit, little = dataset.original_encoding
+        dataset.file_meta.TransferSyntaxUID = {
+            (True, True): ImplicitVRLittleEndian,
+            (False, True): ExplicitVRLittleEndian,
+            (False, False): ExplicitVRBigEndian,
+        }[(bool(implicit), bool(little) if little is not None else True)]
     return dataset
 
 

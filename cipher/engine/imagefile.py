@@ -223,3 +223,40 @@ def _encode_png(image: DecodedImage) -> bytes:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def render(data: bytes, max_pixels: int) -> NDArray[np.uint8]:
+    """An 8-bit RGB or grey rendering for display and classification.
+
+    DICOM goes through its modality and VOI LUTs (dicom.render); 16-bit and
+    signed images are stretched from their minimum to their maximum; a palette
+    is applied; alpha is dropped.  The archival samples are not touched.
+    """
+    if dicom.looks_like_dicom(data) or (not _is_pillow_image(data) and dicom.is_dicom(data)):
+        return dicom.render(data)
+    image = decode(data, max_pixels)
+    samples = image.samples
+    if image.mode == "P":
+        pil = Image.frombytes("P", (image.width, image.height), samples.tobytes())
+        pil.putpalette(base64.b64decode(image.metadata["palette"]), rawmode=image.metadata["palette_mode"])
+        return np.asarray(pil.convert("RGB"))
+    if image.mode == "1":
+        return samples * np.uint8(255)
+    if samples.ndim == 3 and samples.shape[2] in (2, 4):
+        samples = samples[..., :-1]  # drop alpha
+        samples = samples[..., 0] if samples.shape[2] == 1 else samples
+    if samples.dtype == np.uint8:
+        return np.ascontiguousarray(samples)
+    low, high = float(samples.min()), float(samples.max())
+    scaled = (samples.astype(np.float64) - low) / ((high - low) or 1.0) * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _is_pillow_image(data: bytes) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
+    return True
