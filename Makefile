@@ -10,6 +10,7 @@ PORT ?= 8000
 .PHONY: run test lint install clean bench
 
 $(STAMP): pyproject.toml
+	@scripts/install-system-packages
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

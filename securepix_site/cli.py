@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from benchmarks import cipher_bench
 from cipher import cli as cipher_cli
+from classification import cli as classification_cli
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     cipher_cli.register(commands)
     cipher_bench.register(commands)
+    classification_cli.register(commands)
     return parser
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import envbool, envint, envlist, envstr, local_secret
+from .env import envbool, envfloat, envint, envlist, envstr, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -96,6 +96,13 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECUREPIX_MAX_UPLOAD_BYTES = envint("SECUREPIX_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 SECUREPIX_MAX_PIXELS = envint("SECUREPIX_MAX_PIXELS", 100_000_000, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SECUREPIX_MAX_UPLOAD_BYTES
+
+# Domain classification (see README: Classification).
+SECUREPIX_CLASSIFIER = envstr("SECUREPIX_CLASSIFIER", "auto")
+SECUREPIX_OCR = envbool("SECUREPIX_OCR", True)
+SECUREPIX_MISMATCH_THRESHOLD = envfloat("SECUREPIX_MISMATCH_THRESHOLD", 0.6)
+SECUREPIX_MISMATCH_DEFAULT = envstr("SECUREPIX_MISMATCH_DEFAULT", "acknowledge")
+SECUREPIX_MISMATCH_RULES = envstr("SECUREPIX_MISMATCH_RULES", "")
 
 LOGGING = {
     "version": 1,

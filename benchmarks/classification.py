@@ -1,0 +1,73 @@
+"""Classifier speed and memory: cold start, a 512x512 photo, a document page.
+
+    python -m benchmarks.classification [--runs N]
+
+Run in a fresh process, since the cold start and the resident memory are
+what this measures.  The photo is scikit-image's coffee picture resized to
+512x512; the page is an invoice rendered by the dev set's renderer, classified
+with OCR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import resource
+import statistics
+import time
+
+import numpy as np
+from PIL import Image
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def measure(runs: int) -> dict[str, object]:
+    started = time.perf_counter()
+    from classification.engine.classifier import DomainClassifier
+
+    classifier = DomainClassifier("auto")
+    from skimage import data
+
+    photo = _png(Image.fromarray(data.coffee()).resize((512, 512)))
+    classifier.classify(photo)
+    cold = time.perf_counter() - started
+
+    from classification import devset
+
+    rng = random.Random(1)
+    page = _png(devset._page(devset.finance_lines(rng), rng, devset._fonts()))
+
+    def median_ms(payload: bytes) -> tuple[float, str]:
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            result = classifier.classify(payload)
+            times.append((time.perf_counter() - t) * 1000)
+        return round(statistics.median(times), 1), result.ocr
+
+    photo_ms, photo_ocr = median_ms(photo)
+    page_ms, page_ocr = median_ms(page)
+    return {
+        "model": classifier.backbone.name,
+        "cold_start_s": round(cold, 2),
+        "photo_512_ms": photo_ms,
+        "photo_ocr": photo_ocr,
+        "document_page_ms": page_ms,
+        "document_ocr": page_ocr,
+        "max_resident_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "runs": runs,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    np.seterr(all="ignore")
+    print(json.dumps(measure(parser.parse_args().runs)))

@@ -1,0 +1,131 @@
+"""The domain classifier: backbone embedding and labels, trained head, and the
+container, OCR and face signals, combined into per-domain scores with reasons."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cipher.engine import imagefile
+
+from . import backbones, signals
+from .domains import DOMAINS
+from .head import DomainHead, load_default
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Classification:
+    domain: str
+    confidence: float
+    scores: dict[str, float]
+    top5: list[tuple[str, float]]
+    model: str
+    reasons: list[str]
+    ocr: str = "not needed"  # "used", "not needed", or "unavailable"
+    head: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        result = asdict(self)
+        result["top5"] = [[label, round(p, 4)] for label, p in self.top5]
+        result["scores"] = {d: round(s, 4) for d, s in self.scores.items()}
+        result["confidence"] = round(self.confidence, 4)
+        return result
+
+
+@dataclass
+class DomainClassifier:
+    """Loaded once per process; `classify` is safe to call from several threads."""
+
+    model_name: str = "auto"
+    head: DomainHead | None = None
+    use_ocr: bool = True
+    backbone: backbones.Backbone = field(init=False)
+    ocr_available: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.backbone = backbones.load(self.model_name)
+        if self.head is None:
+            self.head = load_default(self.backbone.name)
+        if self.head is not None and self.head.backbone != self.backbone.name:
+            raise ValueError(f"the domain head was trained on {self.head.backbone}, not {self.backbone.name}")
+        self.ocr_available = self.use_ocr and signals.ocr_available()
+        if self.use_ocr and not self.ocr_available:
+            log.warning("Tesseract is not installed: classifying without the OCR signal")
+
+    def with_head(self, head: DomainHead) -> DomainClassifier:
+        """The same loaded backbone with another head (for training and cross-validation)."""
+        clone = object.__new__(DomainClassifier)
+        clone.__dict__.update(self.__dict__)
+        clone.head = head
+        return clone
+
+    def embed(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        embedding, probabilities = self.backbone.run(self.backbone.preprocess(rgb)[None])
+        return embedding[0], probabilities[0]
+
+    @staticmethod
+    def rendered(data: bytes, max_pixels: int = 100_000_000) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+        """(RGB, grey) 8-bit renderings of an image file."""
+        rendered = imagefile.render(data, max_pixels)
+        rgb = np.repeat(rendered[..., None], 3, axis=2) if rendered.ndim == 2 else rendered
+        grey = rendered if rendered.ndim == 2 else np.asarray(rgb.mean(axis=2), dtype=np.uint8)
+        return np.ascontiguousarray(rgb), grey
+
+    def gather_signals(
+        self, data: bytes, grey: NDArray[np.uint8], probabilities: NDArray[np.float32]
+    ) -> tuple[list[signals.Evidence], list[tuple[str, float]], str]:
+        """Evidence from the container, the ImageNet labels, faces and, for pages of text, OCR."""
+        imagenet_evidence, top5 = signals.imagenet(probabilities)
+        found = [signals.container(data), imagenet_evidence, signals.faces(grey)]
+        ocr = "not needed"
+        if signals.looks_like_text_page(grey):
+            if self.ocr_available:
+                found.append(signals.text(grey))
+                ocr = "used"
+            else:
+                ocr = "unavailable"
+        return found, top5, ocr
+
+    def classify(self, data: bytes, max_pixels: int = 100_000_000) -> Classification:
+        rgb, grey = self.rendered(data, max_pixels)
+        embedding, probabilities = self.embed(rgb)
+        found, top5, ocr = self.gather_signals(data, grey, probabilities)
+        return self.combine(embedding, found, top5, ocr)
+
+    def combine(
+        self, embedding: NDArray[np.float32], found: list[signals.Evidence], top5: list[tuple[str, float]], ocr: str
+    ) -> Classification:
+        """Head probabilities (uniform without a head) times the signals' evidence, renormalised."""
+        if self.head is not None:
+            prior = self.head.probabilities(embedding[None])[0]
+        else:
+            prior = np.full(len(DOMAINS), 1 / len(DOMAINS))
+        logits = np.log(prior)
+        reasons: list[str] = []
+        for evidence in found:
+            for domain, amount in evidence.scores.items():
+                logits[DOMAINS.index(domain)] += amount
+            reasons.extend(evidence.reasons)
+        logits -= logits.max()
+        scores = np.exp(logits) / np.exp(logits).sum()
+        best = int(np.argmax(scores))
+        if self.head is not None and prior[best] >= 0.5:
+            reasons.insert(0, f"appearance: {DOMAINS[best]} ({prior[best]:.0%})")
+        if ocr == "unavailable":
+            reasons.append("looks like a text page, but OCR (Tesseract) is not installed")
+        return Classification(
+            domain=DOMAINS[best],
+            confidence=float(scores[best]),
+            scores={d: float(s) for d, s in zip(DOMAINS, scores, strict=True)},
+            top5=top5,
+            model=self.backbone.name,
+            reasons=reasons,
+            ocr=ocr,
+            head=self.head.digest[:12] if self.head is not None else None,
+        )

@@ -1,0 +1,132 @@
+"""Train the domain head and measure the classifier on a folder per domain.
+
+A dataset is DIR/<domain>/*.{png,jpg,...,dcm} with the domains of DOMAINS.
+Every image is read once: its embedding, ImageNet labels and signals; heads
+are then trained and combined with those, so that cross-validation costs one
+pass of the network and of OCR.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import signals
+from .classifier import Classification, DomainClassifier
+from .domains import DOMAINS
+from .head import DomainHead, train
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dcm", ".nii", ".gz"}
+
+
+@dataclass
+class Example:
+    path: Path
+    domain: str
+    group: str
+    embedding: NDArray[np.float32]
+    evidence: list[signals.Evidence]
+    top5: list[tuple[str, float]]
+    ocr: str
+
+
+def dataset_files(root: Path) -> list[tuple[Path, str]]:
+    folders = [p for p in sorted(root.iterdir()) if p.is_dir()] if root.is_dir() else []
+    unknown = [p.name for p in folders if p.name not in DOMAINS]
+    if not folders or unknown:
+        raise ValueError(f"{root} must hold one folder per domain ({', '.join(DOMAINS)}); found {unknown or 'none'}")
+    return [
+        (path, folder.name)
+        for folder in folders
+        for path in sorted(folder.iterdir())
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+
+
+def read_examples(classifier: DomainClassifier, root: Path) -> list[Example]:
+    examples = []
+    for path, domain in dataset_files(root):
+        data = path.read_bytes()
+        rgb, grey = classifier.rendered(data)
+        embedding, probabilities = classifier.embed(rgb)
+        evidence, top5, ocr = classifier.gather_signals(data, grey, probabilities)
+        examples.append(Example(path, domain, path.stem.split("__")[0], embedding, evidence, top5, ocr))
+    return examples
+
+
+def manifest(examples: list[Example], backbone: str) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(f"{example.domain}/{example.path.name}\n".encode())
+        digest.update(hashlib.sha256(example.path.read_bytes()).digest())
+    counts = {d: sum(e.domain == d for e in examples) for d in DOMAINS}
+    return {
+        "backbone": backbone,
+        "trained": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "examples": counts,
+        "dataset_sha256": digest.hexdigest(),
+    }
+
+
+def train_head(examples: list[Example], backbone: str) -> DomainHead:
+    return train(
+        np.stack([e.embedding for e in examples]), [e.domain for e in examples], backbone, manifest(examples, backbone)
+    )
+
+
+def predictions(classifier: DomainClassifier, examples: list[Example], folds: int = 0) -> list[Classification]:
+    """Each example classified by the classifier's head, or, with folds > 1, by a
+    head trained without the example's group (grouped k-fold cross-validation)."""
+    if folds <= 1:
+        return [classifier.combine(e.embedding, e.evidence, e.top5, e.ocr) for e in examples]
+    from sklearn.model_selection import GroupKFold
+
+    results: list[Classification | None] = [None] * len(examples)
+    groups = [e.group for e in examples]
+    for train_index, test_index in GroupKFold(n_splits=folds).split(examples, groups=groups):
+        head = train_head([examples[i] for i in train_index], classifier.backbone.name)
+        fold_classifier = classifier.with_head(head)
+        for i in test_index:
+            e = examples[i]
+            results[i] = fold_classifier.combine(e.embedding, e.evidence, e.top5, e.ocr)
+    return [r for r in results if r is not None]
+
+
+def report(examples: list[Example], results: list[Classification]) -> dict[str, Any]:
+    confusion = {truth: {predicted: 0 for predicted in DOMAINS} for truth in DOMAINS}
+    for example, result in zip(examples, results, strict=True):
+        confusion[example.domain][result.domain] += 1
+    present = [d for d in DOMAINS if sum(confusion[d].values())]
+    per_domain = {d: confusion[d][d] / sum(confusion[d].values()) for d in present}
+    correct = sum(confusion[d][d] for d in DOMAINS)
+    return {
+        "overall": correct / len(examples),
+        "per_domain": per_domain,
+        "macro_recall": sum(per_domain.values()) / len(per_domain),
+        "confusion": confusion,
+        "examples": len(examples),
+        "mistakes": [
+            {"file": str(e.path), "truth": e.domain, "predicted": r.domain, "reasons": r.reasons}
+            for e, r in zip(examples, results, strict=True)
+            if e.domain != r.domain
+        ],
+    }
+
+
+def render_table(result: dict[str, Any]) -> str:
+    lines = [
+        f"overall {result['overall']:.1%}   macro recall {result['macro_recall']:.1%}   ({result['examples']} images)"
+    ]
+    lines.append("truth \\ predicted " + " ".join(f"{d[:6]:>7}" for d in DOMAINS) + "   recall")
+    for truth in DOMAINS:
+        row = result["confusion"][truth]
+        if sum(row.values()):
+            recall = result["per_domain"][truth]
+            lines.append(f"{truth:<18}" + " ".join(f"{row[d]:>7}" for d in DOMAINS) + f"   {recall:.1%}")
+    return "\n".join(lines)

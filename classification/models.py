@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from .engine.domains import DOMAINS, LABELS
+
+DOMAIN_CHOICES = [(d, LABELS[d]) for d in DOMAINS]
+
+
+class MismatchAcknowledgment(models.Model):
+    """A user's statement that an image whose predicted domain differs from the
+    declared one is to be handled as declared, and why."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="acknowledgments")
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    declared_domain = models.CharField(max_length=16, choices=DOMAIN_CHOICES)
+    predicted_domain = models.CharField(max_length=16, choices=DOMAIN_CHOICES)
+    confidence = models.FloatField()
+    top_label = models.CharField(max_length=100, blank=True)
+    reasons = models.JSONField(default=list)
+    model_name = models.CharField(max_length=40)
+    reason = models.TextField(help_text="why the user handles the image as declared")
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.user} declared {self.declared_domain}, predicted {self.predicted_domain}"

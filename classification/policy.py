@@ -1,0 +1,74 @@
+"""What to do when the predicted domain differs from the declared one.
+
+For each (declared, predicted) pair and a confidence threshold the policy says
+allow, acknowledge (the user must acknowledge the mismatch with a reason) or
+block.  Default: a confident mismatch needs an acknowledgment; nothing is
+blocked.  Django-free, so that the command line can use it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .engine.domains import DOMAINS
+
+ALLOW, ACKNOWLEDGE, BLOCK = "allow", "acknowledge", "block"
+ACTIONS = (ALLOW, ACKNOWLEDGE, BLOCK)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    reason: str
+
+    @property
+    def mismatch(self) -> bool:
+        return self.action != ALLOW or "differs" in self.reason
+
+
+@dataclass(frozen=True)
+class MismatchPolicy:
+    threshold: float = 0.6
+    default: str = ACKNOWLEDGE
+    rules: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"the mismatch threshold must be between 0 and 1, not {self.threshold}")
+        for (declared, predicted), action in [(("*", "*"), self.default), *self.rules.items()]:
+            if action not in ACTIONS:
+                raise ValueError(f"unknown policy action {action!r}; use {', '.join(ACTIONS)}")
+            for domain in (declared, predicted):
+                if domain != "*" and domain not in DOMAINS:
+                    raise ValueError(f"unknown domain {domain!r} in the mismatch policy")
+
+    @classmethod
+    def parse(cls, threshold: float, default: str, rules: str) -> MismatchPolicy:
+        """Rules as text: `declared:predicted=action` pairs separated by commas,
+        e.g. `personal:medical=block,none:*=allow`."""
+        parsed: dict[tuple[str, str], str] = {}
+        for item in filter(None, (part.strip() for part in rules.split(","))):
+            try:
+                pair, action = item.split("=")
+                declared, predicted = pair.split(":")
+            except ValueError:
+                raise ValueError(f"mismatch rule {item!r} is not of the form declared:predicted=action") from None
+            parsed[(declared.strip(), predicted.strip())] = action.strip()
+        return cls(threshold=threshold, default=default, rules=parsed)
+
+    def decide(self, declared: str, predicted: str, confidence: float) -> Decision:
+        if declared not in DOMAINS:
+            raise ValueError(f"unknown declared domain {declared!r}; choose one of {', '.join(DOMAINS)}")
+        if predicted == declared:
+            return Decision(ALLOW, f"the image looks {predicted}, as declared")
+        if confidence < self.threshold:
+            return Decision(
+                ALLOW, f"the image may be {predicted} ({confidence:.0%}), below the {self.threshold:.0%} threshold"
+            )
+        for key in ((declared, predicted), (declared, "*"), ("*", predicted)):
+            if key in self.rules:
+                action = self.rules[key]
+                break
+        else:
+            action = self.default
+        return Decision(action, f"declared {declared}, but the image looks {predicted} ({confidence:.0%}): differs")

@@ -1,0 +1,196 @@
+"""Domain classification with the real EfficientNet-Lite0 weights, OCR and faces."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from classification.engine import backbones, domains, signals
+from classification.engine.classifier import DomainClassifier
+from classification.engine.head import DomainHead, train
+from classification.engine.torch_weights import UnsafeWeightsFile, load_state_dict
+from tests import dicom_files, documents
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def classifier() -> DomainClassifier:
+    return DomainClassifier("efficientnet-lite0")
+
+
+def test_the_cat_photo_is_a_cat(classifier: DomainClassifier) -> None:
+    from skimage import data
+
+    _, probabilities = classifier.embed(data.chelsea())
+    top = int(np.argmax(probabilities))
+    assert 281 <= top <= 285, domains.class_name(top)  # tabby, tiger, Persian, Siamese, Egyptian cat
+    assert "cat" in domains.class_name(top)
+
+
+def test_a_ct_dicom_is_medical_because_of_its_modality(classifier: DomainClassifier) -> None:
+    result = classifier.classify(dicom_files.packaged("ct_signed"))
+    assert result.domain == "medical"
+    assert "DICOM modality CT" in result.reasons
+
+
+def test_a_photo_stored_as_dicom_is_not_medical_by_its_container_alone() -> None:
+    data = dicom_files.with_attribute(dicom_files.packaged("ct_signed"), Modality="OT")
+    evidence = signals.container(data)
+    assert evidence.scores == {}
+    assert any("not evidence" in reason for reason in evidence.reasons)
+
+
+def test_a_rendered_invoice_is_finance_through_ocr(classifier: DomainClassifier) -> None:
+    result = classifier.classify(documents.page("finance"))
+    assert result.ocr == "used"
+    assert result.domain == "finance", result.reasons
+    assert any(reason.startswith("text mentions:") for reason in result.reasons)
+
+
+def test_a_rendered_court_form_is_legal_through_ocr(classifier: DomainClassifier) -> None:
+    result = classifier.classify(documents.page("legal", seed=3))
+    assert result.ocr == "used"
+    assert result.domain == "legal", result.reasons
+
+
+def test_a_portrait_is_personal(classifier: DomainClassifier) -> None:
+    import matplotlib
+
+    portrait = (Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").read_bytes()
+    result = classifier.classify(portrait)
+    assert result.domain == "personal", result.reasons
+    assert "1 face" in result.reasons
+
+
+def test_every_result_has_the_documented_keys(classifier: DomainClassifier) -> None:
+    from skimage import data
+
+    result = classifier.classify(_png(data.coffee())).as_dict()
+    assert set(result) >= {"domain", "confidence", "scores", "top5", "model", "reasons"}
+    assert set(result["scores"]) == set(domains.DOMAINS)
+    assert abs(sum(result["scores"].values()) - 1) < 1e-3
+    assert len(result["top5"]) == 5 and result["model"] == "efficientnet-lite0"
+
+
+def test_all_1000_imagenet_classes_are_mapped() -> None:
+    classes = domains.imagenet_classes()
+    assert [c["index"] for c in classes] == list(range(1000))
+    assert len({c["wnid"] for c in classes}) == 1000
+    assert all(c["domain"] in domains.DOMAINS for c in classes)
+    assert domains.class_domain(823) == "medical" and domains.class_name(823) == "stethoscope"
+    assert domains.class_domain(771) == "finance" and domains.class_name(771) == "safe"
+
+
+def test_bad_inputs_get_clear_errors(classifier: DomainClassifier) -> None:
+    from cipher.engine.errors import NotAnImage
+
+    with pytest.raises(NotAnImage):
+        classifier.classify(b"this is not an image")
+    with pytest.raises(NotAnImage):
+        noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        classifier.classify(_png(noise)[:2000])
+
+
+def test_the_weights_reader_refuses_a_pickle_that_runs_code(tmp_path: Path) -> None:
+    class Exploit:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (print, ("owned",))
+
+    path = tmp_path / "evil.pth"
+    path.write_bytes(b"".join(pickle.dumps(x, protocol=2) for x in (0x1950A86A20F9469CFC6C, 1001, {}, Exploit())))
+    import hashlib
+
+    with pytest.raises(UnsafeWeightsFile, match="print"):
+        load_state_dict(path, hashlib.sha256(path.read_bytes()).hexdigest())
+    with pytest.raises(UnsafeWeightsFile, match="SHA-256"):
+        load_state_dict(path, "0" * 64)
+
+
+def test_resnet50_loads_from_a_configured_weights_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    weights = tmp_path / "resnet50.weights.h5"
+    keras.applications.ResNet50(weights=None).save_weights(str(weights))
+    monkeypatch.setenv(backbones.RESNET50_WEIGHTS_ENV, str(weights))
+    assert backbones.resolve("auto") == "resnet50"
+    backbone = backbones.load("resnet50")
+    embedding, probabilities = backbone.run(backbone.preprocess(np.zeros((300, 200, 3), np.uint8))[None])
+    assert embedding.shape == (1, 2048) and probabilities.shape == (1, 1000)
+    monkeypatch.setenv(backbones.RESNET50_WEIGHTS_ENV, str(tmp_path / "missing.h5"))
+    with pytest.raises(backbones.BackboneUnavailable):
+        backbones.resolve("auto")
+
+
+def test_auto_falls_back_to_efficientnet_without_resnet_weights(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(backbones.RESNET50_WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert backbones.resolve("auto") == "efficientnet-lite0"
+    with pytest.raises(backbones.BackboneUnavailable):
+        backbones.resolve("vgg16")
+
+
+def test_a_head_learns_and_survives_json() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16)) * 4
+    labels = ["medical", "legal", "none"] * 30
+    x = np.stack([centres[i % 3] + rng.normal(size=16) for i in range(90)])
+    head = train(x, labels, "efficientnet-lite0", {"note": "synthetic"})
+    again = DomainHead.from_json(head.to_json())
+    p = again.probabilities(centres)
+    assert [domains.DOMAINS[i] for i in p.argmax(axis=1)] == ["medical", "legal", "none"]
+    assert again.digest == head.digest
+
+
+def test_the_shipped_head_matches_its_backbone() -> None:
+    from classification.engine.head import load_default
+
+    head = load_default("efficientnet-lite0")
+    assert head is not None and head.backbone == "efficientnet-lite0"
+    assert set(head.classes) == set(domains.DOMAINS)
+    assert head.manifest["dataset_sha256"]
+    assert head.coef.shape == (6, 1280)
+
+
+def test_the_classify_command_prints_one_json_object_per_file(tmp_path: Path) -> None:
+    from tests.test_cli import run
+
+    ct = tmp_path / "ct.dcm"
+    ct.write_bytes(dicom_files.packaged("ct_signed"))
+    junk = tmp_path / "junk.png"
+    junk.write_text("junk")
+    result = run("classify", ct, junk, "--json", "--no-ocr", password=None)
+    assert result.returncode == 2
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["domain"] == "medical" and first["model"] in backbones.NAMES
+    assert second["status"] == "error"
+
+
+def test_evaluate_reports_accuracy_recall_and_confusion(tmp_path: Path) -> None:
+    from tests.test_cli import run
+
+    (tmp_path / "medical").mkdir()
+    (tmp_path / "finance").mkdir()
+    (tmp_path / "medical" / "ct.dcm").write_bytes(dicom_files.packaged("ct_signed"))
+    (tmp_path / "medical" / "mr.dcm").write_bytes(dicom_files.packaged("mr"))
+    (tmp_path / "finance" / "invoice.png").write_bytes(documents.page("finance"))
+    result = run("evaluate", tmp_path, "--json", password=None)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["per_domain"]["medical"] == 1.0
+    assert set(report) >= {"overall", "per_domain", "macro_recall", "confusion"}
+    assert report["confusion"]["medical"]["medical"] == 2
+    bad = run("evaluate", tmp_path / "medical", password=None)
+    assert bad.returncode == 2 and "one folder per domain" in bad.stderr

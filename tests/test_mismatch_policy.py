@@ -1,0 +1,66 @@
+"""The mismatch policy and the acknowledgments it asks for."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from classification import services
+from classification.engine.classifier import Classification
+from classification.models import MismatchAcknowledgment
+from classification.policy import ACKNOWLEDGE, ALLOW, BLOCK, MismatchPolicy
+
+
+def _result(domain: str, confidence: float) -> Classification:
+    scores = dict.fromkeys(("medical", "legal", "surveillance", "finance", "personal", "none"), 0.0)
+    scores[domain] = confidence
+    return Classification(
+        domain, confidence, scores, [("stethoscope", 0.4)], "efficientnet-lite0", ["DICOM modality CT"]
+    )
+
+
+def test_by_default_a_confident_mismatch_needs_an_acknowledgment() -> None:
+    policy = MismatchPolicy()
+    assert policy.decide("personal", "medical", 0.9).action == ACKNOWLEDGE
+    assert policy.decide("medical", "medical", 0.9).action == ALLOW
+    assert policy.decide("personal", "medical", 0.3).action == ALLOW  # not confident
+    assert all(policy.decide(d, "legal", 0.99).action != BLOCK for d in ("personal", "none", "finance"))
+
+
+def test_rules_can_block_or_allow_pairs() -> None:
+    policy = MismatchPolicy.parse(0.5, "acknowledge", "personal:medical=block, none:*=allow")
+    assert policy.decide("personal", "medical", 0.8).action == BLOCK
+    assert policy.decide("none", "finance", 0.8).action == ALLOW
+    assert policy.decide("legal", "finance", 0.8).action == ACKNOWLEDGE
+
+
+@pytest.mark.parametrize("rules", ["personal:medical", "personal:medical=shred", "pets:medical=block"])
+def test_a_bad_policy_is_refused(rules: str) -> None:
+    with pytest.raises(ValueError):
+        MismatchPolicy.parse(0.5, "acknowledge", rules)
+
+
+def test_an_unknown_declared_domain_is_refused() -> None:
+    with pytest.raises(ValueError, match="declared domain"):
+        MismatchPolicy().decide("pets", "medical", 0.9)
+
+
+@pytest.mark.django_db
+def test_an_acknowledgment_is_stored_with_what_was_predicted() -> None:
+    user = get_user_model().objects.create_user("alice", password="correct horse battery")
+    stored = services.acknowledge_mismatch(user, "personal", _result("medical", 0.93), "  consented research photo ")
+    again = MismatchAcknowledgment.objects.get(pk=stored.pk)
+    assert (again.declared_domain, again.predicted_domain, again.top_label) == ("personal", "medical", "stethoscope")
+    assert again.reason == "consented research photo" and again.reasons == ["DICOM modality CT"]
+    assert again.model_name == "efficientnet-lite0" and again.confidence == pytest.approx(0.93)
+
+
+@pytest.mark.django_db
+def test_an_acknowledgment_needs_a_reason_and_a_mismatch() -> None:
+    user = get_user_model().objects.create_user("bob", password="correct horse battery")
+    with pytest.raises(ValidationError, match="reason"):
+        services.acknowledge_mismatch(user, "personal", _result("medical", 0.93), "   ")
+    with pytest.raises(ValidationError, match="no acknowledgment"):
+        services.acknowledge_mismatch(user, "medical", _result("medical", 0.93), "why not")
+    assert MismatchAcknowledgment.objects.count() == 0
