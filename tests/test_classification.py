@@ -194,3 +194,11 @@ def test_evaluate_reports_accuracy_recall_and_confusion(tmp_path: Path) -> None:
     assert report["confusion"]["medical"]["medical"] == 2
     bad = run("evaluate", tmp_path / "medical", password=None)
     assert bad.returncode == 2 and "one folder per domain" in bad.stderr
+
+
+def test_a_nifti_volume_is_medical(classifier: DomainClassifier) -> None:
+    import nibabel
+
+    path = Path(nibabel.__file__).parent / "tests" / "data" / "example4d.nii.gz"
+    result = classifier.classify(path.read_bytes())
+    assert result.domain == "medical" and "NIfTI volume" in result.reasons

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from cipher.engine import imagefile
 
-from . import backbones, signals
+from . import backbones, nifti, signals
 from .domains import DOMAINS
 from .head import DomainHead, load_default
 
@@ -71,8 +71,8 @@ class DomainClassifier:
 
     @staticmethod
     def rendered(data: bytes, max_pixels: int = 100_000_000) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-        """(RGB, grey) 8-bit renderings of an image file."""
-        rendered = imagefile.render(data, max_pixels)
+        """(RGB, grey) 8-bit renderings of an image file (or a NIfTI volume's middle slice)."""
+        rendered = nifti.render(data) if nifti.is_nifti(data) else imagefile.render(data, max_pixels)
         rgb = np.repeat(rendered[..., None], 3, axis=2) if rendered.ndim == 2 else rendered
         grey = rendered if rendered.ndim == 2 else np.asarray(rgb.mean(axis=2), dtype=np.uint8)
         return np.ascontiguousarray(rgb), grey

@@ -7,12 +7,10 @@ text lives in memory for the length of one call.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import re
 import shutil
-import struct
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -23,6 +21,7 @@ from numpy.typing import NDArray
 
 from cipher.engine import dicom
 
+from . import nifti
 from .domains import class_domain, class_name
 
 log = logging.getLogger(__name__)
@@ -81,7 +80,7 @@ class Evidence:
 def container(data: bytes) -> Evidence:
     """A DICOM file of a clinical modality, or a NIfTI volume, is medical imaging."""
     evidence = Evidence()
-    if _is_nifti(data):
+    if nifti.is_nifti(data):
         evidence.add("medical", DICOM_WEIGHT, "NIfTI volume")
     elif dicom.looks_like_dicom(data) or _is_headerless_dicom(data):
         modality = str(dicom.read_dataset(data).get("Modality", "")).strip().upper()
@@ -104,19 +103,6 @@ def _is_headerless_dicom(data: bytes) -> bool:
         return False
     except (UnidentifiedImageError, OSError, ValueError):
         return dicom.is_dicom(data)
-
-
-def _is_nifti(data: bytes) -> bool:
-    head = data[:600]
-    if head[:2] == b"\x1f\x8b":
-        try:
-            head = gzip.GzipFile(fileobj=__import__("io").BytesIO(data)).read(600)
-        except OSError:
-            return False
-    if len(head) < 348:
-        return False
-    sizes = {struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0]}
-    return (348 in sizes and head[344:347] in (b"n+1", b"ni1")) or (540 in sizes and head[4:7] in (b"n+2", b"ni2"))
 
 
 def imagenet(probabilities: NDArray[np.float32], top_k: int = 10) -> tuple[Evidence, list[tuple[str, float]]]:
