@@ -202,3 +202,40 @@ def test_a_nifti_volume_is_medical(classifier: DomainClassifier) -> None:
     path = Path(nibabel.__file__).parent / "tests" / "data" / "example4d.nii.gz"
     result = classifier.classify(path.read_bytes())
     assert result.domain == "medical" and "NIfTI volume" in result.reasons
+
+
+def test_a_cctv_frame_is_surveillance_through_its_overlay(classifier: DomainClassifier) -> None:
+    import random
+
+    from skimage import data
+
+    from classification import devset
+
+    frame = devset._cctv(data.stereo_motorcycle()[0], random.Random(5), devset._fonts())
+    result = classifier.classify(_png(np.asarray(frame)))
+    assert result.domain == "surveillance", result.reasons
+    assert result.ocr == "used"  # the caption band was read
+
+
+def test_overlay_captions_give_date_time_and_camera_evidence() -> None:
+    from PIL import ImageDraw, ImageFont
+
+    from classification import devset
+
+    frame = Image.fromarray(np.full((480, 640), 60, np.uint8))
+    font = ImageFont.truetype(str(next(f for f in devset._fonts() if "Mono" in f.name)), 22)
+    ImageDraw.Draw(frame).text((10, 10), "CAM 07  2025-06-14 23:41:05", fill=255, font=font)
+    grey = np.asarray(frame)
+    bands = signals.overlay_bands(grey)
+    assert len(bands) == 1
+    evidence = signals.overlay_text(bands)
+    assert evidence.reasons == ["overlay: date and time", "overlay: camera number"]
+    assert evidence.scores["surveillance"] > 0
+
+
+def test_photo_highlights_do_not_look_like_overlay_text() -> None:
+    from skimage import data
+
+    for picture in (data.coffee(), data.chelsea(), data.astronaut()):
+        grey = np.asarray(Image.fromarray(picture).convert("L").resize((512, 512)))
+        assert signals.overlay_bands(grey) == []

@@ -80,13 +80,19 @@ class DomainClassifier:
     def gather_signals(
         self, data: bytes, grey: NDArray[np.uint8], probabilities: NDArray[np.float32]
     ) -> tuple[list[signals.Evidence], list[tuple[str, float]], str]:
-        """Evidence from the container, the ImageNet labels, faces and, for pages of text, OCR."""
+        """Evidence from the container, the ImageNet labels, faces and OCR (pages of text, or overlay captions)."""
         imagenet_evidence, top5 = signals.imagenet(probabilities)
         found = [signals.container(data), imagenet_evidence, signals.faces(grey)]
         ocr = "not needed"
         if signals.looks_like_text_page(grey):
             if self.ocr_available:
                 found.append(signals.text(grey))
+                ocr = "used"
+            else:
+                ocr = "unavailable"
+        elif bands := signals.overlay_bands(grey):
+            if self.ocr_available:
+                found.append(signals.overlay_text(bands))
                 ocr = "used"
             else:
                 ocr = "unavailable"
@@ -118,7 +124,7 @@ class DomainClassifier:
         if self.head is not None and prior[best] >= 0.5:
             reasons.insert(0, f"appearance: {DOMAINS[best]} ({prior[best]:.0%})")
         if ocr == "unavailable":
-            reasons.append("looks like a text page, but OCR (Tesseract) is not installed")
+            reasons.append("has text to read, but OCR (Tesseract) is not installed")
         return Classification(
             domain=DOMAINS[best],
             confidence=float(scores[best]),

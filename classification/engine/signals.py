@@ -174,6 +174,55 @@ def looks_like_text_page(grey: NDArray[np.uint8]) -> bool:
     return transitions >= 6  # at least three separate lines of text
 
 
+_TIMESTAMP = re.compile(r"\b(19|20)\d\d[-/.](0?[1-9]|1[0-2])[-/.]\d{1,2}\s+\d{1,2}:\d{2}(:\d{2})?\b")
+_CAMERA = re.compile(r"\b(cam|camera|ch|channel)\s*-?\s*\d{1,3}\b", re.IGNORECASE)
+OVERLAY_TIMESTAMP_WEIGHT = 3.0
+OVERLAY_CAMERA_WEIGHT = 2.0
+
+
+def _looks_like_caption(band: NDArray[np.uint8]) -> bool:
+    """A few percent of near-white pixels, most of them thin strokes (darker 3
+    pixels away both across and along), as burnt-in text has and highlights do not."""
+    bright = band >= 215
+    share = float(np.mean(bright))
+    if not 0.003 < share < 0.1:
+        return False
+    b = band.astype(np.int16)
+    across = np.zeros_like(bright)
+    along = np.zeros_like(bright)
+    across[:, 3:] |= b[:, 3:] - b[:, :-3] > 80
+    across[:, :-3] |= b[:, :-3] - b[:, 3:] > 80
+    along[3:, :] |= b[3:, :] - b[:-3, :] > 80
+    along[:-3, :] |= b[:-3, :] - b[3:, :] > 80
+    return float(np.sum(bright & across & along)) >= 0.5 * float(np.sum(bright))
+
+
+def overlay_bands(grey: NDArray[np.uint8]) -> list[NDArray[np.uint8]]:
+    """The top and bottom bands of a frame that seem to hold overlay text."""
+    height = grey.shape[0]
+    if height < 96:
+        return []
+    band = max(24, height // 9)
+    return [b for b in (grey[:band], grey[-band:]) if _looks_like_caption(b)]
+
+
+def overlay_text(bands: list[NDArray[np.uint8]]) -> Evidence:
+    """OCR the overlay bands: a date and time, or a camera number, is what CCTV
+    burns into its frames."""
+    import pytesseract
+    from PIL import Image
+
+    evidence = Evidence()
+    for band in bands:
+        words = " ".join(pytesseract.image_to_string(Image.fromarray(255 - band), config="--psm 6").split())
+        if _TIMESTAMP.search(words):
+            evidence.add("surveillance", OVERLAY_TIMESTAMP_WEIGHT, "overlay: date and time")
+        if _CAMERA.search(words):
+            evidence.add("surveillance", OVERLAY_CAMERA_WEIGHT, "overlay: camera number")
+        del words
+    return evidence
+
+
 def text(grey: NDArray[np.uint8]) -> Evidence:
     """OCR a page and score the domain lexicons.  The text is never kept."""
     import pytesseract
