@@ -239,3 +239,16 @@ def test_photo_highlights_do_not_look_like_overlay_text() -> None:
     for picture in (data.coffee(), data.chelsea(), data.astronaut()):
         grey = np.asarray(Image.fromarray(picture).convert("L").resize((512, 512)))
         assert signals.overlay_bands(grey) == []
+
+
+def test_without_tesseract_it_still_classifies_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(signals.shutil, "which", lambda name: None)  # as on a machine without tesseract
+    with caplog.at_level("WARNING"):
+        degraded = DomainClassifier("efficientnet-lite0")
+    assert "Tesseract is not installed" in caplog.text
+    result = degraded.classify(documents.page("finance"))
+    assert result.ocr == "unavailable"
+    assert "has text to read, but OCR (Tesseract) is not installed" in result.reasons
+    assert result.domain in domains.DOMAINS
