@@ -232,7 +232,7 @@ def render(data: bytes, max_pixels: int) -> NDArray[np.uint8]:
     signed images are stretched from their minimum to their maximum; a palette
     is applied; alpha is dropped.  The archival samples are not touched.
     """
-    if dicom.looks_like_dicom(data) or (not _is_pillow_image(data) and dicom.is_dicom(data)):
+    if is_dicom_file(data):
         return dicom.render(data)
     image = decode(data, max_pixels)
     samples = image.samples
@@ -250,6 +250,11 @@ def render(data: bytes, max_pixels: int) -> NDArray[np.uint8]:
     low, high = float(samples.min()), float(samples.max())
     scaled = (samples.astype(np.float64) - low) / ((high - low) or 1.0) * 255.0
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def is_dicom_file(data: bytes) -> bool:
+    """A DICOM file, with a preamble or (not being any image Pillow knows) without one."""
+    return dicom.looks_like_dicom(data) or (not _is_pillow_image(data) and dicom.is_dicom(data))
 
 
 def _is_pillow_image(data: bytes) -> bool:

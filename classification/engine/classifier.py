@@ -4,7 +4,7 @@ container, OCR and face signals, combined into per-domain scores with reasons.""
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -60,10 +60,7 @@ class DomainClassifier:
 
     def with_head(self, head: DomainHead) -> DomainClassifier:
         """The same loaded backbone with another head (for training and cross-validation)."""
-        clone = object.__new__(DomainClassifier)
-        clone.__dict__.update(self.__dict__)
-        clone.head = head
-        return clone
+        return replace(self, head=head)
 
     def embed(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         embedding, probabilities = self.backbone.run(self.backbone.preprocess(rgb)[None])

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from cipher.engine import dicom
+from cipher.engine import dicom, imagefile
 
 from . import nifti
 from .domains import class_domain, class_name
@@ -82,7 +82,7 @@ def container(data: bytes) -> Evidence:
     evidence = Evidence()
     if nifti.is_nifti(data):
         evidence.add("medical", DICOM_WEIGHT, "NIfTI volume")
-    elif dicom.looks_like_dicom(data) or _is_headerless_dicom(data):
+    elif imagefile.is_dicom_file(data):
         modality = str(dicom.read_dataset(data).get("Modality", "")).strip().upper()
         if modality in NON_CLINICAL_MODALITIES:
             evidence.reasons.append(f"DICOM modality {modality} (not evidence by itself)")
@@ -91,18 +91,6 @@ def container(data: bytes) -> Evidence:
         else:
             evidence.add("medical", DICOM_WEIGHT / 2, "DICOM file without a modality")
     return evidence
-
-
-def _is_headerless_dicom(data: bytes) -> bool:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        import io
-
-        Image.open(io.BytesIO(data))
-        return False
-    except (UnidentifiedImageError, OSError, ValueError):
-        return dicom.is_dicom(data)
 
 
 def imagenet(probabilities: NDArray[np.float32], top_k: int = 10) -> tuple[Evidence, list[tuple[str, float]]]:
