@@ -22,7 +22,11 @@ def classifier() -> DomainClassifier:
     global _classifier
     with _classifier_lock:
         if _classifier is None:
-            _classifier = DomainClassifier(settings.SECUREPIX_CLASSIFIER, use_ocr=settings.SECUREPIX_OCR)
+            _classifier = DomainClassifier(
+                settings.SECUREPIX_CLASSIFIER,
+                use_ocr=settings.SECUREPIX_OCR,
+                min_confidence=settings.SECUREPIX_MISMATCH_THRESHOLD,
+            )
         return _classifier
 
 

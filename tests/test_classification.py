@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -252,3 +253,17 @@ def test_without_tesseract_it_still_classifies_and_says_so(
     assert result.ocr == "unavailable"
     assert "has text to read, but OCR (Tesseract) is not installed" in result.reasons
     assert result.domain in domains.DOMAINS
+
+
+def test_below_the_confidence_floor_the_answer_is_none_with_the_leaning(classifier: DomainClassifier) -> None:
+    unsure = signals.Evidence()
+    unsure.add("medical", 0.5)  # a little more than the uniform prior for medical
+    head_free = replace(classifier)
+    head_free.head = None  # a uniform prior, so that the evidence alone decides
+    result = head_free.combine(np.zeros(1280, np.float32), [unsure], [("moon", 0.1)], "not needed")
+    assert result.scores["medical"] == max(result.scores.values()) and result.scores["medical"] < 0.6
+    assert result.domain == "none"
+    assert any(reason.startswith("no domain reaches 60% (leaning medical") for reason in result.reasons)
+    sure = signals.Evidence()
+    sure.add("medical", 8.0, "DICOM modality CT")
+    assert head_free.combine(np.zeros(1280, np.float32), [sure], [], "not needed").domain == "medical"

@@ -45,6 +45,10 @@ class DomainClassifier:
     model_name: str = "auto"
     head: DomainHead | None = None
     use_ocr: bool = True
+    # A sensitive domain is asserted only from this combined probability on
+    # (the confidence the default mismatch policy acts on); below it the image
+    # is "none", with the leaning in the reasons and the scores.
+    min_confidence: float = 0.6
     backbone: backbones.Backbone = field(init=False)
     ocr_available: bool = field(init=False)
 
@@ -122,8 +126,12 @@ class DomainClassifier:
             reasons.insert(0, f"appearance: {DOMAINS[best]} ({prior[best]:.0%})")
         if ocr == "unavailable":
             reasons.append("has text to read, but OCR (Tesseract) is not installed")
+        domain = DOMAINS[best]
+        if domain != "none" and scores[best] < self.min_confidence:
+            reasons.append(f"no domain reaches {self.min_confidence:.0%} (leaning {domain}, {scores[best]:.0%})")
+            domain, best = "none", DOMAINS.index("none")
         return Classification(
-            domain=DOMAINS[best],
+            domain=domain,
             confidence=float(scores[best]),
             scores={d: float(s) for d, s in zip(DOMAINS, scores, strict=True)},
             top5=top5,
