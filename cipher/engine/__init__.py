@@ -1,6 +1,8 @@
-"""The SecurePix cipher engine: numpy, Pillow and cryptography; no Django.
+"""The SecurePix cipher engine: numpy, Pillow, pydicom and cryptography; no Django.
 
-Modules, each doing one thing: maps (the chaotic maps), keystream, diffusion
-(permutation + diffusion), kdf, container (the PNG file format), imagefile
-(image decoding), metrics (section 6.2 statistics), envelope (all together).
+Modules, each doing one thing: maps (the chaotic maps), keystream, mixing (the
+splitmix64 bijection), diffusion (permutation + diffusion), kdf, container (the
+PNG file format), imagefile (decoding images to samples and back), dicom
+(DICOM files), metrics (section 6.2 statistics), analysis (those statistics
+for one image and its encryption), envelope (all of it together), errors.
 """
