@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from cipher.engine import imagefile
 
@@ -75,7 +76,7 @@ class DomainClassifier:
         """(RGB, grey) 8-bit renderings of an image file (or a NIfTI volume's middle slice)."""
         rendered = nifti.render(data) if nifti.is_nifti(data) else imagefile.render(data, max_pixels)
         rgb = np.repeat(rendered[..., None], 3, axis=2) if rendered.ndim == 2 else rendered
-        grey = rendered if rendered.ndim == 2 else np.asarray(rgb.mean(axis=2), dtype=np.uint8)
+        grey = rendered if rendered.ndim == 2 else np.asarray(Image.fromarray(rgb).convert("L"))
         return np.ascontiguousarray(rgb), grey
 
     def gather_signals(
