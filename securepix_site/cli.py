@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="securepix", description="Encrypt, decrypt and analyse images with SecurePix.")
+    parser = _Parser(prog="securepix", description="Encrypt, decrypt, analyse and classify images with SecurePix.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     cipher_cli.register(commands)
     cipher_bench.register(commands)
