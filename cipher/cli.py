@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from .engine import analysis, envelope, imagefile
 from .engine.errors import SecurePixError
+from .engine.limits import DEFAULT_MAX_PIXELS
 
 PASSWORD_ENV = "SECUREPIX_PASSWORD"
 EXIT_OK = 0
@@ -47,7 +48,7 @@ def register(commands: Any) -> None:
         )
         sub.add_argument("--force", action="store_true", help="overwrite existing output files")
         sub.add_argument("--json", action="store_true", help="print one JSON object per file instead of a progress bar")
-        sub.add_argument("--max-pixels", type=int, default=envelope.DEFAULT_MAX_PIXELS, help=argparse.SUPPRESS)
+        sub.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=argparse.SUPPRESS)
         if name == "encrypt":
             sub.add_argument("--cipher", choices=envelope.CIPHERS, default="chaotic")
         sub.set_defaults(handler=handler)
@@ -57,7 +58,7 @@ def register(commands: Any) -> None:
     )
     analyze.add_argument("image", type=Path, metavar="IMAGE")
     analyze.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
-    analyze.add_argument("--max-pixels", type=int, default=envelope.DEFAULT_MAX_PIXELS, help=argparse.SUPPRESS)
+    analyze.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=argparse.SUPPRESS)
     analyze.set_defaults(handler=run_analyze)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,6 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _classifier(args: argparse.Namespace, with_head: bool = True) -> Any:
-    import os
-
     from classification.engine.classifier import DomainClassifier
     from classification.engine.head import DomainHead
 

@@ -45,6 +45,8 @@ def _fonts() -> list[Path]:
 
 
 def _stretch(raw: NDArray[Any]) -> NDArray[np.uint8]:
+    # Truncates rather than rounds (unlike cipher.engine.tones): the shipped
+    # head's manifest pins the dev set's bytes, so this stays as it was built.
     values = np.asarray(raw, dtype=np.float64)
     low, high = np.percentile(values, 0.5), np.percentile(values, 99.5)
     return np.clip((values - low) / ((high - low) or 1) * 255, 0, 255).astype(np.uint8)

@@ -21,10 +21,6 @@ class Decision:
     action: str
     reason: str
 
-    @property
-    def mismatch(self) -> bool:
-        return self.action != ALLOW or "differs" in self.reason
-
 
 @dataclass(frozen=True)
 class MismatchPolicy:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from cipher.engine.limits import DEFAULT_MAX_PIXELS
+
 from .env import envbool, envfloat, envint, envlist, envstr, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -94,7 +96,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # Limits for uploaded images: bytes on the wire and decoded pixels.
 SECUREPIX_MAX_UPLOAD_BYTES = envint("SECUREPIX_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
-SECUREPIX_MAX_PIXELS = envint("SECUREPIX_MAX_PIXELS", 100_000_000, minimum=1)
+SECUREPIX_MAX_PIXELS = envint("SECUREPIX_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SECUREPIX_MAX_UPLOAD_BYTES
 
 # Domain classification (see README: Classification).

@@ -11,7 +11,8 @@ import numpy as np
 import pydicom
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian
+
+from benchmarks import medical
 
 # name -> (pydicom test file, what it covers)
 PACKAGED = {
@@ -76,16 +77,9 @@ def mr_monochrome1() -> bytes:
 
 
 def ct_multiframe(frames: int = 4, size: int = 128) -> bytes:
-    """An uncompressed multi-frame 16-bit CT made of CT_small's slice, resized."""
-    dataset = read(packaged("ct_signed"))
-    base = dataset.pixel_array
-    slice_ = np.kron(base, np.ones((size // base.shape[0], size // base.shape[1]), dtype=base.dtype))
-    stack = np.stack([slice_ + 10 * k for k in range(frames)]).astype("<i2")
-    dataset.NumberOfFrames = frames
-    dataset.Rows, dataset.Columns = size, size
-    dataset.PixelData = stack.tobytes()
-    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    return write(dataset)
+    """An uncompressed multi-frame 16-bit CT made of CT_small's slice, resized
+    (the medical benchmark's own series)."""
+    return medical.ct_file(frames, size)
 
 
 def with_attribute(data: bytes, **changes: object) -> bytes:

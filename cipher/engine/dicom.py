@@ -29,6 +29,7 @@ from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .errors import ImageTooLarge, NotAnImage, UnsupportedImage
+from .tones import stretch
 
 PIXEL_DATA = 0x7FE00010
 _UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -195,16 +196,16 @@ def render(data: bytes) -> NDArray[np.uint8]:
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     if photometric == "PALETTE COLOR":
         rgb = apply_color_lut(frame, dataset)
-        return _stretch(rgb, 0, float((1 << 16) - 1) if rgb.max() > 255 else 255.0)
+        return stretch(rgb, 0, float((1 << 16) - 1) if rgb.max() > 255 else 255.0)
     if layout["samples"] > 1:
-        return _stretch(frame, 0, float((1 << layout["bits"]) - 1))
+        return stretch(frame, 0, float((1 << layout["bits"]) - 1))
     values = apply_modality_lut(frame, dataset)
     if "VOILUTSequence" in dataset or "WindowWidth" in dataset:
         low, high = _voi_output_range(dataset, values)
         values = apply_voi_lut(values, dataset)
     else:
         low, high = float(values.min()), float(values.max())
-    image = _stretch(values, low, high)
+    image = stretch(values, low, high)
     return 255 - image if photometric == "MONOCHROME1" else image
 
 
@@ -222,9 +223,3 @@ def _voi_output_range(dataset: Dataset, values: NDArray[np.generic]) -> tuple[fl
     slope, intercept = float(dataset.get("RescaleSlope", 1)), float(dataset.get("RescaleIntercept", 0))
     low, high = low * slope + intercept, high * slope + intercept
     return min(low, high), max(low, high)
-
-
-def _stretch(values: NDArray[np.generic], low: float, high: float) -> NDArray[np.uint8]:
-    span = high - low or 1.0
-    scaled = (values.astype(np.float64) - low) / span * 255.0
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

@@ -20,9 +20,9 @@ from .errors import TamperedFile, WrongPassword
 from .imagefile import DecodedImage
 from .kdf import FileKeys, KdfParams, derive_keys, new_salt
 from .keystream import ChaoticKeystream
+from .limits import DEFAULT_MAX_PIXELS
 
 CIPHERS = tuple(container.CIPHER_IDS)
-DEFAULT_MAX_PIXELS = 100_000_000
 # Each file has its own key (fresh salt), so fixed, distinct nonces are safe.
 _AES_BODY_NONCE = bytes(11) + b"\x01"
 _AES_METADATA_NONCE = bytes(11) + b"\x02"

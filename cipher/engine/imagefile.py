@@ -22,13 +22,13 @@ from PIL import Image, UnidentifiedImageError
 
 from . import container, dicom
 from .errors import ImageTooLarge, NotAnImage, UnsupportedImage
+from .tones import stretch
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "DICOM")
 PILLOW_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16")
 # Modes Pillow cannot hold exactly, read with OpenCV (16-bit colour PNG) or
 # tifffile (16-bit colour or signed TIFF), and DICOM.
 WIDE_MODES = {("uint16", 2): "LA;16", ("uint16", 3): "RGB;16", ("uint16", 4): "RGBA;16", ("int16", 1): "I;16S"}
-SUPPORTED_MODES = (*PILLOW_MODES, *WIDE_MODES.values(), "DICOM")
 _SIXTEEN_BIT_ALIASES = ("I;16L", "I;16B")  # same samples, other byte order on disk
 _PNG_COLOUR_TYPE_OFFSET = 25
 _PNG_BIT_DEPTH_OFFSET = 24
@@ -204,8 +204,7 @@ def encode(image: DecodedImage) -> tuple[bytes, str]:
 def _encode_png(image: DecodedImage) -> bytes:
     """The decoded pixels as a PNG (lossless), with palette and ICC profile restored."""
     if image.mode == "P":
-        pil = Image.frombytes("P", (image.width, image.height), image.samples.tobytes())
-        pil.putpalette(base64.b64decode(image.metadata["palette"]), rawmode=image.metadata["palette_mode"])
+        pil = _palette_image(image)
     else:
         pil = Image.fromarray(image.samples.astype(bool) if image.mode == "1" else image.samples)
     if pil.mode != image.mode:
@@ -219,6 +218,13 @@ def _encode_png(image: DecodedImage) -> bytes:
     out = io.BytesIO()
     pil.save(out, format="PNG", **options)
     return out.getvalue()
+
+
+def _palette_image(image: DecodedImage) -> Image.Image:
+    """A mode P image rebuilt from its indices and its sealed palette."""
+    pil = Image.frombytes("P", (image.width, image.height), image.samples.tobytes())
+    pil.putpalette(base64.b64decode(image.metadata["palette"]), rawmode=image.metadata["palette_mode"])
+    return pil
 
 
 def _b64(data: bytes) -> str:
@@ -237,9 +243,7 @@ def render(data: bytes, max_pixels: int) -> NDArray[np.uint8]:
     image = decode(data, max_pixels)
     samples = image.samples
     if image.mode == "P":
-        pil = Image.frombytes("P", (image.width, image.height), samples.tobytes())
-        pil.putpalette(base64.b64decode(image.metadata["palette"]), rawmode=image.metadata["palette_mode"])
-        return np.asarray(pil.convert("RGB"))
+        return np.asarray(_palette_image(image).convert("RGB"))
     if image.mode == "1":
         return samples * np.uint8(255)
     if samples.ndim == 3 and samples.shape[2] in (2, 4):
@@ -247,9 +251,7 @@ def render(data: bytes, max_pixels: int) -> NDArray[np.uint8]:
         samples = samples[..., 0] if samples.shape[2] == 1 else samples
     if samples.dtype == np.uint8:
         return np.ascontiguousarray(samples)
-    low, high = float(samples.min()), float(samples.max())
-    scaled = (samples.astype(np.float64) - low) / ((high - low) or 1.0) * 255.0
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return stretch(samples, float(samples.min()), float(samples.max()))
 
 
 def is_dicom_file(data: bytes) -> bool:

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from cipher.engine import imagefile
+from cipher.engine.limits import DEFAULT_MAX_PIXELS
 
 from . import backbones, nifti, signals
 from .domains import DOMAINS
@@ -72,7 +73,7 @@ class DomainClassifier:
         return embedding[0], probabilities[0]
 
     @staticmethod
-    def rendered(data: bytes, max_pixels: int = 100_000_000) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    def rendered(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
         """(RGB, grey) 8-bit renderings of an image file (or a NIfTI volume's middle slice)."""
         rendered = nifti.render(data) if nifti.is_nifti(data) else imagefile.render(data, max_pixels)
         rgb = np.repeat(rendered[..., None], 3, axis=2) if rendered.ndim == 2 else rendered
@@ -100,7 +101,7 @@ class DomainClassifier:
                 ocr = "unavailable"
         return found, top5, ocr
 
-    def classify(self, data: bytes, max_pixels: int = 100_000_000) -> Classification:
+    def classify(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Classification:
         rgb, grey = self.rendered(data, max_pixels)
         embedding, probabilities = self.embed(rgb)
         found, top5, ocr = self.gather_signals(data, grey, probabilities)

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cipher.engine.errors import NotAnImage
+from cipher.engine.tones import stretch
 
 
 def is_nifti(data: bytes) -> bool:
@@ -38,6 +39,4 @@ def render(data: bytes) -> NDArray[np.uint8]:
     while volume.ndim > 3:
         volume = volume[..., 0]
     plane = volume[..., volume.shape[-1] // 2] if volume.ndim == 3 else volume
-    low, high = np.percentile(plane, 0.5), np.percentile(plane, 99.5)
-    scaled = (np.rot90(plane) - low) / ((high - low) or 1.0) * 255.0
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return stretch(np.rot90(plane), float(np.percentile(plane, 0.5)), float(np.percentile(plane, 99.5)))
