@@ -7,7 +7,6 @@ text lives in memory for the length of one call.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import shutil
@@ -24,7 +23,6 @@ from cipher.engine import dicom, imagefile
 from . import nifti
 from .domains import class_domain, class_name
 
-log = logging.getLogger(__name__)
 
 # Tesseract's OpenMP threads make one page slower, not faster, on a small
 # machine (about 1.5 s against 0.9 s here); it is the only OpenMP program this
@@ -34,7 +32,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 CLINICAL_MODALITIES = {
     "CR", "DX", "CT", "MR", "US", "NM", "PT", "MG", "XA", "RF", "IO", "PX", "OP", "OPT", "ES", "GM", "SM",
     "BDUS", "BMD", "DG", "ECG", "EEG", "EMG", "EPS", "HD", "IVOCT", "IVUS", "OCT", "RG", "RTIMAGE", "SEG",
-    "RTDOSE", "TG", "XC_MEDICAL", "MS", "RESP", "LS",
+    "RTDOSE", "TG", "MS", "RESP", "LS",
 }  # fmt: skip
 NON_CLINICAL_MODALITIES = {"OT", "XC", "SC", "DOC"}  # photos and scans stored as DICOM: no evidence by themselves
 
