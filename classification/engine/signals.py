@@ -23,7 +23,6 @@ from cipher.engine import dicom, imagefile
 from . import nifti
 from .domains import class_domain, class_name
 
-
 # Tesseract's OpenMP threads make one page slower, not faster, on a small
 # machine (about 1.5 s against 0.9 s here); it is the only OpenMP program this
 # process starts.
