@@ -44,24 +44,34 @@ def build(state: dict[str, NDArray[Any]]) -> Any:
     import keras
     from keras import layers
 
+    def given(array: NDArray[Any]) -> Any:
+        """The variable's value itself as its initialiser: no random draw and no second assignment."""
+        value = np.ascontiguousarray(array, dtype=np.float32)
+        return lambda shape, dtype=None: value
+
     def conv(x: Any, prefix: str, filters: int, kernel: int, stride: int = 1) -> Any:
-        weight = state[f"{prefix}.weight"]  # out, in, kh, kw
-        layer = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False)
-        x = layer(x)
-        layer.set_weights([weight.transpose(2, 3, 1, 0)])
-        return x
+        weight = state[f"{prefix}.weight"].transpose(2, 3, 1, 0)  # out, in, kh, kw -> kh, kw, in, out
+        return layers.Conv2D(
+            filters, kernel, strides=stride, padding="same", use_bias=False, kernel_initializer=given(weight)
+        )(x)
 
     def depthwise(x: Any, prefix: str, kernel: int, stride: int) -> Any:
-        weight = state[f"{prefix}.weight"]  # channels, 1, kh, kw
-        layer = layers.DepthwiseConv2D(kernel, strides=stride, padding="same", use_bias=False)
-        x = layer(x)
-        layer.set_weights([weight.transpose(2, 3, 0, 1)])
-        return x
+        weight = state[f"{prefix}.weight"].transpose(2, 3, 0, 1)  # channels, 1, kh, kw -> kh, kw, channels, 1
+        return layers.DepthwiseConv2D(
+            kernel, strides=stride, padding="same", use_bias=False, depthwise_initializer=given(weight)
+        )(x)
 
     def batch_norm(x: Any, prefix: str, activate: bool = True) -> Any:
-        layer = layers.BatchNormalization(epsilon=_BN_EPSILON)
-        x = layer(x)
-        layer.set_weights([state[f"{prefix}.{name}"] for name in ("weight", "bias", "running_mean", "running_var")])
+        gamma, beta, mean, variance = (
+            given(state[f"{prefix}.{name}"]) for name in ("weight", "bias", "running_mean", "running_var")
+        )
+        x = layers.BatchNormalization(
+            epsilon=_BN_EPSILON,
+            gamma_initializer=gamma,
+            beta_initializer=beta,
+            moving_mean_initializer=mean,
+            moving_variance_initializer=variance,
+        )(x)
         return layers.ReLU(max_value=6.0)(x) if activate else x
 
     inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3))
@@ -82,9 +92,12 @@ def build(state: dict[str, NDArray[Any]]) -> Any:
             in_channels, index = out_channels, index + 1
     x = batch_norm(conv(x, "_conv_head", 1280, 1), "_bn1")
     embedding = layers.GlobalAveragePooling2D()(x)
-    dense = layers.Dense(1000, activation="softmax")
-    probabilities = dense(embedding)
-    dense.set_weights([state["_fc.weight"].T, state["_fc.bias"]])
+    probabilities = layers.Dense(
+        1000,
+        activation="softmax",
+        kernel_initializer=given(state["_fc.weight"].T),
+        bias_initializer=given(state["_fc.bias"]),
+    )(embedding)
     return keras.Model(inputs, [embedding, probabilities], name="efficientnet_lite0")
 
 
