@@ -21,9 +21,16 @@ class MismatchAcknowledgment(models.Model):
     reasons = models.JSONField(default=list)
     model_name = models.CharField(max_length=40)
     reason = models.TextField(help_text="why the user handles the image as declared")
+    audit_event = models.OneToOneField(
+        "audit.AuditEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="acknowledgment"
+    )
 
     class Meta:
         ordering = ["-created"]
+        permissions = [
+            ("classify_image", "Can classify images"),
+            ("view_all_acknowledgments", "Can see every user's acknowledgments"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} declared {self.declared_domain}, predicted {self.predicted_domain}"

@@ -4,14 +4,20 @@ process, the mismatch policy from settings, and acknowledgments."""
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+
+from audit.errors import Forbidden, ServiceError
+from audit.models import Action, AuditEvent, Outcome
+from audit.services import Context, record
+from cipher.engine.errors import SecurePixError
 
 from .engine.classifier import Classification, DomainClassifier
+from .engine.domains import DOMAINS
 from .models import MismatchAcknowledgment
 from .policy import ACKNOWLEDGE, Decision, MismatchPolicy
+
+CLASSIFY_PERMISSION = "classification.classify_image"
 
 _classifier: DomainClassifier | None = None
 _classifier_lock = threading.Lock()
@@ -30,6 +36,15 @@ def classifier() -> DomainClassifier:
         return _classifier
 
 
+def model_name() -> str:
+    """The backbone in use (or that `auto` will pick), without loading it."""
+    if _classifier is not None:
+        return _classifier.backbone.name
+    from .engine.backbones import resolve
+
+    return resolve(settings.SECUREPIX_CLASSIFIER)
+
+
 def policy() -> MismatchPolicy:
     return MismatchPolicy.parse(
         settings.SECUREPIX_MISMATCH_THRESHOLD, settings.SECUREPIX_MISMATCH_DEFAULT, settings.SECUREPIX_MISMATCH_RULES
@@ -44,15 +59,49 @@ def decide(declared: str, result: Classification) -> Decision:
     return policy().decide(declared, result.domain, result.confidence)
 
 
-def acknowledge_mismatch(user: Any, declared: str, result: Classification, reason: str) -> MismatchAcknowledgment:
-    """Record that `user` handles an image as `declared` despite the prediction."""
+def classify(context: Context, data: bytes, declared: str = "") -> tuple[Classification, Decision | None]:
+    """Classify an image for a user, with the policy's decision when a domain is declared; recorded."""
+    if context.actor is None or not context.actor.has_perm(CLASSIFY_PERMISSION):
+        record(Action.CLASSIFY, Outcome.DENIED, context, reason="forbidden")
+        raise Forbidden()
+    if declared and declared not in DOMAINS:
+        record(Action.CLASSIFY, Outcome.FAILURE, context, reason="bad_domain", image_bytes=len(data))
+        raise ServiceError("bad_domain", f"unknown domain {declared!r}; choose one of {', '.join(DOMAINS)}")
+    try:
+        result = classify_image(data)
+    except SecurePixError as error:
+        record(Action.CLASSIFY, Outcome.FAILURE, context, reason=error.code, image_bytes=len(data))
+        raise
+    decision = decide(declared, result) if declared else None
+    record(
+        Action.CLASSIFY,
+        Outcome.SUCCESS,
+        context,
+        declared_domain=declared,
+        predicted_domain=result.domain,
+        confidence=result.confidence,
+        mismatch=bool(declared) and result.domain != declared,
+        model_name=result.model,
+        image_bytes=len(data),
+        extra={"decision": decision.action} if decision else {},
+    )
+    return result, decision
+
+
+def acknowledge_mismatch(
+    context: Context, declared: str, result: Classification, reason: str, encryption: AuditEvent | None = None
+) -> MismatchAcknowledgment:
+    """Record that the user handles an image as `declared` despite the
+    prediction, linked to the encryption's audit event."""
     decision = decide(declared, result)
     if decision.action != ACKNOWLEDGE:
-        raise ValidationError(f"no acknowledgment is needed or possible here: {decision.reason}")
+        raise ServiceError(
+            "no_acknowledgment_needed", f"no acknowledgment is needed or possible here: {decision.reason}"
+        )
     if not reason.strip():
-        raise ValidationError("an acknowledgment needs a reason")
-    return MismatchAcknowledgment.objects.create(
-        user=user,
+        raise ServiceError("acknowledgment_reason_missing", "an acknowledgment needs a reason")
+    acknowledgment = MismatchAcknowledgment.objects.create(
+        user=context.actor,
         declared_domain=declared,
         predicted_domain=result.domain,
         confidence=result.confidence,
@@ -60,4 +109,17 @@ def acknowledge_mismatch(user: Any, declared: str, result: Classification, reaso
         reasons=result.reasons,
         model_name=result.model,
         reason=reason.strip(),
+        audit_event=encryption,
     )
+    record(
+        Action.ACKNOWLEDGE,
+        Outcome.SUCCESS,
+        context,
+        declared_domain=declared,
+        predicted_domain=result.domain,
+        confidence=result.confidence,
+        mismatch=True,
+        model_name=result.model,
+        extra={"acknowledgment": acknowledgment.pk, "encryption_event": encryption.sequence if encryption else None},
+    )
+    return acknowledgment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -26,6 +27,13 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "accounts",
     "cipher",
     "classification",
     "audit",
@@ -37,8 +45,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "securepix_site.middleware.RequestIdMiddleware",
+    # last, as django-axes asks: turns a locked-out login into its own response
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "securepix_site.urls"
@@ -64,8 +76,16 @@ DATABASES = {
         env="DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}", conn_max_age=60
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions take SQLite's write lock at BEGIN, so concurrent
+    # audit appends queue up instead of failing half-way.
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses locked-out logins before checking the password
+    "django.contrib.auth.backends.ModelBackend",
+]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -105,6 +125,66 @@ SECUREPIX_OCR = envbool("SECUREPIX_OCR", True)
 SECUREPIX_MISMATCH_THRESHOLD = envfloat("SECUREPIX_MISMATCH_THRESHOLD", 0.6)
 SECUREPIX_MISMATCH_DEFAULT = envstr("SECUREPIX_MISMATCH_DEFAULT", "acknowledge")
 SECUREPIX_MISMATCH_RULES = envstr("SECUREPIX_MISMATCH_RULES", "")
+
+CSRF_FAILURE_VIEW = "securepix_site.views.csrf_failure"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Login lockout (django-axes): after SECUREPIX_LOGIN_FAILURES failures for one
+# username from one address, logins are refused for SECUREPIX_LOCKOUT_MINUTES.
+AXES_FAILURE_LIMIT = envint("SECUREPIX_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("SECUREPIX_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+AXES_VERBOSE = False
+
+# Two-factor authentication (django-otp, TOTP): any user may enrol; with
+# SECUREPIX_REQUIRE_2FA auditors and administrators must.
+SECUREPIX_REQUIRE_2FA = envbool("SECUREPIX_REQUIRE_2FA", False)
+OTP_TOTP_ISSUER = "SecurePix"
+
+# The audit chain's HMAC key lives outside the database: SECUREPIX_AUDIT_KEY
+# (64 hex digits) in deployments, a random key file in DATA_DIR otherwise.
+SECUREPIX_AUDIT_KEY = envstr("SECUREPIX_AUDIT_KEY", "") or local_secret(DATA_DIR / "audit_key")
+
+# API tokens expire after this many days.
+SECUREPIX_TOKEN_DAYS = envint("SECUREPIX_TOKEN_DAYS", 30, minimum=1)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.DenyAll"],  # each view says who may call it
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "securepix_site.api_errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_RATES": {
+        # decryption attempts: slows password guessing
+        "decrypt_user": envstr("SECUREPIX_DECRYPT_RATE_USER", "30/min"),
+        "decrypt_address": envstr("SECUREPIX_DECRYPT_RATE_ADDRESS", "60/min"),
+        "token_address": envstr("SECUREPIX_TOKEN_RATE_ADDRESS", "20/min"),
+    },
+    "URL_FORMAT_OVERRIDE": None,  # `format` is the export's own parameter
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SecurePix API",
+    "DESCRIPTION": "Encrypt, decrypt and classify images; review the audit trail.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # local assets, no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 LOGGING = {
     "version": 1,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 
+from audit.errors import ServiceError
+from audit.models import AuditEvent
+from audit.services import Context
 from classification import services
 from classification.engine.classifier import Classification
 from classification.models import MismatchAcknowledgment
@@ -48,19 +50,24 @@ def test_an_unknown_declared_domain_is_refused() -> None:
 
 @pytest.mark.django_db
 def test_an_acknowledgment_is_stored_with_what_was_predicted() -> None:
-    user = get_user_model().objects.create_user("alice", password="correct horse battery")
-    stored = services.acknowledge_mismatch(user, "personal", _result("medical", 0.93), "  consented research photo ")
+    user = get_user_model().objects.create_user("ward-clerk", password="correct horse battery")
+    stored = services.acknowledge_mismatch(
+        Context(actor=user), "personal", _result("medical", 0.93), "  consented research photo "
+    )
     again = MismatchAcknowledgment.objects.get(pk=stored.pk)
     assert (again.declared_domain, again.predicted_domain, again.top_label) == ("personal", "medical", "stethoscope")
     assert again.reason == "consented research photo" and again.reasons == ["DICOM modality CT"]
     assert again.model_name == "efficientnet-lite0" and again.confidence == pytest.approx(0.93)
+    event = AuditEvent.objects.get(action="acknowledge")
+    assert (event.username, event.declared_domain, event.predicted_domain) == ("ward-clerk", "personal", "medical")
+    assert event.extra["acknowledgment"] == stored.pk
 
 
 @pytest.mark.django_db
 def test_an_acknowledgment_needs_a_reason_and_a_mismatch() -> None:
-    user = get_user_model().objects.create_user("bob", password="correct horse battery")
-    with pytest.raises(ValidationError, match="reason"):
-        services.acknowledge_mismatch(user, "personal", _result("medical", 0.93), "   ")
-    with pytest.raises(ValidationError, match="no acknowledgment"):
-        services.acknowledge_mismatch(user, "medical", _result("medical", 0.93), "why not")
-    assert MismatchAcknowledgment.objects.count() == 0
+    context = Context(actor=get_user_model().objects.create_user("paralegal", password="correct horse battery"))
+    with pytest.raises(ServiceError, match="reason"):
+        services.acknowledge_mismatch(context, "personal", _result("medical", 0.93), "   ")
+    with pytest.raises(ServiceError, match="no acknowledgment"):
+        services.acknowledge_mismatch(context, "medical", _result("medical", 0.93), "why not")
+    assert MismatchAcknowledgment.objects.count() == 0 and not AuditEvent.objects.exists()

@@ -1,0 +1,200 @@
+"""API tokens (create, list, revoke), TOTP enrolment, and who am I."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import django_otp
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.models import Action, Outcome
+from audit.services import record
+from securepix_site.api_support import PasswordField, TokenAddressThrottle, audit_context
+
+from .models import ApiToken
+from .permissions import Authenticated, second_factor_done
+from .roles import needs_second_factor, roles_of
+
+
+class TokenRequest(serializers.Serializer[Any]):
+    username = serializers.CharField(required=False, max_length=150, help_text="not needed when logged in")
+    password = PasswordField(required=False)
+    otp_token = serializers.CharField(required=False, max_length=16, help_text="one-time password, once enrolled")
+    name = serializers.CharField(required=False, default="", allow_blank=True, max_length=100)
+    days = serializers.IntegerField(required=False, min_value=1, max_value=365)
+
+
+class TokenSerializer(serializers.ModelSerializer[ApiToken]):
+    active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["key_id", "name", "created", "expires", "last_used", "revoked", "second_factor", "active"]
+
+
+class CreatedToken(TokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="shown once: keep it safe")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
+
+
+def _otp_device(user: Any, otp_token: str) -> Any:
+    """The device that accepts `otp_token`, or an error when the user has a device and the token is missing or wrong."""
+    if not django_otp.user_has_device(user):
+        return None
+    if not otp_token:
+        raise exceptions.AuthenticationFailed("a one-time password (otp_token) is required", code="otp_required")
+    device = django_otp.match_token(user, otp_token)
+    if device is None:
+        raise exceptions.AuthenticationFailed("the one-time password is wrong or was already used", code="otp_invalid")
+    return device
+
+
+@method_decorator(sensitive_post_parameters("password", "otp_token"), name="dispatch")
+class Tokens(generics.ListAPIView[ApiToken]):
+    """GET: your tokens. POST: a new token, from username and password (plus a
+    one-time password once you have enrolled), or for the logged-in user."""
+
+    serializer_class = TokenSerializer
+    throttle_classes = [TokenAddressThrottle]
+    allow_without_second_factor = True
+
+    def get_permissions(self) -> list[Any]:
+        return [AllowAny()] if self.request.method == "POST" else [Authenticated()]
+
+    def get_throttles(self) -> list[Any]:
+        return super().get_throttles() if self.request.method == "POST" else []
+
+    def get_queryset(self) -> QuerySet[ApiToken]:
+        return ApiToken.objects.filter(user=cast(Any, self.request.user))
+
+    @extend_schema(request=TokenRequest, responses={201: CreatedToken})
+    def post(self, request: Request) -> Response:
+        form = TokenRequest(data=request.data)
+        form.is_valid(raise_exception=True)
+        values = form.validated_data
+        user = request.user if request.user.is_authenticated else None
+        if user is None:
+            if not values.get("username") or not values.get("password"):
+                raise exceptions.ValidationError({"password": ["username and password are required"]})
+            user = authenticate(request._request, username=values["username"], password=values["password"])
+            if getattr(request._request, "axes_locked_out", False):
+                raise exceptions.Throttled(detail="too many failed logins: this account is locked for a while")
+            if user is None:
+                raise exceptions.AuthenticationFailed("wrong username or password", code="bad_credentials")
+            device = _otp_device(user, values.get("otp_token", ""))
+            verified = device is not None
+        else:
+            verified = second_factor_done(request)
+        token, plain = ApiToken.issue(user, values["name"], values.get("days"), second_factor=verified)
+        record(Action.TOKEN_CREATE, Outcome.SUCCESS, audit_context(request, user), extra={"token": token.key_id})
+        body = {**TokenSerializer(token).data, "token": plain}
+        if settings.SECUREPIX_REQUIRE_2FA and needs_second_factor(user) and not verified:
+            body["warning"] = "this account must use two-factor authentication: enrol a TOTP device with this token"
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class TokenDetail(APIView):
+    """DELETE: revoke one of your tokens (by its key id)."""
+
+    permission_classes = [Authenticated]
+    allow_without_second_factor = True
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, key_id: str) -> Response:
+        token = get_object_or_404(ApiToken, user=request.user, key_id=key_id)
+        if token.revoked is None:
+            token.revoked = timezone.now()
+            token.save(update_fields=["revoked"])
+            record(Action.TOKEN_REVOKE, Outcome.SUCCESS, audit_context(request), extra={"token": token.key_id})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OtpEnrolment(APIView):
+    """POST: start enrolling a TOTP device; returns the otpauth:// URL for an
+    authenticator app. Confirm it with /otp/totp/confirm."""
+
+    permission_classes = [Authenticated]
+    allow_without_second_factor = True
+
+    @extend_schema(request=None, responses={201: dict[str, str]})
+    def post(self, request: Request) -> Response:
+        user = request.user
+        if django_otp.user_has_device(user) and not second_factor_done(request):
+            raise exceptions.PermissionDenied(
+                "use your current device first to replace it", code="second_factor_required"
+            )
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+        return Response({"config_url": device.config_url}, status=status.HTTP_201_CREATED)
+
+
+class OtpConfirmRequest(serializers.Serializer[Any]):
+    otp_token = serializers.CharField(max_length=16)
+
+
+@method_decorator(sensitive_post_parameters("otp_token"), name="dispatch")
+class OtpConfirm(APIView):
+    """POST a code from the new device: it becomes your second factor (older devices are removed)."""
+
+    permission_classes = [Authenticated]
+    allow_without_second_factor = True
+
+    @extend_schema(request=OtpConfirmRequest, responses={200: dict[str, str]})
+    def post(self, request: Request) -> Response:
+        form = OtpConfirmRequest(data=request.data)
+        form.is_valid(raise_exception=True)
+        device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
+        if device is None:
+            raise exceptions.NotFound("no enrolment in progress: start one with POST /api/v1/otp/totp")
+        if not device.verify_token(form.validated_data["otp_token"]):
+            record(Action.OTP_ENROL, Outcome.FAILURE, audit_context(request), reason="otp_invalid")
+            raise exceptions.ValidationError({"otp_token": ["the one-time password is wrong"]})
+        TOTPDevice.objects.filter(user=request.user, confirmed=True).delete()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        if isinstance(request.auth, ApiToken):
+            ApiToken.objects.filter(pk=request.auth.pk).update(second_factor=True)
+        else:
+            django_otp.login(request._request, device)
+        record(Action.OTP_ENROL, Outcome.SUCCESS, audit_context(request))
+        return Response({"status": "enrolled"})
+
+
+class Me(APIView):
+    """Who you are, your roles, and the classifier in use."""
+
+    permission_classes = [Authenticated]
+    allow_without_second_factor = True
+
+    @extend_schema(responses={200: dict[str, Any]})
+    def get(self, request: Request) -> Response:
+        from classification.services import model_name
+
+        user = request.user
+        return Response(
+            {
+                "username": user.get_username(),
+                "roles": roles_of(user),
+                "second_factor": {
+                    "enrolled": django_otp.user_has_device(user),
+                    "verified": second_factor_done(request),
+                    "required": settings.SECUREPIX_REQUIRE_2FA and needs_second_factor(user),
+                },
+                "classifier": model_name(),
+            }
+        )

@@ -1,0 +1,41 @@
+"""`Authorization: Bearer spx_<id>_<secret>` for the API."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from .models import PREFIX, ApiToken, token_hash
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != self.keyword.lower():
+            return None
+        parts = value.strip().split("_")
+        if len(parts) != 3 or parts[0] != PREFIX:
+            raise exceptions.AuthenticationFailed("malformed API token", code="bad_token")
+        token = ApiToken.objects.select_related("user").filter(key_id=parts[1]).first()
+        if token is None or not hmac.compare_digest(token.secret_hash, token_hash(parts[2])):
+            raise exceptions.AuthenticationFailed("unknown API token", code="bad_token")
+        if token.revoked is not None:
+            raise exceptions.AuthenticationFailed("this API token was revoked", code="token_revoked")
+        if token.expires <= timezone.now():
+            raise exceptions.AuthenticationFailed("this API token has expired", code="token_expired")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("this account is disabled", code="account_disabled")
+        ApiToken.objects.filter(pk=token.pk).update(last_used=timezone.now())
+        return token.user, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword  # makes DRF answer 401, not 403, when credentials are missing

@@ -1,0 +1,43 @@
+"""The operator and auditor groups with exactly their permissions (accounts/roles.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+from accounts.roles import GROUP_PERMISSIONS
+
+
+def create_roles(apps: Any, schema_editor: Any) -> None:
+    # Permissions are normally made after all migrations; make them now.
+    for config in apps.get_app_configs():
+        config.models_module = True
+        create_permissions(config, verbosity=0, apps=apps)
+        config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, perms in GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)
+
+
+def remove_roles(apps: Any, schema_editor: Any) -> None:
+    apps.get_model("auth", "Group").objects.filter(name__in=list(GROUP_PERMISSIONS)).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("accounts", "0001_initial"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("cipher", "0001_initial"),
+        ("classification", "0002_permissions_audit_link"),
+        ("audit", "0001_initial"),
+    ]
+    operations = [migrations.RunPython(create_roles, remove_roles)]

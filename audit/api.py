@@ -1,0 +1,107 @@
+"""Audit events for auditors (filter, export, verify) and each user's own history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import roles
+from accounts.permissions import requires
+from classification.engine.domains import DOMAINS
+from securepix_site.api_support import audit_context
+
+from . import services
+from .models import Action, AuditEvent, Outcome
+
+
+class EventQuery(serializers.Serializer[Any]):
+    user = serializers.CharField(required=False, max_length=150)
+    action = serializers.ChoiceField(choices=Action.choices, required=False)
+    outcome = serializers.ChoiceField(choices=Outcome.choices, required=False)
+    domain = serializers.ChoiceField(choices=DOMAINS, required=False, help_text="declared or predicted")
+    mismatch = serializers.BooleanField(required=False, allow_null=True, default=None)
+    since = serializers.DateTimeField(required=False, help_text="ISO 8601, inclusive")
+    until = serializers.DateTimeField(required=False, help_text="ISO 8601, exclusive")
+
+    def to_filter(self) -> services.EventFilter:
+        self.is_valid(raise_exception=True)
+        return services.EventFilter(**self.validated_data)
+
+
+class ExportQuery(EventQuery):
+    format = serializers.ChoiceField(choices=list(services.EXPORT_FORMATS), default="jsonl")
+
+    def to_filter(self) -> services.EventFilter:
+        self.is_valid(raise_exception=True)
+        values = dict(self.validated_data)
+        values.pop("format")
+        return services.EventFilter(**values)
+
+
+class EventSerializer(serializers.ModelSerializer[AuditEvent]):
+    class Meta:
+        model = AuditEvent
+        exclude = ["id", "actor"]
+
+
+class EventList(generics.ListAPIView[AuditEvent]):
+    """Every user's events, filtered, oldest first, paginated (limit/offset)."""
+
+    permission_classes = [requires(roles.ALL_EVENTS)]
+    serializer_class = EventSerializer
+
+    @extend_schema(parameters=[EventQuery])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[AuditEvent]:
+        return services.events(EventQuery(data=self.request.query_params).to_filter())
+
+
+class History(EventList):
+    """Your own events, with the same filters."""
+
+    permission_classes = [requires(roles.OWN_HISTORY)]
+
+    def get_queryset(self) -> QuerySet[AuditEvent]:
+        return services.events(EventQuery(data=self.request.query_params).to_filter(), actor=self.request.user)
+
+
+class Export(APIView):
+    """The filtered events as CSV or JSON Lines (the export itself is recorded)."""
+
+    permission_classes = [requires(roles.EXPORT)]
+
+    @extend_schema(parameters=[ExportQuery], responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request) -> StreamingHttpResponse:
+        query = ExportQuery(data=request.query_params)
+        where = query.to_filter()
+        fmt = query.validated_data["format"]
+        lines = services.export(where, fmt, audit_context(request))
+        response = StreamingHttpResponse(lines, content_type=services.EXPORT_FORMATS[fmt])
+        response["Content-Disposition"] = f'attachment; filename="securepix-audit.{fmt}"'
+        return response
+
+
+class VerificationResult(serializers.Serializer[Any]):
+    intact = serializers.BooleanField()
+    events = serializers.IntegerField()
+    problem = serializers.DictField(allow_null=True)
+
+
+class Verify(APIView):
+    """Recompute the chain; name the first altered, deleted, inserted or reordered event."""
+
+    permission_classes = [requires(roles.VERIFY)]
+
+    @extend_schema(responses=VerificationResult)
+    def get(self, request: Request) -> Response:
+        return Response(services.verify(audit_context(request)).as_dict())

@@ -1,0 +1,99 @@
+"""The audit chain: each event's MAC is HMAC-SHA256(key, previous MAC +
+canonical encoding of the event), so that nobody without the key (which is not
+in the database) can alter, delete, insert or reorder events unnoticed.
+
+Pure Python (no Django), so that the rules are easy to read and test.  The
+order of events is the order of the chain links, not of any column: the
+`sequence` column only says where an event claims to be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS = "0" * 64  # the "previous MAC" of the first event
+
+
+def canonical(content: Mapping[str, Any]) -> bytes:
+    """One byte string per event content: JSON with sorted keys, no spaces, UTF-8."""
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def mac(key: bytes, previous: str, content: Mapping[str, Any]) -> str:
+    return hmac.new(key, bytes.fromhex(previous) + canonical(content), hashlib.sha256).hexdigest()
+
+
+def head_mac(key: bytes, count: int, last: str) -> str:
+    """Seal of the chain's head (how many events, and the last MAC): reveals
+    events cut off the end of the chain."""
+    return hmac.new(key, b"securepix audit head" + count.to_bytes(8, "big") + bytes.fromhex(last), "sha256").hexdigest()
+
+
+@dataclass(frozen=True)
+class Link:
+    sequence: int
+    previous: str
+    mac: str
+    content: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # altered, deleted, inserted, reordered
+    sequence: int | None  # the event where the chain first breaks
+    message: str
+
+
+def verify(key: bytes, links: Sequence[Link], head: tuple[int, str, str] | None) -> Problem | None:
+    """The first break in the chain, or None when it is intact.  `links` come
+    in stored order (by sequence); `head` is (count, last MAC, head MAC) as
+    stored, None when nothing was ever recorded."""
+    position_of: dict[str, int] = {}
+    for index, link in enumerate(links):
+        position_of.setdefault(link.mac, index)
+    referenced = {link.previous for link in links}
+    expected = GENESIS
+    for index, link in enumerate(links):
+        if position_of[link.mac] != index:
+            return Problem("inserted", link.sequence, f"event {link.sequence} is a copy of an earlier event (inserted)")
+        if not hmac.compare_digest(mac(key, link.previous, link.content), link.mac):
+            genuine_successor = link.mac in referenced
+            if head is not None and head[1] == link.mac and _head_ok(key, head):
+                genuine_successor = True
+            if genuine_successor:
+                return Problem("altered", link.sequence, f"event {link.sequence} was altered after it was recorded")
+            return Problem("inserted", link.sequence, f"event {link.sequence} was not recorded by SecurePix (inserted)")
+        if link.previous != expected:
+            earlier = position_of.get(link.previous)
+            if earlier is not None and earlier != index - 1:
+                return Problem(
+                    "reordered", link.sequence, f"event {link.sequence} is out of order (its predecessor is elsewhere)"
+                )
+            return Problem(
+                "deleted", link.sequence, f"the event recorded just before event {link.sequence} has been deleted"
+            )
+        expected = link.mac
+    if head is None:
+        if links:
+            return Problem("inserted", links[0].sequence, "events exist but the chain head is missing")
+        return None
+    count, last, _ = head
+    if not _head_ok(key, head):
+        return Problem("altered", None, "the chain head was altered")
+    if count > len(links) or last != expected:
+        return Problem("deleted", None, f"{count - len(links)} event(s) at the end of the chain have been deleted")
+    if count < len(links):
+        return Problem(
+            "inserted", links[count].sequence, f"event {links[count].sequence} was appended outside SecurePix"
+        )
+    return None
+
+
+def _head_ok(key: bytes, head: tuple[int, str, str]) -> bool:
+    count, last, sealed = head
+    return hmac.compare_digest(head_mac(key, count, last), sealed)

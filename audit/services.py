@@ -1,0 +1,233 @@
+"""Recording, querying, exporting and verifying audit events.
+
+Every operation a user performs goes through `record`; appends are
+serialised (a lock on the chain head row, and SQLite's write lock) so that
+concurrent requests never fork the chain.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from . import chain
+from .models import Action, AuditEvent, ChainHead, Outcome
+
+_append_lock = threading.Lock()  # one append at a time within a process; the database does it across processes
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asks, and from where."""
+
+    actor: Any = None  # a user, or None (anonymous)
+    client_address: str = ""
+    user_agent: str = ""
+    request_id: str = ""
+
+
+def context_from(request: Any, actor: Any = None) -> Context:
+    """The context of a Django or DRF request."""
+    user = actor if actor is not None else getattr(request, "user", None)
+    return Context(
+        actor=user if user is not None and user.is_authenticated else None,
+        client_address=_address(request.META.get("REMOTE_ADDR")),
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+        request_id=getattr(request, "request_id", ""),
+    )
+
+
+def _address(text: str | None) -> str:
+    """One spelling per address: IPv4-mapped IPv6 as IPv4, IPv6 compressed."""
+    try:
+        address = ipaddress.ip_address(text or "")
+    except ValueError:
+        return ""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.compressed
+
+
+def audit_key() -> bytes:
+    key = settings.SECUREPIX_AUDIT_KEY
+    if len(key) < 32:
+        raise ValueError("SECUREPIX_AUDIT_KEY must be at least 32 characters (64 hex digits recommended)")
+    return str(key).encode()
+
+
+def record(action: str, outcome: str, context: Context, *, reason: str = "", **fields: Any) -> AuditEvent:
+    """Append one event to the chain and return it."""
+    if action not in Action.values or outcome not in Outcome.values:
+        raise ValueError(f"unknown audit action or outcome: {action}/{outcome}")
+    actor = context.actor
+    with _append_lock, transaction.atomic():
+        ChainHead.objects.get_or_create(pk=1, defaults={"count": 0, "last_mac": chain.GENESIS})
+        head = ChainHead.objects.select_for_update().get(pk=1)
+        event = AuditEvent(
+            sequence=head.count + 1,
+            created=timezone.now(),
+            actor=actor,
+            username=actor.get_username() if actor is not None else fields.pop("username", ""),
+            action=action,
+            outcome=outcome,
+            reason=reason,
+            client_address=_address(context.client_address),
+            user_agent=context.user_agent,
+            request_id=context.request_id,
+            previous_mac=head.last_mac,
+            **fields,
+        )
+        key = audit_key()
+        event.mac = chain.mac(key, event.previous_mac, event.content())
+        event.save(force_insert=True)
+        head.count, head.last_mac = event.sequence, event.mac
+        head.seal = chain.head_mac(key, head.count, head.last_mac)
+        head.save()
+    return event
+
+
+@dataclass(frozen=True)
+class Verification:
+    intact: bool
+    events: int
+    problem: chain.Problem | None
+
+    def as_dict(self) -> dict[str, Any]:
+        problem = self.problem
+        return {
+            "intact": self.intact,
+            "events": self.events,
+            "problem": None
+            if problem is None
+            else {"kind": problem.kind, "sequence": problem.sequence, "message": problem.message},
+        }
+
+
+def check_chain() -> Verification:
+    """Recompute the chain without recording anything (the command line uses this)."""
+    links = [
+        chain.Link(event.sequence, event.previous_mac, event.mac, event.content())
+        for event in AuditEvent.objects.order_by("sequence", "id").iterator(chunk_size=2000)
+    ]
+    stored = ChainHead.objects.filter(pk=1).first()
+    head = None if stored is None or stored.count == 0 else (stored.count, stored.last_mac, stored.seal)
+    problem = chain.verify(audit_key(), links, head)
+    return Verification(problem is None, len(links), problem)
+
+
+def verify(context: Context) -> Verification:
+    """Check the chain on a user's request, and record that it was checked."""
+    result = check_chain()
+    record(
+        Action.VERIFY,
+        Outcome.SUCCESS,
+        context,
+        reason="intact" if result.intact else f"broken_{result.problem.kind}" if result.problem else "broken",
+        extra={"events": result.events},
+    )
+    return result
+
+
+# Queries -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    user: str = ""  # username
+    action: str = ""
+    outcome: str = ""
+    domain: str = ""  # declared or predicted
+    mismatch: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in self.__dict__.items()
+            if v not in ("", None)
+        }
+
+
+def events(where: EventFilter, actor: Any = None) -> QuerySet[AuditEvent]:
+    """Events matching the filter; only `actor`'s own when an actor is given."""
+    query = AuditEvent.objects.order_by("sequence")
+    if actor is not None:
+        query = query.filter(actor=actor)
+    if where.user:
+        query = query.filter(username=where.user)
+    if where.action:
+        query = query.filter(action=where.action)
+    if where.outcome:
+        query = query.filter(outcome=where.outcome)
+    if where.domain:
+        query = query.filter(Q(declared_domain=where.domain) | Q(predicted_domain=where.domain))
+    if where.mismatch is not None:
+        query = query.filter(mismatch=where.mismatch)
+    if where.since is not None:
+        query = query.filter(created__gte=where.since)
+    if where.until is not None:
+        query = query.filter(created__lt=where.until)
+    return query
+
+
+EXPORT_FIELDS = ("sequence", *AuditEvent.CONTENT_FIELDS, "previous_mac", "mac")
+EXPORT_FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
+
+
+def export(where: EventFilter, fmt: str, context: Context) -> Iterator[str]:
+    """The matching events as CSV or JSON Lines, streamed; the export itself is recorded first."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; use csv or jsonl")
+    query = events(where)
+    record(
+        Action.EXPORT,
+        Outcome.SUCCESS,
+        context,
+        extra={"format": fmt, "filter": where.as_dict(), "count": query.count()},
+    )
+    return _csv(query) if fmt == "csv" else _jsonl(query)
+
+
+def _row(event: AuditEvent) -> dict[str, Any]:
+    return {"sequence": event.sequence, **event.content(), "previous_mac": event.previous_mac, "mac": event.mac}
+
+
+def _cell(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _jsonl(query: QuerySet[AuditEvent]) -> Iterator[str]:
+    for event in query.iterator(chunk_size=2000):
+        yield json.dumps(_row(event), sort_keys=True) + "\n"
+
+
+def _csv(query: QuerySet[AuditEvent]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    yield buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    for event in query.iterator(chunk_size=2000):
+        row = _row(event)
+        row["extra"] = json.dumps(row["extra"], sort_keys=True)
+        writer.writerow({name: _cell(value) for name, value in row.items()})
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()

@@ -1,0 +1,119 @@
+"""POST /api/v1/encrypt and /api/v1/decrypt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from accounts import roles
+from accounts.permissions import requires
+from classification.engine.domains import DOMAINS
+from securepix_site.api_support import (
+    DecryptAddressThrottle,
+    DecryptUserThrottle,
+    PasswordField,
+    audit_context,
+    check_content_length,
+    download_name,
+    read_upload,
+)
+
+from . import services
+from .engine.envelope import CIPHERS
+
+
+class EncryptRequest(serializers.Serializer[Any]):
+    image = serializers.FileField(help_text="PNG, JPEG, BMP, TIFF, WebP or DICOM")
+    password = PasswordField()
+    declared_domain = serializers.ChoiceField(choices=DOMAINS)
+    cipher = serializers.ChoiceField(choices=CIPHERS, default="chaotic")
+    acknowledge = serializers.BooleanField(default=False, help_text="encrypt despite a predicted-domain mismatch")
+    acknowledgment_reason = serializers.CharField(default="", allow_blank=True, max_length=2000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["acknowledge"] and not attrs["acknowledgment_reason"].strip():
+            raise serializers.ValidationError({"acknowledgment_reason": ["an acknowledgment needs a reason"]})
+        return attrs
+
+
+class DecryptRequest(serializers.Serializer[Any]):
+    file = serializers.FileField(help_text="a SecurePix PNG")
+    password = PasswordField()
+
+
+@method_decorator(sensitive_post_parameters("password"), name="dispatch")
+class EncryptView(APIView):
+    """Classify, check the declared domain against the policy, encrypt.
+
+    Success: the encrypted PNG as the body; the classification in the
+    `X-SecurePix-*` headers. A mismatch without acknowledgment: 409 with the
+    prediction. Blocked by policy: 403."""
+
+    permission_classes = [requires(roles.ENCRYPT)]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": EncryptRequest},
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="the encrypted SecurePix PNG"),
+            409: OpenApiResponse(description="mismatch: acknowledge it to encrypt"),
+        },
+    )
+    def post(self, request: Request) -> HttpResponse:
+        check_content_length(request)
+        form = EncryptRequest(data=request.data)
+        form.is_valid(raise_exception=True)
+        values = form.validated_data
+        done = services.encrypt(
+            audit_context(request),
+            read_upload(values["image"]),
+            values["password"],
+            values["declared_domain"],
+            cipher=values["cipher"],
+            acknowledgment=values["acknowledgment_reason"] if values["acknowledge"] else "",
+        )
+        response = HttpResponse(done.data, content_type="image/png")
+        response["Content-Disposition"] = f'attachment; filename="{download_name(values["image"], ".securepix.png")}"'
+        response["X-SecurePix-Domain"] = done.classification.domain
+        response["X-SecurePix-Confidence"] = f"{done.classification.confidence:.4f}"
+        response["X-SecurePix-Model"] = done.classification.model
+        response["X-SecurePix-Decision"] = done.decision.action
+        response["X-SecurePix-Audit-Event"] = str(done.event.sequence)
+        if done.acknowledgment is not None:
+            response["X-SecurePix-Acknowledgment"] = str(done.acknowledgment.pk)
+        return response
+
+
+@method_decorator(sensitive_post_parameters("password"), name="dispatch")
+class DecryptView(APIView):
+    """Check and decrypt a SecurePix file: the original image (PNG, DICOM or
+    TIFF). Wrong password or altered file: 400 `authentication_failed`."""
+
+    permission_classes = [requires(roles.DECRYPT)]
+    parser_classes = [MultiPartParser]
+    throttle_classes = [DecryptUserThrottle, DecryptAddressThrottle]
+
+    @extend_schema(
+        request={"multipart/form-data": DecryptRequest},
+        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the image")},
+    )
+    def post(self, request: Request) -> HttpResponse:
+        check_content_length(request)
+        form = DecryptRequest(data=request.data)
+        form.is_valid(raise_exception=True)
+        values = form.validated_data
+        done = services.decrypt(audit_context(request), read_upload(values["file"]), values["password"])
+        response = HttpResponse(done.data, content_type=done.content_type)
+        name = download_name(values["file"], done.suffix).replace(".securepix", "")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["X-SecurePix-Audit-Event"] = str(done.event.sequence)
+        return response

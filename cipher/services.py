@@ -1,0 +1,167 @@
+"""Encryption and decryption for the web and the API, each recorded in the
+audit trail, failures included (wrong password, altered file, bad image,
+policy block).  Passwords and image bytes stay in memory."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
+
+from audit.errors import Forbidden, ServiceError
+from audit.models import Action, AuditEvent, Outcome
+from audit.services import Context, record
+from classification import services as classification
+from classification.engine.classifier import Classification
+from classification.engine.domains import DOMAINS
+from classification.models import MismatchAcknowledgment
+from classification.policy import ACKNOWLEDGE, BLOCK, Decision
+
+from .engine import imagefile
+from .engine.envelope import CIPHERS, decrypt_file, encrypt_image
+from .engine.errors import AuthenticationFailed, SecurePixError, WrongPassword
+from .engine.imagefile import DecodedImage
+
+ENCRYPT_PERMISSION, DECRYPT_PERMISSION = "cipher.encrypt_image", "cipher.decrypt_image"
+MIME_TYPES = {".png": "image/png", ".dcm": "application/dicom", ".tiff": "image/tiff"}
+
+
+@dataclass(frozen=True)
+class Encrypted:
+    data: bytes
+    classification: Classification
+    decision: Decision
+    event: AuditEvent
+    acknowledgment: MismatchAcknowledgment | None
+
+
+@dataclass(frozen=True)
+class Decrypted:
+    data: bytes
+    suffix: str
+    content_type: str
+    image: DecodedImage
+    event: AuditEvent
+
+
+class MismatchNeedsAcknowledgment(ServiceError):
+    def __init__(self, result: Classification, decision: Decision) -> None:
+        super().__init__(
+            "acknowledgment_required",
+            f"{decision.reason}; acknowledge the mismatch with a reason to encrypt anyway",
+            409,
+            {"classification": result.as_dict(), "decision": decision.action},
+        )
+
+
+class BlockedByPolicy(ServiceError):
+    def __init__(self, result: Classification, decision: Decision) -> None:
+        super().__init__(
+            "blocked_by_policy",
+            f"{decision.reason}; the policy blocks encrypting it as declared",
+            403,
+            {"classification": result.as_dict(), "decision": decision.action},
+        )
+
+
+def check_permission(context: Context, permission: str, action: str) -> None:
+    """Services check the role too, so that no front end can skip it; a refusal is recorded."""
+    if context.actor is None or not context.actor.has_perm(permission):
+        record(action, Outcome.DENIED, context, reason="forbidden")
+        raise Forbidden()
+
+
+def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
+    return {
+        "image_width": image.width,
+        "image_height": image.height,
+        "image_mode": image.mode,
+        "image_format": image.source_format,
+        "image_bytes": size,
+    }
+
+
+def _engine_failure(action: str, context: Context, error: SecurePixError, **fields: Any) -> None:
+    reason = "wrong_password" if isinstance(error, WrongPassword) else error.code
+    if isinstance(error, AuthenticationFailed) and not isinstance(error, WrongPassword):
+        reason = "tampered_file"
+    record(action, Outcome.FAILURE, context, reason=reason, **fields)
+
+
+@sensitive_variables("password")
+def encrypt(
+    context: Context,
+    data: bytes,
+    password: str,
+    declared: str,
+    *,
+    cipher: str = "chaotic",
+    acknowledgment: str = "",
+) -> Encrypted:
+    """Classify, apply the mismatch policy, encrypt.  `acknowledgment` is the
+    user's reason for encrypting despite a mismatch ("" when none was given)."""
+    check_permission(context, ENCRYPT_PERMISSION, Action.ENCRYPT)
+    if declared not in DOMAINS:
+        record(Action.ENCRYPT, Outcome.FAILURE, context, reason="bad_domain", image_bytes=len(data))
+        raise ServiceError("bad_domain", f"unknown domain {declared!r}; choose one of {', '.join(DOMAINS)}")
+    if cipher not in CIPHERS:
+        record(Action.ENCRYPT, Outcome.FAILURE, context, reason="bad_cipher", image_bytes=len(data))
+        raise ServiceError("bad_cipher", f"unknown cipher {cipher!r}; choose one of {', '.join(CIPHERS)}")
+    if not password:
+        record(Action.ENCRYPT, Outcome.FAILURE, context, reason="no_password", image_bytes=len(data))
+        raise ServiceError("no_password", "a password is required")
+    try:
+        image = imagefile.decode(data, settings.SECUREPIX_MAX_PIXELS)
+        result = classification.classify_image(data)
+    except SecurePixError as error:
+        _engine_failure(Action.ENCRYPT, context, error, declared_domain=declared, image_bytes=len(data))
+        raise
+    decision = classification.decide(declared, result)
+    fields = {
+        **image_fields(image, len(data)),
+        "declared_domain": declared,
+        "predicted_domain": result.domain,
+        "confidence": result.confidence,
+        "mismatch": result.domain != declared,
+        "model_name": result.model,
+    }
+    if decision.action == BLOCK:
+        record(Action.ENCRYPT, Outcome.DENIED, context, reason="blocked_by_policy", **fields)
+        raise BlockedByPolicy(result, decision)
+    reason = acknowledgment.strip()
+    if decision.action == ACKNOWLEDGE and not reason:
+        record(Action.ENCRYPT, Outcome.DENIED, context, reason="acknowledgment_required", **fields)
+        raise MismatchNeedsAcknowledgment(result, decision)
+    encrypted = encrypt_image(image, password, cipher=cipher)
+    with transaction.atomic():
+        event = record(
+            Action.ENCRYPT,
+            Outcome.SUCCESS,
+            context,
+            encrypted_sha256=hashlib.sha256(encrypted).hexdigest(),
+            extra={"cipher": cipher, "decision": decision.action, "acknowledged": decision.action == ACKNOWLEDGE},
+            **fields,
+        )
+        acknowledged = None
+        if decision.action == ACKNOWLEDGE:
+            acknowledged = classification.acknowledge_mismatch(context, declared, result, reason, event)
+    return Encrypted(encrypted, result, decision, event, acknowledged)
+
+
+@sensitive_variables("password")
+def decrypt(context: Context, data: bytes, password: str) -> Decrypted:
+    """Check and decrypt a SecurePix file; a wrong password or an altered file is an error, never noise."""
+    check_permission(context, DECRYPT_PERMISSION, Action.DECRYPT)
+    fields: dict[str, Any] = {"encrypted_sha256": hashlib.sha256(data).hexdigest(), "image_bytes": len(data)}
+    try:
+        image = decrypt_file(data, password, max_pixels=settings.SECUREPIX_MAX_PIXELS)
+    except SecurePixError as error:
+        _engine_failure(Action.DECRYPT, context, error, **fields)
+        raise
+    out, suffix = imagefile.encode(image)
+    event = record(Action.DECRYPT, Outcome.SUCCESS, context, **{**fields, **image_fields(image, len(data))})
+    return Decrypted(out, suffix, MIME_TYPES[suffix], image, event)

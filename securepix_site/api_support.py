@@ -1,0 +1,76 @@
+"""Pieces every API view shares: upload limits, the audit context, throttles."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
+
+from audit.services import Context, context_from
+
+from .api_errors import PayloadTooLarge
+
+_MULTIPART_SLACK = 64 * 1024  # room for the form's other fields and boundaries
+
+
+def check_content_length(request: Request) -> None:
+    """Refuse an oversized upload from its Content-Length, before reading it."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.SECUREPIX_MAX_UPLOAD_BYTES + _MULTIPART_SLACK:
+        raise PayloadTooLarge(f"the upload is larger than {settings.SECUREPIX_MAX_UPLOAD_BYTES} bytes")
+
+
+def read_upload(upload: UploadedFile) -> bytes:
+    if upload.size is not None and upload.size > settings.SECUREPIX_MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"the file is larger than {settings.SECUREPIX_MAX_UPLOAD_BYTES} bytes")
+    data = bytes(upload.read())
+    if not data:
+        raise serializers.ValidationError({"file": ["the file is empty"]})
+    return data
+
+
+def audit_context(request: Request, actor: Any = None) -> Context:
+    return context_from(request._request, actor=actor or request.user)
+
+
+def download_name(upload: UploadedFile, suffix: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", (upload.name or "image").rsplit("/", 1)[-1]).strip("._") or "image"
+    return f"{stem.rsplit('.', 1)[0][:100]}{suffix}"
+
+
+class PasswordField(serializers.CharField):
+    """A password: write-only, kept exactly as typed, hidden in the schema."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("write_only", True)
+        kwargs.setdefault("max_length", 1024)
+        kwargs.setdefault("style", {"input_type": "password"})
+        super().__init__(**kwargs)
+
+
+class DecryptUserThrottle(UserRateThrottle):
+    scope = "decrypt_user"
+
+
+class AddressThrottle(SimpleRateThrottle):
+    """Per client address, whoever is logged in."""
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class DecryptAddressThrottle(AddressThrottle):
+    scope = "decrypt_address"
+
+
+class TokenAddressThrottle(AddressThrottle):
+    scope = "token_address"

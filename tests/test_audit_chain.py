@@ -1,0 +1,197 @@
+"""The audit chain: append-only in the database, and every alteration,
+deletion, insertion or reordering named by verify_audit."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+
+from audit import chain, triggers
+from audit.models import AuditEvent, ChainHead
+from audit.services import Context, check_chain, record
+
+KEY = b"k" * 32
+
+
+def _links(n: int) -> list[chain.Link]:
+    links, previous = [], chain.GENESIS
+    for i in range(1, n + 1):
+        content = {"action": "encrypt", "n": i}
+        mac = chain.mac(KEY, previous, content)
+        links.append(chain.Link(i, previous, mac, content))
+        previous = mac
+    return links
+
+
+def _head(links: list[chain.Link]) -> tuple[int, str, str]:
+    return len(links), links[-1].mac, chain.head_mac(KEY, len(links), links[-1].mac)
+
+
+def test_an_intact_chain_verifies() -> None:
+    links = _links(5)
+    assert chain.verify(KEY, links, _head(links)) is None
+    assert chain.verify(KEY, [], None) is None
+
+
+def test_the_canonical_encoding_ignores_key_order() -> None:
+    assert chain.canonical({"b": 1, "a": "é"}) == chain.canonical({"a": "é", "b": 1}) == '{"a":"é","b":1}'.encode()
+
+
+@pytest.mark.parametrize("index", [0, 2, 4])
+def test_each_kind_of_tampering_is_named(index: int) -> None:
+    links = _links(5)
+    head = _head(links)
+    altered = list(links)
+    altered[index] = chain.Link(links[index].sequence, links[index].previous, links[index].mac, {"action": "decrypt"})
+    problem = chain.verify(KEY, altered, head)
+    assert problem is not None and (problem.kind, problem.sequence) == ("altered", index + 1)
+
+    deleted = links[:index] + links[index + 1 :]
+    problem = chain.verify(KEY, deleted, head)
+    assert problem is not None and problem.kind == "deleted"
+
+    forged = chain.Link(99, links[index].previous, "ab" * 32, {"action": "encrypt"})
+    problem = chain.verify(KEY, [*links[: index + 1], forged, *links[index + 1 :]], head)
+    assert problem is not None and (problem.kind, problem.sequence) == ("inserted", 99)
+
+    copy = links[index]
+    problem = chain.verify(KEY, [*links, chain.Link(6, copy.previous, copy.mac, copy.content)], head)
+    assert problem is not None and (problem.kind, problem.sequence) == ("inserted", 6)
+
+    if index < 4:
+        swapped = list(links)
+        swapped[index], swapped[index + 1] = links[index + 1], links[index]
+        problem = chain.verify(KEY, swapped, head)
+        assert problem is not None and problem.kind == "reordered"
+
+
+def test_another_key_cannot_vouch_for_the_chain() -> None:
+    links = _links(3)
+    problem = chain.verify(b"x" * 32, links, _head(links))
+    assert problem is not None and problem.sequence == 1
+
+
+# In the database ---------------------------------------------------------
+
+
+def _events(n: int) -> list[AuditEvent]:
+    return [
+        record("encrypt", "success", Context(client_address="10.0.0.1"), declared_domain="medical", extra={"i": i})
+        for i in range(n)
+    ]
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_update_and_delete() -> None:
+    event = _events(1)[0]
+    for attempt in (
+        lambda: AuditEvent.objects.filter(pk=event.pk).update(outcome="failure"),
+        lambda: AuditEvent.objects.filter(pk=event.pk).delete(),
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            attempt()
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {triggers.TABLE} SET username = 'someone else'")
+    assert AuditEvent.objects.get(pk=event.pk).outcome == "success"
+
+
+@pytest.fixture
+def attacker() -> Iterator[None]:
+    """Someone with the database but not the key: drops the triggers (inside the
+    test's transaction, so they come back afterwards)."""
+    triggers.remove(connection)
+    yield
+
+
+def _verify_audit() -> tuple[int, dict[str, object]]:
+    out = io.StringIO()
+    try:
+        call_command("verify_audit", "--json", stdout=out)
+        code = 0
+    except SystemExit as exit:
+        code = int(exit.code or 0)
+    return code, json.loads(out.getvalue())
+
+
+@pytest.mark.django_db
+def test_verify_audit_passes_an_untouched_chain() -> None:
+    _events(4)
+    assert _verify_audit() == (0, {"intact": True, "events": 4, "problem": None})
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("attacker")
+@pytest.mark.parametrize("victim", [1, 3, 5])
+def test_verify_audit_names_an_altered_event(victim: int) -> None:
+    _events(5)
+    AuditEvent.objects.filter(sequence=victim).update(declared_domain="personal")
+    code, result = _verify_audit()
+    assert code == 1 and result["problem"] == {
+        "kind": "altered",
+        "sequence": victim,
+        "message": f"event {victim} was altered after it was recorded",
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("attacker")
+@pytest.mark.parametrize("victim", [1, 3, 5])
+def test_verify_audit_names_a_deleted_event(victim: int) -> None:
+    _events(5)
+    AuditEvent.objects.filter(sequence=victim).delete()
+    code, result = _verify_audit()
+    problem = result["problem"]
+    assert code == 1 and isinstance(problem, dict) and problem["kind"] == "deleted"
+    assert problem["sequence"] == (victim + 1 if victim < 5 else None)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("attacker")
+def test_verify_audit_names_an_inserted_event() -> None:
+    events = _events(3)
+    forged = AuditEvent.objects.get(pk=events[1].pk)
+    forged.pk, forged.sequence, forged.mac = None, 4, "cd" * 32
+    forged.username = "nobody"
+    forged.save(force_insert=True)
+    code, result = _verify_audit()
+    assert code == 1 and result["problem"]["kind"] == "inserted" and result["problem"]["sequence"] == 4  # type: ignore[index]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("attacker")
+def test_verify_audit_names_reordered_events() -> None:
+    _events(4)
+    AuditEvent.objects.filter(sequence=2).update(sequence=100)
+    AuditEvent.objects.filter(sequence=3).update(sequence=2)
+    AuditEvent.objects.filter(sequence=100).update(sequence=3)
+    code, result = _verify_audit()
+    assert code == 1 and result["problem"]["kind"] == "reordered" and result["problem"]["sequence"] == 2  # type: ignore[index]
+
+
+@pytest.mark.django_db
+def test_events_cut_off_the_end_are_noticed() -> None:
+    _events(3)
+    triggers.remove(connection)
+    AuditEvent.objects.filter(sequence=3).delete()
+    code, result = _verify_audit()
+    assert code == 1 and result["problem"]["kind"] == "deleted"  # type: ignore[index]
+    ChainHead.objects.update(count=2)  # rolling the head back needs the key too
+    code, result = _verify_audit()
+    assert code == 1 and result["problem"]["message"] == "the chain head was altered"  # type: ignore[index]
+
+
+@pytest.mark.django_db
+def test_an_event_holds_what_it_was_given() -> None:
+    context = Context(client_address="::ffff:10.0.0.1", request_id="r1")
+    event = record("decrypt", "failure", context, reason="wrong_password")
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.sequence, stored.previous_mac, stored.reason) == (1, chain.GENESIS, "wrong_password")
+    assert stored.client_address == "10.0.0.1" and stored.request_id == "r1"
+    assert check_chain().intact
+    with pytest.raises(ValueError, match="unknown audit action"):
+        record("launch", "success", Context())
