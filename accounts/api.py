@@ -92,8 +92,6 @@ class Tokens(generics.ListAPIView[ApiToken]):
             if not values.get("username") or not values.get("password"):
                 raise exceptions.ValidationError({"password": ["username and password are required"]})
             user = authenticate(request._request, username=values["username"], password=values["password"])
-            if getattr(request._request, "axes_locked_out", False):
-                raise exceptions.Throttled(detail="too many failed logins: this account is locked for a while")
             if user is None:
                 raise exceptions.AuthenticationFailed("wrong username or password", code="bad_credentials")
             device = _otp_device(user, values.get("otp_token", ""))

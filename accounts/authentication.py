@@ -22,7 +22,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         scheme, _, value = header.partition(" ")
         if scheme.lower() != self.keyword.lower():
             return None
-        parts = value.strip().split("_")
+        parts = value.strip().split("_", 2)
         if len(parts) != 3 or parts[0] != PREFIX:
             raise exceptions.AuthenticationFailed("malformed API token", code="bad_token")
         token = ApiToken.objects.select_related("user").filter(key_id=parts[1]).first()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from cipher.engine.imagefile import DecodedImage
@@ -11,3 +13,63 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture(scope="session")
 def photo512() -> DecodedImage:
     return DecodedImage(photo_array(512, 512, 3, seed=7), "RGB", "PNG")
+
+
+# Users, roles and API clients -------------------------------------------------
+
+ACCOUNT_PASSWORD = "tidal-quartz-lantern-47"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Throttle counters live in the cache: every test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+def make_user(username: str, role: str | None) -> Any:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    admin = role == "admin"
+    user = get_user_model().objects.create_user(username, password=ACCOUNT_PASSWORD, is_staff=admin, is_superuser=admin)
+    if role in ("operator", "auditor"):
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def token_client(user: Any) -> Any:
+    from rest_framework.test import APIClient
+
+    from accounts.models import ApiToken
+
+    client = APIClient()
+    _, plain = ApiToken.issue(user)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
+    return client
+
+
+@pytest.fixture
+def operator(db: None) -> Any:
+    return make_user("radiographer", "operator")
+
+
+@pytest.fixture
+def auditor(db: None) -> Any:
+    return make_user("compliance", "auditor")
+
+
+@pytest.fixture
+def admin(db: None) -> Any:
+    return make_user("it-admin", "admin")
+
+
+@pytest.fixture
+def operator_api(operator: Any) -> Any:
+    return token_client(operator)
+
+
+@pytest.fixture
+def auditor_api(auditor: Any) -> Any:
+    return token_client(auditor)

@@ -1,0 +1,110 @@
+"""Logins: lockout after repeated failures (each audited), TOTP second factor,
+demo users for `make run`."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client, override_settings
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.test import APIClient
+
+from audit.models import AuditEvent
+from tests.conftest import ACCOUNT_PASSWORD, make_user, token_client
+
+
+def _code(device: TOTPDevice, step_offset: int = 0) -> str:
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=step_offset):06d}"
+
+
+@pytest.mark.django_db
+def test_logins_lock_after_five_failures_and_each_failure_is_audited(operator: Any) -> None:
+    api = APIClient(REMOTE_ADDR="192.0.2.7")
+    statuses = [
+        api.post("/api/v1/tokens", {"username": "radiographer", "password": "guess"}).status_code for _ in range(5)
+    ]
+    assert statuses == [401, 401, 401, 401, 429]  # the fifth failure locks
+    locked = api.post("/api/v1/tokens", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "locked_out"
+    failures = AuditEvent.objects.filter(action="login").values_list("outcome", "reason", "username", "client_address")
+    assert list(failures[:4]) == [("failure", "bad_credentials", "radiographer", "192.0.2.7")] * 4
+    assert failures.last() == ("denied", "locked_out", "radiographer", "192.0.2.7")
+    assert (
+        APIClient(REMOTE_ADDR="192.0.2.8")
+        .post("/api/v1/tokens", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
+        .status_code
+        == 201
+    )  # the lock is for this username at that address
+    web = Client(REMOTE_ADDR="192.0.2.7")
+    page = web.post("/accounts/login/", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
+    assert page.status_code == 429 and "_auth_user_id" not in web.session
+
+
+def test_web_login_and_logout_are_audited(operator: Any) -> None:
+    browser = Client()
+    assert browser.post("/accounts/login/", {"username": "radiographer", "password": "nope"}).status_code == 200
+    response = browser.post("/accounts/login/", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
+    assert response.status_code == 302
+    browser.post("/accounts/logout/")
+    assert list(AuditEvent.objects.values_list("action", "outcome")) == [
+        ("login", "failure"),
+        ("login", "success"),
+        ("logout", "success"),
+    ]
+
+
+def _enrol(client: APIClient) -> TOTPDevice:
+    started = client.post("/api/v1/otp/totp")
+    assert started.status_code == 201 and started.json()["config_url"].startswith("otpauth://totp/")
+    device = TOTPDevice.objects.get(confirmed=False)
+    wrong = client.post("/api/v1/otp/totp/confirm", {"otp_token": "000000" if _code(device) != "000000" else "111111"})
+    assert wrong.status_code == 400
+    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0, throttling_failure_timestamp=None)
+    assert client.post("/api/v1/otp/totp/confirm", {"otp_token": _code(device)}).status_code == 200
+    device.refresh_from_db()
+    assert device.confirmed
+    return device
+
+
+def test_once_enrolled_tokens_need_the_one_time_password(operator: Any) -> None:
+    device = _enrol(token_client(operator))
+    api = APIClient()
+    credentials = {"username": "radiographer", "password": ACCOUNT_PASSWORD}
+    missing = api.post("/api/v1/tokens", credentials)
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "otp_required"
+    device.refresh_from_db()
+    made = api.post("/api/v1/tokens", {**credentials, "otp_token": _code(device, 1)})
+    assert made.status_code == 201 and made.json()["second_factor"] is True
+    browser = Client()
+    assert browser.post("/accounts/login/", credentials).status_code == 200  # the form asks for the code
+    assert "_auth_user_id" not in browser.session
+
+
+@override_settings(SECUREPIX_REQUIRE_2FA=True)
+def test_auditors_must_use_a_second_factor_when_required(auditor: Any, operator: Any) -> None:
+    client = token_client(auditor)
+    refused = client.get("/api/v1/audit/events")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "second_factor_required"
+    assert client.get("/api/v1/me").json()["second_factor"] == {"enrolled": False, "verified": False, "required": True}
+    _enrol(client)
+    assert client.get("/api/v1/audit/events").status_code == 200
+    assert token_client(operator).get("/api/v1/history").status_code == 200  # operators are not forced
+
+
+@pytest.mark.django_db
+def test_demo_users_are_made_once_with_printed_passwords() -> None:
+    out = io.StringIO()
+    call_command("ensure_demo_users", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and all("with password" in line for line in lines)
+    password = lines[0].rsplit(" ", 1)[1]
+    browser = Client()
+    assert browser.post("/accounts/login/", {"username": "demo-operator", "password": password}).status_code == 302
+    again = io.StringIO()
+    call_command("ensure_demo_users", stdout=again)
+    assert "with password" not in again.getvalue()
+    assert make_user("late-joiner", None).groups.count() == 0

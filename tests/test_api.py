@@ -1,0 +1,247 @@
+"""The REST API: encrypt, decrypt, classify, acknowledgments, audit queries,
+tokens; one error shape and the right status everywhere."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client, override_settings
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import ApiToken
+from audit.models import AuditEvent
+from audit.services import check_chain
+from classification.models import MismatchAcknowledgment
+from tests import dicom_files
+from tests.conftest import ACCOUNT_PASSWORD, token_client
+from tests.images import encode, image_in_mode
+
+IMAGE_PASSWORD = "saffron-otter-cathedral-93"
+
+
+def ct() -> bytes:
+    return dicom_files.packaged("ct_signed")
+
+
+def upload(data: bytes, name: str) -> io.BytesIO:
+    handle = io.BytesIO(data)
+    handle.name = name
+    return handle
+
+
+def encrypt(client: APIClient, data: bytes, declared: str, name: str = "scan.dcm", **extra: Any) -> Any:
+    form = {"image": upload(data, name), "password": IMAGE_PASSWORD, "declared_domain": declared, **extra}
+    return client.post("/api/v1/encrypt", form, format="multipart")
+
+
+def decrypt(client: APIClient, data: bytes, password: str = IMAGE_PASSWORD) -> Any:
+    return client.post(
+        "/api/v1/decrypt", {"file": upload(data, "scan.securepix.png"), "password": password}, format="multipart"
+    )
+
+
+def error(response: Any) -> tuple[int, str]:
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["message"], body
+    return response.status_code, body["error"]["code"]
+
+
+def test_a_ct_scan_declared_medical_round_trips_bit_exactly(operator_api: APIClient) -> None:
+    original = ct()
+    encrypted = encrypt(operator_api, original, "medical")
+    assert encrypted.status_code == 200, encrypted.content
+    assert encrypted["Content-Type"] == "image/png" and encrypted.content.startswith(b"\x89PNG")
+    assert encrypted["X-SecurePix-Domain"] == "medical" and encrypted["X-SecurePix-Decision"] == "allow"
+    assert encrypted["X-SecurePix-Model"] == "efficientnet-lite0"
+    assert 'filename="scan.securepix.png"' in encrypted["Content-Disposition"]
+    decrypted = decrypt(operator_api, encrypted.content)
+    assert decrypted.status_code == 200 and decrypted["Content-Type"] == "application/dicom"
+    assert dicom_files.read(decrypted.content).pixel_array.tobytes() == dicom_files.read(original).pixel_array.tobytes()
+    event = AuditEvent.objects.get(sequence=int(encrypted["X-SecurePix-Audit-Event"]))
+    assert (event.action, event.outcome, event.username) == ("encrypt", "success", "radiographer")
+    assert (event.image_width, event.image_height, event.image_format, event.image_bytes) == (
+        128,
+        128,
+        "DICOM",
+        len(original),
+    )
+    assert event.predicted_domain == "medical" and not event.mismatch and len(event.encrypted_sha256) == 64
+
+
+def test_a_mismatch_needs_an_acknowledgment_which_is_stored_and_linked(operator_api: APIClient) -> None:
+    refused = encrypt(operator_api, ct(), "personal")
+    assert error(refused) == (409, "acknowledgment_required")
+    assert refused.json()["error"]["classification"]["domain"] == "medical"
+    assert "DICOM modality CT" in refused.json()["error"]["classification"]["reasons"]
+    no_reason = encrypt(operator_api, ct(), "personal", acknowledge="true")
+    assert error(no_reason) == (400, "invalid")
+    accepted = encrypt(operator_api, ct(), "personal", acknowledge="true", acknowledgment_reason="research consent")
+    assert accepted.status_code == 200 and accepted["X-SecurePix-Decision"] == "acknowledge"
+    stored = MismatchAcknowledgment.objects.get()
+    assert stored.audit_event is not None and str(stored.audit_event.sequence) == accepted["X-SecurePix-Audit-Event"]
+    assert (stored.declared_domain, stored.predicted_domain, stored.reason) == (
+        "personal",
+        "medical",
+        "research consent",
+    )
+    denied = AuditEvent.objects.get(outcome="denied")
+    assert (denied.reason, denied.mismatch, denied.declared_domain) == ("acknowledgment_required", True, "personal")
+    listed = operator_api.get("/api/v1/acknowledgments").json()
+    assert listed["count"] == 1 and listed["results"][0]["audit_event"] == stored.audit_event.sequence
+
+
+@override_settings(SECUREPIX_MISMATCH_RULES="personal:medical=block")
+def test_a_policy_block_is_403_and_recorded(operator_api: APIClient) -> None:
+    assert error(encrypt(operator_api, ct(), "personal", acknowledge="true", acknowledgment_reason="x")) == (
+        403,
+        "blocked_by_policy",
+    )
+    assert AuditEvent.objects.get().reason == "blocked_by_policy"
+
+
+def test_wrong_password_and_altered_file_are_authentication_failures(operator_api: APIClient) -> None:
+    encrypted = encrypt(operator_api, ct(), "medical").content
+    assert error(decrypt(operator_api, encrypted, "not the password")) == (400, "authentication_failed")
+    altered = bytearray(encrypted)
+    altered[len(altered) // 2] ^= 1
+    assert error(decrypt(operator_api, bytes(altered))) == (400, "authentication_failed")
+    reasons = list(AuditEvent.objects.filter(action="decrypt").values_list("outcome", "reason"))
+    assert reasons == [("failure", "wrong_password"), ("failure", "tampered_file")]
+
+
+def test_classify_returns_the_result_and_the_decision(operator_api: APIClient) -> None:
+    response = operator_api.post(
+        "/api/v1/classify", {"image": upload(ct(), "ct.dcm"), "declared_domain": "finance"}, format="multipart"
+    )
+    body = response.json()
+    assert response.status_code == 200 and body["domain"] == "medical" and body["decision"] == "acknowledge"
+    assert set(body["scores"]) == {"medical", "legal", "surveillance", "finance", "personal", "none"}
+    assert len(body["top5"]) == 5 and body["model"] == "efficientnet-lite0"
+    assert AuditEvent.objects.get(action="classify").mismatch
+
+
+# Bad input -------------------------------------------------------------------
+
+
+def test_bad_input_gets_the_right_status_and_leaves_only_an_audit_event(operator_api: APIClient) -> None:
+    png = encode(image_in_mode("RGB"))
+    assert error(operator_api.post("/api/v1/encrypt", {}, format="multipart")) == (400, "invalid")
+    assert error(encrypt(operator_api, b"%PDF-1.7 not an image", "medical", "a.pdf")) == (415, "not_an_image")
+    code = error(encrypt(operator_api, png[: len(png) // 2], "medical", "cut.png"))
+    assert code[0] == 400 or code == (415, "not_an_image")
+    bad_domain = encrypt(operator_api, png, "pets", "a.png")
+    assert error(bad_domain) == (400, "invalid") and "declared_domain" in bad_domain.json()["error"]["fields"]
+    assert error(operator_api.post("/api/v1/encrypt", {"image": "text"}, format="json")) == (
+        415,
+        "unsupported_media_type",
+    )
+    assert error(decrypt(operator_api, png)) == (400, "not_securepix_file")
+    assert error(operator_api.get("/api/v1/no-such-thing")) == (404, "not_found")
+    assert MismatchAcknowledgment.objects.count() == 0
+    assert not AuditEvent.objects.filter(outcome="success").exists()
+
+
+@override_settings(SECUREPIX_MAX_UPLOAD_BYTES=1000)
+def test_an_oversized_upload_is_413(operator_api: APIClient) -> None:
+    assert error(encrypt(operator_api, ct(), "medical")) == (413, "upload_too_large")
+
+
+@override_settings(SECUREPIX_MAX_PIXELS=100)
+def test_too_many_pixels_is_413(operator_api: APIClient) -> None:
+    assert error(encrypt(operator_api, ct(), "medical")) == (413, "image_too_large")
+
+
+def test_bad_expired_and_revoked_tokens_are_401(operator: Any) -> None:
+    client = APIClient()
+    assert error(client.get("/api/v1/me")) == (401, "not_authenticated")
+    client.credentials(HTTP_AUTHORIZATION="Bearer nonsense")
+    assert error(client.get("/api/v1/me")) == (401, "bad_token")
+    token, plain = ApiToken.issue(operator)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain[:-2]}xx")
+    assert error(client.get("/api/v1/me")) == (401, "bad_token")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
+    assert client.get("/api/v1/me").json()["roles"] == ["operator"]
+    ApiToken.objects.filter(pk=token.pk).update(expires=timezone.now() - timedelta(seconds=1))
+    assert error(client.get("/api/v1/me")) == (401, "token_expired")
+    ApiToken.objects.filter(pk=token.pk).update(expires=timezone.now() + timedelta(days=1))
+    assert client.delete(f"/api/v1/tokens/{token.key_id}").status_code == 204
+    assert error(client.get("/api/v1/me")) == (401, "token_revoked")
+
+
+def test_tokens_are_stored_hashed_and_made_from_credentials(operator: Any) -> None:
+    client = APIClient()
+    made = client.post("/api/v1/tokens", {"username": "radiographer", "password": ACCOUNT_PASSWORD, "name": "batch"})
+    assert made.status_code == 201, made.content
+    plain = made.json()["token"]
+    stored = ApiToken.objects.get(key_id=made.json()["key_id"])
+    assert plain not in repr(list(ApiToken.objects.values())) and stored.secret_hash not in plain
+    assert (stored.expires - timezone.now()).days in (29, 30)
+    assert error(client.post("/api/v1/tokens", {"username": "radiographer", "password": "wrong"})) == (
+        401,
+        "bad_credentials",
+    )
+    assert AuditEvent.objects.filter(action="token_create", outcome="success").count() == 1
+    assert AuditEvent.objects.filter(action="login", outcome="failure").count() == 1
+
+
+def test_session_posts_need_the_csrf_token(operator: Any) -> None:
+    browser = Client(enforce_csrf_checks=True)
+    browser.get("/accounts/login/")  # sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    browser.force_login(operator)
+    response = browser.post("/api/v1/tokens", {"name": "from the browser"})
+    assert error(response) == (403, "csrf_failed")
+    assert browser.post("/api/v1/tokens", {"name": "ok"}, HTTP_X_CSRFTOKEN=token).status_code == 201
+
+
+def test_decrypt_attempts_are_throttled(operator_api: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from securepix_site.api_support import DecryptUserThrottle
+
+    monkeypatch.setattr(DecryptUserThrottle, "THROTTLE_RATES", {"decrypt_user": "3/min"})
+    statuses = [decrypt(operator_api, b"x" * 100, "guess").status_code for _ in range(4)]
+    assert statuses == [400, 400, 400, 429]
+    assert error(decrypt(operator_api, b"x" * 100))[1] == "throttled"
+
+
+def test_the_schema_and_its_ui_are_served_without_a_cdn() -> None:
+    schema = Client().get("/api/schema/")
+    assert schema.status_code == 200 and b"/api/v1/encrypt" in schema.content
+    page = Client().get("/api/docs/")
+    assert page.status_code == 200
+    assert b"cdn" not in page.content.lower() and b"/static/drf_spectacular_sidecar/" in page.content
+
+
+def test_the_chain_stays_intact_through_a_session_of_work(operator_api: APIClient, auditor_api: APIClient) -> None:
+    encrypted = encrypt(operator_api, ct(), "medical").content
+    decrypt(operator_api, encrypted)
+    decrypt(operator_api, encrypted, "wrong")
+    export = auditor_api.get("/api/v1/audit/export", {"format": "csv"})
+    lines = b"".join(export.streaming_content).decode().splitlines()
+    assert export.status_code == 200 and lines[0].startswith("sequence,created,actor_id")
+    assert len(lines) == 1 + 3 + 1  # header, three operations, the export itself
+    verified = auditor_api.get("/api/v1/audit/verify").json()
+    assert verified == {"intact": True, "events": 4, "problem": None}  # the check is recorded after it ran
+    assert check_chain().intact and AuditEvent.objects.last().action == "verify"  # type: ignore[union-attr]
+
+
+def test_auditors_filter_events(operator_api: APIClient, auditor_api: APIClient) -> None:
+    encrypt(operator_api, ct(), "medical")
+    encrypt(operator_api, ct(), "personal")
+
+    def count(**query: str) -> int:
+        response = auditor_api.get("/api/v1/audit/events", query)
+        assert response.status_code == 200, response.content
+        return int(response.json()["count"])
+
+    assert count() == 2 and count(user="radiographer", action="encrypt") == 2
+    assert count(outcome="denied") == 1 and count(mismatch="true") == 1 and count(domain="personal") == 1
+    assert count(since=(timezone.now() + timedelta(hours=1)).isoformat()) == 0
+    assert error(auditor_api.get("/api/v1/audit/events", {"action": "launch"})) == (400, "invalid")
+    jsonl = auditor_api.get("/api/v1/audit/export", {"format": "jsonl", "outcome": "denied"})
+    rows = b"".join(jsonl.streaming_content).decode().splitlines()
+    assert len(rows) == 1 and '"reason": "acknowledgment_required"' in rows[0]
+    assert AuditEvent.objects.filter(action="export").count() == 1
