@@ -17,7 +17,7 @@ from audit.models import AuditEvent
 from audit.services import check_chain
 from classification.models import MismatchAcknowledgment
 from tests import dicom_files
-from tests.conftest import ACCOUNT_PASSWORD, token_client
+from tests.conftest import ACCOUNT_PASSWORD
 from tests.images import encode, image_in_mode
 
 IMAGE_PASSWORD = "saffron-otter-cathedral-93"
