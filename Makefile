@@ -24,10 +24,23 @@ run: $(STAMP)
 	$(BIN)/python manage.py ensure_demo_users
 	SECUREPIX_DEBUG=$${SECUREPIX_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The audit and API tests run a second time on a real PostgreSQL server, which
+# scripts/postgres-test-server installs (as root) and starts on a local port.
+PLATFORM_TESTS := tests/test_audit_chain.py tests/test_audit_concurrency.py tests/test_api.py \
+	tests/test_roles.py tests/test_accounts.py tests/test_no_secrets.py tests/test_mismatch_policy.py
+
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 	$(BIN)/pytest
+	@if url=$$(scripts/postgres-test-server); then \
+	  echo "Audit and API tests again, on PostgreSQL ($$url)"; \
+	  DATABASE_URL=$$url $(BIN)/pytest -p no:cacheprovider $(PLATFORM_TESTS); \
+	elif [ -n "$${SECUREPIX_REQUIRE_POSTGRES:-}" ]; then \
+	  echo "SECUREPIX_REQUIRE_POSTGRES is set, but no PostgreSQL server could be set up" >&2; exit 1; \
+	else \
+	  echo "Skipped the PostgreSQL run: no server could be set up here" >&2; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/securepix bench
