@@ -40,7 +40,7 @@ def test_eight_threads_appending_at_once_leave_one_intact_chain(monkeypatch: pyt
             start.wait()
             for i in range(EACH):
                 record("classify", "success", Context(request_id=f"w{worker}-{i}"), extra={"worker": worker, "i": i})
-        except BaseException as error:  # noqa: BLE001  (reported below)
+        except BaseException as error:  # reported below
             errors.append(error)
         finally:
             connection.close()

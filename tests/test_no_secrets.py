@@ -35,7 +35,7 @@ def _database_dump() -> bytes:
 
 
 def _windows(data: bytes) -> Iterator[bytes]:
-    """The 64-byte runs worth looking for: skip filler (a run of very few distinct bytes, like DICOM's zero preamble)."""
+    """The 64-byte runs worth looking for, without filler (few distinct bytes, like DICOM's zero preamble)."""
     for start in range(len(data) - WINDOW + 1):
         window = data[start : start + WINDOW]
         if len(set(window)) >= 8:
