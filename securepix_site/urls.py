@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -8,6 +9,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts.forms import LoginForm
 
 from . import views
+
+if settings.SECUREPIX_REQUIRE_2FA:
+    from django_otp.admin import OTPAdminSite
+
+    admin.site.__class__ = OTPAdminSite  # the admin asks for the one-time password too
 
 urlpatterns = [
     path("", views.home, name="home"),

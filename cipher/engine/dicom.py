@@ -28,7 +28,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from .errors import ImageTooLarge, NotAnImage, UnsupportedImage
+from .errors import DamagedImage, ImageTooLarge, NotAnImage, UnsupportedImage
 from .tones import stretch
 
 PIXEL_DATA = 0x7FE00010
@@ -118,7 +118,7 @@ def _decompressed(dataset: Dataset) -> bytes:
     except (NotImplementedError, RuntimeError) as exc:
         raise UnsupportedImage(f"cannot decode {syntax.name} pixel data: {exc}") from exc
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise NotAnImage(f"the compressed {syntax.name} pixel data is damaged: {exc}") from exc
+        raise DamagedImage(f"the compressed {syntax.name} pixel data is damaged: {exc}") from exc
     out = io.BytesIO()
     pydicom.dcmwrite(out, dataset, enforce_file_format=True)
     return out.getvalue()
@@ -148,7 +148,7 @@ def decode(data: bytes, max_pixels: int) -> tuple[NDArray[np.generic], dict[str,
     expected = pixels * layout["samples"] * itemsize
     start, length = element.value_tell, element.length
     if length < expected or start + length > len(data):
-        raise NotAnImage(
+        raise DamagedImage(
             f"the DICOM pixel data is truncated or inconsistent: {min(length, len(data) - start)} bytes for "
             f"{layout['frames']} frame(s) of {layout['rows']}x{layout['columns']}x{layout['samples']} "
             f"at {layout['bits']} bits ({expected} bytes)"
@@ -191,7 +191,7 @@ def render(data: bytes) -> NDArray[np.uint8]:
     except (NotImplementedError, RuntimeError) as exc:
         raise UnsupportedImage(f"cannot decode this DICOM pixel data: {exc}") from exc
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise NotAnImage(f"the DICOM pixel data is damaged: {exc}") from exc
+        raise DamagedImage(f"the DICOM pixel data is damaged: {exc}") from exc
     frame = frames[0] if layout["frames"] > 1 else frames
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     if photometric == "PALETTE COLOR":

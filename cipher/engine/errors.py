@@ -18,6 +18,12 @@ class NotAnImage(SecurePixError):
     code = "not_an_image"
 
 
+class DamagedImage(NotAnImage):
+    """An image file of a known kind that is truncated or corrupt."""
+
+    code = "damaged_image"
+
+
 class UnsupportedImage(SecurePixError):
     code = "unsupported_image"
 

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
 from . import container, dicom
-from .errors import ImageTooLarge, NotAnImage, UnsupportedImage
+from .errors import DamagedImage, ImageTooLarge, NotAnImage, UnsupportedImage
 from .tones import stretch
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "DICOM")
@@ -107,7 +107,7 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
         else:
             samples, mode, metadata = _decode_with_pillow(image)
     except (OSError, ValueError, SyntaxError) as exc:
-        raise NotAnImage(f"the {source_format} file is damaged or truncated: {exc}") from exc
+        raise DamagedImage(f"the {source_format} file is damaged or truncated: {exc}") from exc
     if orientation in _UPRIGHT:
         samples = _UPRIGHT[orientation](samples)
     return DecodedImage(np.ascontiguousarray(samples), mode, source_format, metadata)
@@ -145,7 +145,7 @@ def _decode_wide(data: bytes, source_format: str) -> NDArray[Any]:
 
         decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
         if decoded is None:
-            raise NotAnImage("the 16-bit PNG cannot be decoded")
+            raise DamagedImage("the 16-bit PNG cannot be decoded")
         if data[_PNG_COLOUR_TYPE_OFFSET] == 4:  # grey + alpha comes back as BGRA with grey repeated
             return np.asarray(decoded[..., [0, 3]])
         return np.asarray(decoded[..., [2, 1, 0, 3][: decoded.shape[2]]])  # BGR(A) -> RGB(A)
