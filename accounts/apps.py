@@ -8,4 +8,4 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (login events go to the audit trail)
+        from . import schema, signals  # noqa: F401  (login events go to the audit trail; the API schema's token)

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from accounts import roles
 from accounts.permissions import requires
-from classification.engine.domains import DOMAINS
+from classification.models import DOMAIN_CHOICES
 from securepix_site.api_support import audit_context
 
 from . import services
@@ -26,7 +26,7 @@ class EventQuery(serializers.Serializer[Any]):
     user = serializers.CharField(required=False, max_length=150)
     action = serializers.ChoiceField(choices=Action.choices, required=False)
     outcome = serializers.ChoiceField(choices=Outcome.choices, required=False)
-    domain = serializers.ChoiceField(choices=DOMAINS, required=False, help_text="declared or predicted")
+    domain = serializers.ChoiceField(choices=DOMAIN_CHOICES, required=False, help_text="declared or predicted")
     mismatch = serializers.BooleanField(required=False, allow_null=True, default=None)
     since = serializers.DateTimeField(required=False, help_text="ISO 8601, inclusive")
     until = serializers.DateTimeField(required=False, help_text="ISO 8601, exclusive")

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from accounts import roles
 from accounts.permissions import requires
-from classification.engine.domains import DOMAINS
+from classification.models import DOMAIN_CHOICES
 from securepix_site.api_support import (
     DecryptAddressThrottle,
     DecryptUserThrottle,
@@ -34,7 +34,7 @@ from .engine.envelope import CIPHERS
 class EncryptRequest(serializers.Serializer[Any]):
     image = serializers.FileField(help_text="PNG, JPEG, BMP, TIFF, WebP or DICOM")
     password = PasswordField()
-    declared_domain = serializers.ChoiceField(choices=DOMAINS)
+    declared_domain = serializers.ChoiceField(choices=DOMAIN_CHOICES)
     cipher = serializers.ChoiceField(choices=CIPHERS, default="chaotic")
     acknowledge = serializers.BooleanField(default=False, help_text="encrypt despite a predicted-domain mismatch")
     acknowledgment_reason = serializers.CharField(default="", allow_blank=True, max_length=2000)

@@ -17,17 +17,18 @@ from accounts.permissions import Authenticated, requires
 from securepix_site.api_support import audit_context, check_content_length, read_upload
 
 from . import services
-from .engine.domains import DOMAINS
-from .models import MismatchAcknowledgment
+from .models import DOMAIN_CHOICES, MismatchAcknowledgment
 
 
 class ClassifyRequest(serializers.Serializer[Any]):
     image = serializers.FileField()
-    declared_domain = serializers.ChoiceField(choices=DOMAINS, required=False, help_text="to get the policy's decision")
+    declared_domain = serializers.ChoiceField(
+        choices=DOMAIN_CHOICES, required=False, help_text="to get the policy's decision"
+    )
 
 
 class ClassificationResult(serializers.Serializer[Any]):
-    domain = serializers.ChoiceField(choices=DOMAINS)
+    domain = serializers.ChoiceField(choices=DOMAIN_CHOICES)
     confidence = serializers.FloatField()
     scores = serializers.DictField(child=serializers.FloatField())
     top5 = serializers.ListField(child=serializers.ListField())

@@ -118,6 +118,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECUREPIX_MAX_UPLOAD_BYTES = envint("SECUREPIX_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 SECUREPIX_MAX_PIXELS = envint("SECUREPIX_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SECUREPIX_MAX_UPLOAD_BYTES
+# Uploaded images stay in memory: never a temporary file on disk.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = SECUREPIX_MAX_UPLOAD_BYTES + 64 * 1024
 
 # Domain classification (see README: Classification).
 SECUREPIX_CLASSIFIER = envstr("SECUREPIX_CLASSIFIER", "auto")
@@ -185,6 +188,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # local assets, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"Domain": "classification.models.DOMAIN_CHOICES"},
 }
 
 LOGGING = {

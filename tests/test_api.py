@@ -237,6 +237,14 @@ def test_decrypt_attempts_are_throttled(operator_api: APIClient, monkeypatch: py
     assert error(decrypt(operator_api, b"x" * 100))[1] == "throttled"
 
 
+def test_the_schema_validates_without_warnings(tmp_path: Any) -> None:
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    schema = (tmp_path / "schema.yml").read_text()
+    assert "bearerToken" in schema and "/api/v1/audit/verify" in schema
+
+
 def test_the_schema_and_its_ui_are_served_without_a_cdn() -> None:
     schema = Client().get("/api/schema/")
     assert schema.status_code == 200 and b"/api/v1/encrypt" in schema.content
@@ -275,3 +283,23 @@ def test_auditors_filter_events(operator_api: APIClient, auditor_api: APIClient)
     rows = b"".join(jsonl.streaming_content).decode().splitlines()
     assert len(rows) == 1 and '"reason": "acknowledgment_required"' in rows[0]
     assert AuditEvent.objects.filter(action="export").count() == 1
+
+
+def test_large_uploads_stay_in_memory(operator_api: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    def no_temporary_files(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an upload was written to a temporary file")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_temporary_files)
+    noise = np.random.default_rng(5).integers(0, 256, (1100, 1100, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(noise).save(out, "PNG", compress_level=0)
+    assert len(out.getvalue()) > 3 * 1024 * 1024  # above Django's 2.5 MB in-memory default
+    response = encrypt(operator_api, out.getvalue(), "none", "noise.png", acknowledge="true", acknowledgment_reason="t")
+    assert response.status_code in (200, 400), response.content  # 400: no mismatch, nothing to acknowledge
+    decrypted = decrypt(operator_api, response.content) if response.status_code == 200 else None
+    assert decrypted is None or np.array_equal(np.asarray(Image.open(io.BytesIO(decrypted.content))), noise)

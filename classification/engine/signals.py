@@ -7,6 +7,7 @@ text lives in memory for the length of one call.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ CLINICAL_MODALITIES = {
     "BDUS", "BMD", "DG", "ECG", "EEG", "EMG", "EPS", "HD", "IVOCT", "IVUS", "OCT", "RG", "RTIMAGE", "SEG",
     "RTDOSE", "TG", "MS", "RESP", "LS",
 }  # fmt: skip
+OCR_TIMEOUT_SECONDS = 60
 NON_CLINICAL_MODALITIES = {"OT", "XC", "SC", "DOC"}  # photos and scans stored as DICOM: no evidence by themselves
 
 LEXICONS = {
@@ -191,15 +193,35 @@ def overlay_bands(grey: NDArray[np.uint8]) -> list[NDArray[np.uint8]]:
     return [b for b in (grey[:band], grey[-band:]) if _looks_like_caption(b)]
 
 
-def overlay_text(bands: list[NDArray[np.uint8]]) -> Evidence:
-    """OCR the overlay bands: a date and time, or a camera number, is what CCTV
-    burns into its frames."""
+def ocr(grey: NDArray[np.uint8], page_mode: int) -> str:
+    """Tesseract (the one pytesseract is set to use) on a grey image, through
+    pipes: pytesseract's own calls write the image and the text to temporary
+    files, and neither may touch the disk."""
+    import subprocess
+
     import pytesseract
     from PIL import Image
 
+    png = io.BytesIO()
+    Image.fromarray(grey).save(png, "PNG", compress_level=1)
+    done = subprocess.run(
+        [pytesseract.pytesseract.tesseract_cmd, "stdin", "stdout", "--psm", str(page_mode)],
+        input=png.getvalue(),
+        capture_output=True,
+        timeout=OCR_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"Tesseract failed: {done.stderr.decode(errors='replace').strip()[-200:]}")
+    return done.stdout.decode("utf-8", errors="replace")
+
+
+def overlay_text(bands: list[NDArray[np.uint8]]) -> Evidence:
+    """OCR the overlay bands: a date and time, or a camera number, is what CCTV
+    burns into its frames."""
     evidence = Evidence()
     for band in bands:
-        words = " ".join(pytesseract.image_to_string(Image.fromarray(255 - band), config="--psm 6").split())
+        words = " ".join(ocr(255 - band, 6).split())
         if _TIMESTAMP.search(words):
             evidence.add("surveillance", OVERLAY_TIMESTAMP_WEIGHT, "overlay: date and time")
         if _CAMERA.search(words):
@@ -210,14 +232,13 @@ def overlay_text(bands: list[NDArray[np.uint8]]) -> Evidence:
 
 def text(grey: NDArray[np.uint8]) -> Evidence:
     """OCR a page and score the domain lexicons.  The text is never kept."""
-    import pytesseract
     from PIL import Image
 
     evidence = Evidence()
-    image = Image.fromarray(grey)
-    if image.width > 1600:
-        image = image.resize((1600, round(image.height * 1600 / image.width)))
-    words = pytesseract.image_to_string(image, config="--psm 3").lower()
+    if grey.shape[1] > 1600:
+        image = Image.fromarray(grey)
+        grey = np.asarray(image.resize((1600, round(image.height * 1600 / image.width))))
+    words = ocr(grey, 3).lower()
     words = re.sub(r"[^a-z0-9' ]+", " ", words)
     padded = f" {' '.join(words.split())} "
     for domain, lexicon in LEXICONS.items():
