@@ -121,14 +121,7 @@ def encrypt(
         _engine_failure(Action.ENCRYPT, context, error, declared_domain=declared, image_bytes=len(data))
         raise
     decision = classification.decide(declared, result)
-    fields = {
-        **image_fields(image, len(data)),
-        "declared_domain": declared,
-        "predicted_domain": result.domain,
-        "confidence": result.confidence,
-        "mismatch": result.domain != declared,
-        "model_name": result.model,
-    }
+    fields = {**image_fields(image, len(data)), **classification.prediction_fields(declared, result)}
     if decision.action == BLOCK:
         record(Action.ENCRYPT, Outcome.DENIED, context, reason="blocked_by_policy", **fields)
         raise BlockedByPolicy(result, decision)

@@ -4,6 +4,7 @@ process, the mismatch policy from settings, and acknowledgments."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from django.conf import settings
 
@@ -59,6 +60,17 @@ def decide(declared: str, result: Classification) -> Decision:
     return policy().decide(declared, result.domain, result.confidence)
 
 
+def prediction_fields(declared: str, result: Classification) -> dict[str, Any]:
+    """What an audit event says of a classification."""
+    return {
+        "declared_domain": declared,
+        "predicted_domain": result.domain,
+        "confidence": result.confidence,
+        "mismatch": bool(declared) and result.domain != declared,
+        "model_name": result.model,
+    }
+
+
 def classify(context: Context, data: bytes, declared: str = "") -> tuple[Classification, Decision | None]:
     """Classify an image for a user, with the policy's decision when a domain is declared; recorded."""
     if context.actor is None or not context.actor.has_perm(CLASSIFY_PERMISSION):
@@ -77,11 +89,7 @@ def classify(context: Context, data: bytes, declared: str = "") -> tuple[Classif
         Action.CLASSIFY,
         Outcome.SUCCESS,
         context,
-        declared_domain=declared,
-        predicted_domain=result.domain,
-        confidence=result.confidence,
-        mismatch=bool(declared) and result.domain != declared,
-        model_name=result.model,
+        **prediction_fields(declared, result),
         image_bytes=len(data),
         extra={"decision": decision.action} if decision else {},
     )
@@ -115,11 +123,7 @@ def acknowledge_mismatch(
         Action.ACKNOWLEDGE,
         Outcome.SUCCESS,
         context,
-        declared_domain=declared,
-        predicted_domain=result.domain,
-        confidence=result.confidence,
-        mismatch=True,
-        model_name=result.model,
+        **prediction_fields(declared, result),
         extra={"acknowledgment": acknowledgment.pk, "encryption_event": encryption.sequence if encryption else None},
     )
     return acknowledgment
