@@ -30,6 +30,7 @@ PLATFORM_TESTS := tests/test_audit_chain.py tests/test_audit_concurrency.py test
 	tests/test_roles.py tests/test_accounts.py tests/test_no_secrets.py tests/test_mismatch_policy.py
 
 test: $(STAMP)
+	@scripts/install-system-packages --browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 	$(BIN)/pytest

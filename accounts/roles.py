@@ -47,3 +47,17 @@ def roles_of(user: Any) -> list[str]:
 def needs_second_factor(user: Any) -> bool:
     """With SECUREPIX_REQUIRE_2FA, auditors and administrators must use a second factor."""
     return bool(set(roles_of(user)) & {AUDITOR, ADMIN})
+
+
+def ensure_groups() -> None:
+    """The role groups with exactly their permissions (as the data migration
+    makes them; for databases that were emptied since)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for name, perms in GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        wanted = [
+            Permission.objects.get(content_type__app_label=label, codename=codename)
+            for label, codename in (perm.split(".") for perm in perms)
+        ]
+        group.permissions.set(wanted)

@@ -82,7 +82,9 @@ class EncryptView(APIView):
             acknowledgment=values["acknowledgment_reason"] if values["acknowledge"] else "",
         )
         response = HttpResponse(done.data, content_type="image/png")
-        response["Content-Disposition"] = f'attachment; filename="{download_name(values["image"], ".securepix.png")}"'
+        response["Content-Disposition"] = (
+            f'attachment; filename="{download_name(values["image"].name, ".securepix.png")}"'
+        )
         response["X-SecurePix-Domain"] = done.classification.domain
         response["X-SecurePix-Confidence"] = f"{done.classification.confidence:.4f}"
         response["X-SecurePix-Model"] = done.classification.model
@@ -113,7 +115,7 @@ class DecryptView(APIView):
         values = form.validated_data
         done = services.decrypt(audit_context(request), read_upload(values["file"]), values["password"])
         response = HttpResponse(done.data, content_type=done.content_type)
-        name = download_name(values["file"], done.suffix).replace(".securepix", "")
+        name = download_name(values["file"].name, done.suffix).replace(".securepix", "")
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["X-SecurePix-Audit-Event"] = str(done.event.sequence)
         return response

@@ -33,6 +33,7 @@ MIME_TYPES = {".png": "image/png", ".dcm": "application/dicom", ".tiff": "image/
 @dataclass(frozen=True)
 class Encrypted:
     data: bytes
+    image: DecodedImage  # what was encrypted, in memory only
     classification: Classification
     decision: Decision
     event: AuditEvent
@@ -142,7 +143,7 @@ def encrypt(
         acknowledged = None
         if decision.action == ACKNOWLEDGE:
             acknowledged = classification.acknowledge_mismatch(context, declared, result, reason, event)
-    return Encrypted(encrypted, result, decision, event, acknowledged)
+    return Encrypted(encrypted, image, result, decision, event, acknowledged)
 
 
 @sensitive_variables("password")

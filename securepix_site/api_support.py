@@ -41,8 +41,9 @@ def audit_context(request: Request, actor: Any = None) -> Context:
     return context_from(request._request, actor=actor or request.user)
 
 
-def download_name(upload: UploadedFile, suffix: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", (upload.name or "image").rsplit("/", 1)[-1]).strip("._") or "image"
+def download_name(name: str | None, suffix: str) -> str:
+    """A safe file name for a download: the upload's stem and `suffix`."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", (name or "image").rsplit("/", 1)[-1]).strip("._") or "image"
     return f"{stem.rsplit('.', 1)[0][:100]}{suffix}"
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
@@ -9,7 +11,17 @@ from .api_errors import json_error
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"ciphers": CIPHERS})
+    """The dashboard: my recent operations and acknowledgments (a welcome page when logged out)."""
+    if not request.user.is_authenticated:
+        return render(request, "home.html", {"ciphers": CIPHERS})
+    from audit.services import EventFilter, events
+    from classification.models import MismatchAcknowledgment
+
+    context = {
+        "events": events(EventFilter(), actor=request.user).order_by("-sequence")[:15],
+        "acknowledgments": MismatchAcknowledgment.objects.filter(user=cast(Any, request.user))[:10],
+    }
+    return render(request, "dashboard.html", context)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

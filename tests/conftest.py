@@ -32,6 +32,9 @@ def make_user(username: str, role: str | None) -> Any:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
+    from accounts.roles import ensure_groups
+
+    ensure_groups()
     admin = role == "admin"
     user = get_user_model().objects.create_user(username, password=ACCOUNT_PASSWORD, is_staff=admin, is_superuser=admin)
     if role in ("operator", "auditor"):
@@ -73,3 +76,23 @@ def operator_api(operator: Any) -> Any:
 @pytest.fixture
 def auditor_api(auditor: Any) -> Any:
     return token_client(auditor)
+
+
+@pytest.fixture
+def committed_audit(transactional_db: None) -> Any:
+    """Events really committed (threads, a live server); removed afterwards,
+    past the append-only triggers, so that the next test starts empty."""
+    from django.db import connection
+
+    from audit import triggers
+    from audit.models import ChainHead
+
+    from classification.models import MismatchAcknowledgment
+
+    yield
+    MismatchAcknowledgment.objects.all().delete()  # they point at events
+    with connection.cursor() as cursor:
+        triggers.remove(connection)
+        cursor.execute(f"DELETE FROM {triggers.TABLE}")
+        triggers.install(connection)
+    ChainHead.objects.all().delete()

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
 
 import pytest
 from django.db import connection
 
-from audit import services, triggers
-from audit.models import AuditEvent, ChainHead
+from audit import services
+from audit.models import AuditEvent
 from audit.services import Context, check_chain, record
 
 THREADS, EACH = 8, 50
-
-
-@pytest.fixture
-def committed_audit(transactional_db: None) -> Iterator[None]:
-    """Events really committed; removed afterwards (past the triggers) so the next test starts empty."""
-    yield
-    with connection.cursor() as cursor:
-        triggers.remove(connection)
-        cursor.execute(f"DELETE FROM {triggers.TABLE}")
-        triggers.install(connection)
-    ChainHead.objects.all().delete()
 
 
 @pytest.mark.usefixtures("committed_audit")

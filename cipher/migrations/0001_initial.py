@@ -4,22 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='CipherPermission',
+            name="CipherPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
             ],
             options={
-                'permissions': [('encrypt_image', 'Can encrypt images'), ('decrypt_image', 'Can decrypt images')],
-                'managed': False,
-                'default_permissions': (),
+                "permissions": [("encrypt_image", "Can encrypt images"), ("decrypt_image", "Can decrypt images")],
+                "managed": False,
+                "default_permissions": (),
             },
         ),
     ]

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from accounts.roles import AUDITOR, OPERATOR
+from accounts.roles import AUDITOR, OPERATOR, ensure_groups
 
 DEMO_USERS = {"demo-operator": OPERATOR, "demo-auditor": AUDITOR}
 
@@ -19,6 +19,7 @@ class Command(BaseCommand):
     help = __doc__
 
     def handle(self, *args: Any, **options: Any) -> None:
+        ensure_groups()
         users = get_user_model()
         for username, role in DEMO_USERS.items():
             if users.objects.filter(username=username).exists():

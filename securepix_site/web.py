@@ -1,0 +1,76 @@
+"""Shared pieces of the HTML pages: access checks, error answers, data URLs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from numpy.typing import NDArray
+from PIL import Image
+
+from accounts.roles import needs_second_factor
+
+View = Callable[..., HttpResponse]
+
+
+def page(*perms: str, second_factor: bool = True) -> Callable[[View], View]:
+    """Logged in (else to the login page), past the second factor where it is
+    required (else to its set-up page), and holding `perms` (else a 403 page)."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if (
+                second_factor
+                and settings.SECUREPIX_REQUIRE_2FA
+                and needs_second_factor(user)
+                and not getattr(user, "is_verified", lambda: False)()  # django-otp's middleware adds it
+            ):
+                return redirect("two-factor")
+            if perms and not user.has_perms(perms):
+                return problem(request, "Forbidden", "Your role does not allow this page.", 403)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def problem(request: HttpRequest, title: str, message: str, status: int) -> HttpResponse:
+    """An error as a whole page, or as a fragment when htmx asked."""
+    template = "_problem.html" if getattr(request, "htmx", False) else "error.html"
+    return render(request, template, {"title": title, "message": message}, status=status)
+
+
+def no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def data_url(data: bytes, content_type: str) -> str:
+    return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
+
+
+def thumbnail(samples: NDArray[Any], size: int = 384) -> str:
+    """A small 8-bit PNG of samples (16-bit shown by their high byte), as a data URL."""
+    if samples.dtype.itemsize == 2:
+        samples = (samples.view(samples.dtype.newbyteorder("=")).astype(np.uint32) >> 8).astype(np.uint8)
+    samples = np.asarray(samples, dtype=np.uint8)
+    if samples.ndim == 3 and samples.shape[2] == 2:  # grey + alpha
+        samples = samples[..., 0]
+    image = Image.fromarray(samples)
+    image.thumbnail((size, size))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return data_url(out.getvalue(), "image/png")

@@ -1,0 +1,247 @@
+"""The web pages in a real browser: Playwright driving Debian's Chromium
+against a live server.  Screenshots go to test-artifacts/ (not committed)."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from audit.models import AuditEvent
+from classification.models import MismatchAcknowledgment
+from tests import dicom_files
+from tests.conftest import ACCOUNT_PASSWORD, make_user
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+IMAGE_PASSWORD = "harbour-violet-compass-28"
+
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Chromium is not installed: scripts/install-system-packages --browser"
+    ),
+    pytest.mark.usefixtures("committed_audit"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop; the test's own ORM calls are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def tab(browser: Any, live_server: Any) -> Iterator[Any]:
+    context = browser.new_context(accept_downloads=True, base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(60_000)  # the first classification loads the model
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    csp = [e for e in errors if "Content Security Policy" in e or "Refused" in e]
+    assert csp == [], csp  # no inline script or style was needed
+
+
+def log_in(page: Any, username: str) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(ACCOUNT_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/")
+
+
+def screenshot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def photo(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    from skimage import data
+
+    pixels = data.astronaut()
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(pixels).save(path)
+    return path, pixels
+
+
+def encrypt_files(page: Any, files: list[Path], declared: str) -> None:
+    page.goto("/encrypt/")
+    page.get_by_label("Declared domain").select_option(declared)
+    page.locator("#images").set_input_files([str(f) for f in files])
+    page.wait_for_selector("[data-testid=prediction]")
+    page.locator("#password").fill(IMAGE_PASSWORD)
+    page.locator("#password2").fill(IMAGE_PASSWORD)
+
+
+def test_an_operator_encrypts_a_photo_downloads_it_and_gets_the_same_pixels_back(tab: Any, tmp_path: Path) -> None:
+    make_user("radiographer", "operator")
+    log_in(tab, "radiographer")
+    assert tab.get_by_test_id("role").inner_text() == "operator"
+    assert tab.get_by_test_id("model").inner_text() == "efficientnet-lite0"
+    source, pixels = photo(tmp_path)
+    encrypt_files(tab, [source], "personal")
+    assert tab.get_by_test_id("predicted-domain").inner_text() == "personal"
+    assert tab.locator("#previews img").count() == 1
+    tab.get_by_role("button", name="Encrypt").click()
+    result = tab.get_by_test_id("encrypted-result")
+    result.wait_for()
+    assert float(tab.get_by_test_id("entropy-after").inner_text()) > 7.99
+    assert tab.locator("svg path.hist-red").count() == 2
+    screenshot(tab, "encrypt-result")
+    with tab.expect_download() as download:
+        tab.get_by_test_id("download-encrypted").click()
+    encrypted = tmp_path / download.value.suggested_filename
+    download.value.save_as(encrypted)
+    assert encrypted.name == "astronaut.securepix.png" and encrypted.read_bytes().startswith(b"\x89PNG")
+
+    tab.goto("/decrypt/")
+    tab.get_by_label("SecurePix file").set_input_files(str(encrypted))
+    tab.get_by_label("Password").fill(IMAGE_PASSWORD)
+    tab.get_by_role("button", name="Decrypt").click()
+    tab.get_by_test_id("decrypted-result").wait_for()
+    assert tab.get_by_label("Password").input_value() == ""  # the password is not kept in the page
+    with tab.expect_download() as download:
+        tab.get_by_test_id("download-decrypted").click()
+    back = tmp_path / "back.png"
+    download.value.save_as(back)
+    assert np.array_equal(np.asarray(Image.open(back)), pixels)
+
+
+def test_a_wrong_password_shows_a_clear_message(tab: Any, tmp_path: Path) -> None:
+    from cipher.engine.envelope import encrypt_file
+
+    make_user("radiographer", "operator")
+    log_in(tab, "radiographer")
+    source, _ = photo(tmp_path)
+    encrypted = tmp_path / "astronaut.securepix.png"
+    encrypted.write_bytes(encrypt_file(source.read_bytes(), IMAGE_PASSWORD).data)
+    tab.goto("/decrypt/")
+    tab.get_by_label("SecurePix file").set_input_files(str(encrypted))
+    tab.get_by_label("Password").fill("not-the-password")
+    tab.get_by_role("button", name="Decrypt").click()
+    message = tab.get_by_test_id("problem")
+    message.wait_for()
+    assert "wrong password" in message.inner_text().lower()
+    assert tab.get_by_test_id("decrypted-result").count() == 0
+    assert "not-the-password" not in tab.content()
+
+
+def test_a_mismatch_holds_the_encrypt_button_until_acknowledged_and_the_auditor_sees_it(
+    browser: Any, tab: Any, tmp_path: Path, live_server: Any
+) -> None:
+    make_user("radiographer", "operator")
+    make_user("compliance", "auditor")
+    log_in(tab, "radiographer")
+    scan = tmp_path / "ct.dcm"
+    scan.write_bytes(dicom_files.packaged("ct_signed"))
+    encrypt_files(tab, [scan], "personal")
+    assert tab.get_by_test_id("predicted-domain").inner_text() == "medical"
+    button = tab.get_by_role("button", name="Encrypt")
+    assert button.is_disabled()
+    tab.get_by_label("I have checked: encrypt as declared anyway.").check()
+    assert button.is_disabled()  # a reason is needed too
+    tab.get_by_label("Reason (kept with your acknowledgment, shown to auditors)").fill("consented teaching file")
+    assert button.is_enabled()
+    button.click()
+    tab.get_by_test_id("encrypted-result").wait_for()
+    acknowledgment = MismatchAcknowledgment.objects.get()
+    assert acknowledgment.reason == "consented teaching file" and acknowledgment.audit_event is not None
+
+    auditor = browser.new_context(base_url=live_server.url).new_page()
+    log_in(auditor, "compliance")
+    auditor.goto("/audit/")
+    auditor.get_by_label("Mismatch", exact=True).select_option("true")
+    auditor.get_by_label("Action", exact=True).select_option("acknowledge")
+    expect(auditor.get_by_test_id("event-count")).to_have_text("1")
+    row = auditor.get_by_test_id("events").locator("tbody tr")
+    assert "radiographer" in row.inner_text() and "personal" in row.inner_text()
+    auditor.get_by_role("button", name="details").click()
+    assert (
+        "consented" not in auditor.get_by_test_id("event-detail").inner_text()
+    )  # the reason lives with the acknowledgment
+    assert f"'acknowledgment': {acknowledgment.pk}" in auditor.get_by_test_id("event-detail").inner_text()
+    auditor.context.close()
+
+
+def test_several_files_come_back_as_one_zip(tab: Any, tmp_path: Path) -> None:
+    from skimage import data
+
+    make_user("radiographer", "operator")
+    log_in(tab, "radiographer")
+    files = []
+    for name in ("coffee", "chelsea", "rocket"):
+        path = tmp_path / f"{name}.png"
+        Image.fromarray(getattr(data, name)()).save(path)
+        files.append(path)
+    encrypt_files(tab, files, "none")
+    expect(tab.get_by_test_id("prediction")).to_have_count(3)
+    if tab.get_by_test_id("acknowledge-box").count():
+        tab.get_by_label("I have checked: encrypt as declared anyway.").check()
+        tab.get_by_label("Reason (kept with your acknowledgment, shown to auditors)").fill("test pictures")
+    tab.get_by_role("button", name="Encrypt").click()
+    with tab.expect_download() as download:
+        tab.get_by_test_id("download-zip").click()
+    archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+    assert sorted(archive.namelist()) == ["chelsea.securepix.png", "coffee.securepix.png", "rocket.securepix.png"]
+    assert tab.locator("#progress").get_attribute("value") == "3"
+    assert AuditEvent.objects.filter(action="encrypt", outcome="success").count() == 3
+
+
+def test_operators_cannot_open_the_audit_page_and_auditors_filter_export_and_verify(tab: Any, tmp_path: Path) -> None:
+    from audit.services import Context, record
+
+    operator = make_user("radiographer", "operator")
+    make_user("compliance", "auditor")
+    for i in range(30):
+        record("classify", "success" if i % 3 else "failure", Context(actor=operator), declared_domain="medical")
+    log_in(tab, "radiographer")
+    response = tab.goto("/audit/")
+    assert response.status == 403 and "does not allow" in tab.content()
+    tab.get_by_role("button", name="Log out").click()
+
+    log_in(tab, "compliance")
+    assert tab.get_by_test_id("role").inner_text() == "auditor"
+    tab.goto("/audit/")
+    assert tab.get_by_test_id("event-count").inner_text() == str(AuditEvent.objects.count())
+    assert tab.get_by_role("button", name="Older").is_visible()  # 25 a page
+    tab.get_by_label("Outcome").select_option("failure")
+    expect(tab.get_by_test_id("event-count")).to_have_text("10")
+    with tab.expect_download() as download:
+        tab.get_by_test_id("export-csv").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert len(lines) == 1 + 10 and lines[0].startswith("sequence,") and all(",failure," in line for line in lines[1:])
+    assert AuditEvent.objects.filter(action="export", username="compliance").count() == 1
+    tab.get_by_test_id("verify").click()
+    status = tab.get_by_test_id("chain-status")
+    status.wait_for()
+    assert status.inner_text().startswith("Intact:")
+    screenshot(tab, "audit")
+    tab.set_viewport_size({"width": 390, "height": 844})  # a phone
+    screenshot(tab, "audit-phone")
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 400
