@@ -86,7 +86,6 @@ def committed_audit(transactional_db: None) -> Any:
 
     from audit import triggers
     from audit.models import ChainHead
-
     from classification.models import MismatchAcknowledgment
 
     yield
