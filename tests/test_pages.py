@@ -1,0 +1,185 @@
+"""The HTML pages without a browser: access, security headers, errors in the
+page, and what is never echoed back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client, override_settings
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import ApiToken
+from audit import triggers
+from audit.models import AuditEvent
+from audit.services import Context, record
+from cipher.engine.envelope import encrypt_file
+from tests import dicom_files
+from tests.conftest import ACCOUNT_PASSWORD, make_user
+from tests.images import encode, image_in_mode
+
+IMAGE_PASSWORD = "larch-beacon-mosaic-61"
+
+
+def browser_for(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def htmx(client: Client, url: str, data: dict[str, Any]) -> Any:
+    return client.post(url, data, HTTP_HX_REQUEST="true")
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("/", {"operator", "auditor", "admin"}),
+        ("/encrypt/", {"operator", "admin"}),
+        ("/decrypt/", {"operator", "admin"}),
+        ("/audit/", {"auditor", "admin"}),
+        ("/accounts/tokens/", {"operator", "auditor", "admin"}),
+        ("/accounts/two-factor/", {"operator", "auditor", "admin"}),
+    ],
+)
+@pytest.mark.django_db
+def test_pages_follow_the_role_table(url: str, allowed: set[str]) -> None:
+    assert Client().get(url).status_code in (200, 302)  # anonymous: the welcome page or the login page
+    if url != "/":
+        assert Client().get(url)["Location"].startswith("/accounts/login/")
+    for role in ("operator", "auditor", "admin"):
+        response = browser_for(make_user(f"user-{role}", role)).get(url)
+        assert response.status_code == (200 if role in allowed else 403), (url, role)
+
+
+@pytest.mark.django_db
+def test_every_page_has_the_security_headers_and_names_model_and_role(operator: Any) -> None:
+    response = browser_for(operator).get("/encrypt/")
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    body = response.content.decode()
+    assert "<script>" not in body and " style=" not in body and " onclick=" not in body
+    assert 'data-testid="model">efficientnet-lite0<' in body and 'data-testid="role">operator<' in body
+    login = Client().post("/accounts/login/", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
+    cookie = login.cookies["sessionid"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+
+
+@pytest.mark.django_db
+def test_htmx_posts_need_the_csrf_token(operator: Any) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator)
+    refused = htmx(client, "/accounts/tokens/new", {"name": "x"})
+    assert refused.status_code == 403 and not ApiToken.objects.exists()
+    client.get("/accounts/tokens/")
+    token = client.cookies["csrftoken"].value
+    made = client.post("/accounts/tokens/new", {"name": "x"}, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=token)
+    assert made.status_code == 200 and ApiToken.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_decryption_in_the_page_is_not_cached_and_errors_stay_in_the_page(operator: Any) -> None:
+    client = browser_for(operator)
+    png = encode(image_in_mode("RGB", 40, 30))
+    encrypted = encrypt_file(png, IMAGE_PASSWORD).data
+    done = htmx(client, "/decrypt/run", {"file": _file(encrypted, "a.securepix.png"), "password": IMAGE_PASSWORD})
+    assert done.status_code == 200 and done["Cache-Control"] == "no-store"
+    assert 'download="a.png"' in done.content.decode() and IMAGE_PASSWORD not in done.content.decode()
+    wrong = htmx(client, "/decrypt/run", {"file": _file(encrypted, "a.securepix.png"), "password": "guess-123"})
+    assert wrong.status_code == 400 and "wrong password" in wrong.content.decode().lower()
+    assert "guess-123" not in wrong.content.decode() and "<html" not in wrong.content.decode()
+    altered = bytearray(encrypted)
+    altered[-40] ^= 1
+    tampered = htmx(client, "/decrypt/run", {"file": _file(bytes(altered), "a.png"), "password": IMAGE_PASSWORD})
+    assert tampered.status_code == 400 and "problem" in tampered.content.decode()
+    dicom = encrypt_file(dicom_files.packaged("ct_signed"), IMAGE_PASSWORD).data
+    as_dicom = htmx(client, "/decrypt/run", {"file": _file(dicom, "ct.securepix.png"), "password": IMAGE_PASSWORD})
+    assert (
+        'download="ct.dcm"' in as_dicom.content.decode()
+        and "data:application/dicom;base64," in as_dicom.content.decode()
+    )
+
+
+@pytest.mark.django_db
+def test_encrypt_refuses_differing_passwords_without_echoing_them(operator: Any) -> None:
+    response = htmx(
+        browser_for(operator),
+        "/encrypt/run",
+        {"image": _file(encode(image_in_mode("RGB")), "a.png"), "password": "first-secret-1", "password2": "other-2",
+         "declared_domain": "none"},
+    )  # fmt: skip
+    text = response.content.decode()
+    assert response.status_code == 400 and "differ" in text and "first-secret-1" not in text and "other-2" not in text
+    assert not AuditEvent.objects.filter(action="encrypt").exists()
+
+
+@pytest.mark.django_db
+@override_settings(SECUREPIX_MISMATCH_RULES="personal:medical=block")
+def test_the_classify_fragment_says_mismatch_or_block(operator: Any) -> None:
+    client = browser_for(operator)
+    scan = dicom_files.packaged("ct_signed")
+    blocked = htmx(client, "/encrypt/classify", {"images": _file(scan, "ct.dcm"), "declared_domain": "personal"})
+    assert "Blocked by policy" in blocked.content.decode() and "blocked" in blocked.content.decode()
+    mismatch = htmx(client, "/encrypt/classify", {"images": _file(scan, "ct.dcm"), "declared_domain": "legal"})
+    text = mismatch.content.decode()
+    assert "Mismatch" in text and 'id="acknowledge"' in text and "DICOM modality CT" in text
+    fine = htmx(client, "/encrypt/classify", {"images": _file(scan, "ct.dcm"), "declared_domain": "medical"})
+    assert 'id="acknowledge"' not in fine.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_verification_panel_names_the_first_broken_event(auditor: Any) -> None:
+    for _ in range(3):
+        record("classify", "success", Context(actor=auditor))
+    client = browser_for(auditor)
+    assert "Intact: 4 events" in htmx(client, "/audit/verify", {}).content.decode()  # with the login
+    from django.db import connection
+
+    triggers.remove(connection)
+    AuditEvent.objects.filter(sequence=2).update(outcome="failure")
+    text = htmx(client, "/audit/verify", {}).content.decode()
+    assert "Broken at event #2: altered" in text
+    detail = client.get("/audit/events/2", HTTP_HX_REQUEST="true").content.decode()
+    assert "Event #2" in detail and "failure" in detail
+    assert htmx(client, "/audit/events", {}).status_code == 405
+    assert client.get("/audit/events?since=yesterday", HTTP_HX_REQUEST="true").status_code == 400
+
+
+@pytest.mark.django_db
+def test_two_factor_set_up_in_the_page(operator: Any) -> None:
+    client = browser_for(operator)
+    started = client.post("/accounts/two-factor/", {"step": "start"}).content.decode()
+    assert "<svg" in started and "Key:" in started
+    device = TOTPDevice.objects.get(user=operator, confirmed=False)
+    code = f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+    done = client.post("/accounts/two-factor/", {"step": "confirm", "otp_token": code}).content.decode()
+    assert "your authenticator app is now needed" in done and TOTPDevice.objects.get(user=operator).confirmed
+    login = Client().post("/accounts/login/", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
+    assert login.status_code == 200 and "authenticator" in login.content.decode()
+
+
+@pytest.mark.django_db
+@override_settings(SECUREPIX_REQUIRE_2FA=True)
+def test_required_second_factor_sends_auditors_to_set_it_up(auditor: Any, operator: Any) -> None:
+    response = browser_for(auditor).get("/audit/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/two-factor/"
+    assert browser_for(operator).get("/encrypt/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_password_change_page(operator: Any) -> None:
+    client = browser_for(operator)
+    new = "another-long-passphrase-5"
+    response = client.post(
+        "/accounts/password/", {"old_password": ACCOUNT_PASSWORD, "new_password1": new, "new_password2": new}
+    )
+    assert response.status_code == 302
+    operator.refresh_from_db()
+    assert operator.check_password(new)
+
+
+def _file(data: bytes, name: str) -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data)
