@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -20,10 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.models import Action, Outcome
-from audit.services import record
 from securepix_site.api_support import PasswordField, TokenAddressThrottle, audit_context
 
+from . import services
 from .models import ApiToken
 from .permissions import Authenticated, second_factor_done
 from .roles import needs_second_factor, roles_of
@@ -98,8 +96,7 @@ class Tokens(generics.ListAPIView[ApiToken]):
             verified = device is not None
         else:
             verified = second_factor_done(request)
-        token, plain = ApiToken.issue(user, values["name"], values.get("days"), second_factor=verified)
-        record(Action.TOKEN_CREATE, Outcome.SUCCESS, audit_context(request, user), extra={"token": token.key_id})
+        token, plain = services.issue_token(audit_context(request, user), values["name"], values.get("days"), verified)
         body = {**TokenSerializer(token).data, "token": plain}
         if settings.SECUREPIX_REQUIRE_2FA and needs_second_factor(user) and not verified:
             body["warning"] = "this account must use two-factor authentication: enrol a TOTP device with this token"
@@ -115,10 +112,7 @@ class TokenDetail(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, key_id: str) -> Response:
         token = get_object_or_404(ApiToken, user=request.user, key_id=key_id)
-        if token.revoked is None:
-            token.revoked = timezone.now()
-            token.save(update_fields=["revoked"])
-            record(Action.TOKEN_REVOKE, Outcome.SUCCESS, audit_context(request), extra={"token": token.key_id})
+        services.revoke_token(audit_context(request), token)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -136,8 +130,7 @@ class OtpEnrolment(APIView):
             raise exceptions.PermissionDenied(
                 "use your current device first to replace it", code="second_factor_required"
             )
-        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-        device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+        device = services.start_totp(user)
         return Response({"config_url": device.config_url}, status=status.HTTP_201_CREATED)
 
 
@@ -156,20 +149,15 @@ class OtpConfirm(APIView):
     def post(self, request: Request) -> Response:
         form = OtpConfirmRequest(data=request.data)
         form.is_valid(raise_exception=True)
-        device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
-        if device is None:
+        if not TOTPDevice.objects.filter(user=request.user, confirmed=False).exists():
             raise exceptions.NotFound("no enrolment in progress: start one with POST /api/v1/otp/totp")
-        if not device.verify_token(form.validated_data["otp_token"]):
-            record(Action.OTP_ENROL, Outcome.FAILURE, audit_context(request), reason="otp_invalid")
+        device = services.confirm_totp(audit_context(request), form.validated_data["otp_token"])
+        if device is None:
             raise exceptions.ValidationError({"otp_token": ["the one-time password is wrong"]})
-        TOTPDevice.objects.filter(user=request.user, confirmed=True).delete()
-        device.confirmed = True
-        device.save(update_fields=["confirmed"])
         if isinstance(request.auth, ApiToken):
             ApiToken.objects.filter(pk=request.auth.pk).update(second_factor=True)
         else:
             django_otp.login(request._request, device)
-        record(Action.OTP_ENROL, Outcome.SUCCESS, audit_context(request))
         return Response({"status": "enrolled"})
 
 

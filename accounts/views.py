@@ -10,16 +10,14 @@ import segno
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from audit.models import Action, Outcome
-from audit.services import context_from, record
+from audit.services import context_from
 from securepix_site.api_errors import json_error
 from securepix_site.web import no_store, page, problem
 
+from . import services
 from .models import ApiToken
 
 
@@ -47,8 +45,7 @@ def _tokens(request: HttpRequest) -> Any:
 def token_create(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "").strip()[:100]
     verified = bool(getattr(request.user, "is_verified", lambda: False)())
-    token, plain = ApiToken.issue(request.user, name, second_factor=verified)
-    record(Action.TOKEN_CREATE, Outcome.SUCCESS, context_from(request), extra={"token": token.key_id})
+    _, plain = services.issue_token(context_from(request), name, second_factor=verified)
     context = {"tokens": _tokens(request), "new_token": plain}
     return no_store(render(request, "accounts/_tokens.html", context))
 
@@ -57,10 +54,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @page()
 def token_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
     token = get_object_or_404(ApiToken, user=cast(Any, request.user), key_id=key_id)
-    if token.revoked is None:
-        token.revoked = timezone.now()
-        token.save(update_fields=["revoked"])
-        record(Action.TOKEN_REVOKE, Outcome.SUCCESS, context_from(request), extra={"token": token.key_id})
+    services.revoke_token(context_from(request), token)
     return render(request, "accounts/_tokens.html", {"tokens": _tokens(request)})
 
 
@@ -76,20 +70,14 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and request.POST.get("step") == "start":
         if has_device and not verified:
             return problem(request, "Not now", "Log in with your current authenticator code to replace it.", 403)
-        TOTPDevice.objects.filter(user=cast(Any, user), confirmed=False).delete()
-        device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+        device = services.start_totp(user)
         context["qr"] = segno.make(device.config_url, error="m").svg_inline(scale=4, dark="#111", light="#fff")
         context["secret"] = base64.b32encode(device.bin_key).decode().rstrip("=")
     elif request.method == "POST" and request.POST.get("step") == "confirm":
-        device = TOTPDevice.objects.filter(user=cast(Any, user), confirmed=False).first()
-        if device is None or not device.verify_token(request.POST.get("otp_token", "")):
-            record(Action.OTP_ENROL, Outcome.FAILURE, context_from(request), reason="otp_invalid")
+        device = services.confirm_totp(context_from(request), request.POST.get("otp_token", ""))
+        if device is None:
             context["error"] = "That code is not right. Start again and use the newest code from the app."
         else:
-            TOTPDevice.objects.filter(user=cast(Any, user), confirmed=True).delete()
-            device.confirmed = True
-            device.save(update_fields=["confirmed"])
             django_otp.login(request, device)
-            record(Action.OTP_ENROL, Outcome.SUCCESS, context_from(request))
             context.update(has_device=True, enrolled=True)
     return no_store(render(request, "accounts/two_factor.html", context))
