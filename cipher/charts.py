@@ -30,7 +30,8 @@ def _eight_bit(channel: NDArray[Any]) -> NDArray[np.uint8]:
 
 
 def histogram_path(channel: NDArray[Any]) -> str:
-    counts = np.bincount(_eight_bit(channel).reshape(-1), minlength=256).astype(np.float64)
+    # square-root scale: one tall spike (a black background) does not flatten the rest
+    counts = np.sqrt(np.bincount(_eight_bit(channel).reshape(-1), minlength=256).astype(np.float64))
     heights = HEIGHT * (1 - counts / max(counts.max(), 1))
     points = " ".join(f"L{x},{y:.1f}" for x, y in enumerate(heights))
     return f"M0,{HEIGHT} {points} L255,{HEIGHT} Z"
