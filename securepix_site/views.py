@@ -4,10 +4,12 @@ from typing import Any, cast
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from cipher.engine.envelope import CIPHERS
 
 from .api_errors import json_error
+from .middleware import CONTENT_SECURITY_POLICY
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -51,3 +53,16 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if _wants_json(request):
         return json_error(request, "csrf_failed", message, 403)
     return render(request, "error.html", {"title": "Forbidden", "message": message}, status=403)
+
+
+_swagger = SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+
+
+def swagger_ui(request: HttpRequest) -> HttpResponse:
+    """Swagger UI (scripts from files, as everywhere); it adds a <style> element
+    of its own, so this page alone also allows inline styles (never scripts)."""
+    response = _swagger(request)
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+        "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+    )
+    return response

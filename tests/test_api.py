@@ -251,6 +251,9 @@ def test_the_schema_and_its_ui_are_served_without_a_cdn() -> None:
     page = Client().get("/api/docs/")
     assert page.status_code == 200
     assert b"cdn" not in page.content.lower() and b"/static/drf_spectacular_sidecar/" in page.content
+    assert b"<script>" not in page.content  # its script comes from a URL too
+    csp = page["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "style-src 'self' 'unsafe-inline'" in csp  # Swagger UI injects a style
 
 
 def test_the_chain_stays_intact_through_a_session_of_work(operator_api: APIClient, auditor_api: APIClient) -> None:

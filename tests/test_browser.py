@@ -245,3 +245,15 @@ def test_operators_cannot_open_the_audit_page_and_auditors_filter_export_and_ver
     tab.set_viewport_size({"width": 390, "height": 844})  # a phone
     screenshot(tab, "audit-phone")
     assert tab.evaluate("document.documentElement.scrollWidth") <= 400
+
+
+def test_the_api_docs_and_the_admin_work_under_the_content_security_policy(tab: Any) -> None:
+    tab.goto("/api/docs/")
+    expect(tab.get_by_text("/api/v1/encrypt", exact=True)).to_be_visible()
+    make_user("it-admin", "admin")
+    tab.goto("/admin/login/")
+    tab.get_by_label("Username").fill("it-admin")
+    tab.get_by_label("Password").fill(ACCOUNT_PASSWORD)
+    tab.get_by_role("button", name="Log in").click()
+    tab.goto("/admin/audit/auditevent/")
+    expect(tab.get_by_role("heading", name="Select audit event to view")).to_be_visible()
