@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any, cast
 
 import django_otp
 import segno
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.services import context_from
+from audit.models import Action, Outcome
+from audit.services import context_from, record
 from securepix_site.api_errors import json_error
 from securepix_site.web import no_store, page, problem
 
 from . import services
+from .forms import OneTimePasswordForm
 from .models import ApiToken
 
 
@@ -81,3 +88,52 @@ def two_factor(request: HttpRequest) -> HttpResponse:
             django_otp.login(request, device)
             context.update(has_device=True, enrolled=True)
     return no_store(render(request, "accounts/two_factor.html", context))
+
+
+# Logging in: the password first, then (for users with an authenticator app)
+# the one-time password, as a second step that never carries the password.
+PENDING = "securepix_login_pending"
+PENDING_SECONDS = 300
+OTP_ATTEMPTS = 5
+
+
+class LoginView(auth_views.LoginView):
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        user = form.get_user()
+        if django_otp.user_has_device(user):
+            self.request.session[PENDING] = {
+                "user": user.pk,
+                "until": time.time() + PENDING_SECONDS,
+                "next": self.get_success_url(),
+                "tries": 0,
+            }
+            return redirect("login-otp")
+        return super().form_valid(form)
+
+
+@require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("otp_token")
+def login_otp(request: HttpRequest) -> HttpResponse:
+    pending = request.session.get(PENDING)
+    if not pending or pending["until"] < time.time():
+        request.session.pop(PENDING, None)
+        return redirect("login")
+    user = get_user_model().objects.get(pk=pending["user"])
+    form = OneTimePasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = django_otp.match_token(user, form.cleaned_data["otp_token"])
+        if device is not None:
+            request.session.pop(PENDING)
+            user.otp_device = device  # type: ignore[attr-defined]  # django-otp marks the session verified
+            auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(pending["next"])
+        pending["tries"] += 1
+        record(Action.LOGIN, Outcome.FAILURE, context_from(request), reason="otp_invalid", username=user.get_username())
+        if pending["tries"] >= OTP_ATTEMPTS:
+            request.session.pop(PENDING)
+            return redirect("login")
+        request.session[PENDING] = pending
+        form.add_error("otp_token", "That code is not right; use the newest one from the app.")
+    return render(request, "registration/login_otp.html", {"form": form})

@@ -80,8 +80,27 @@ def test_once_enrolled_tokens_need_the_one_time_password(operator: Any) -> None:
     made = api.post("/api/v1/tokens", {**credentials, "otp_token": _code(device, 1)})
     assert made.status_code == 201 and made.json()["second_factor"] is True
     browser = Client()
-    assert browser.post("/accounts/login/", credentials).status_code == 200  # the form asks for the code
-    assert "_auth_user_id" not in browser.session
+    step = browser.post("/accounts/login/", {**credentials, "next": "/audit/"})
+    assert step.status_code == 302 and step["Location"] == "/accounts/login/code/"
+    assert "_auth_user_id" not in browser.session  # not logged in until the code
+    page = browser.get("/accounts/login/code/").content.decode()
+    assert "authenticator app" in page and ACCOUNT_PASSWORD not in page
+    wrong = browser.post("/accounts/login/code/", {"otp_token": "000000" if _code(device, 2) != "000000" else "111111"})
+    assert wrong.status_code == 200 and "not right" in wrong.content.decode()
+    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0, throttling_failure_timestamp=None)
+    done = browser.post("/accounts/login/code/", {"otp_token": _code(device, 2)})
+    assert done.status_code == 302 and done["Location"] == "/audit/" and "_auth_user_id" in browser.session
+    assert AuditEvent.objects.filter(action="login", reason="otp_invalid").count() == 1
+
+
+def test_the_code_step_gives_up_after_five_wrong_codes(operator: Any) -> None:
+    device = _enrol(token_client(operator))
+    wrong = "000000" if _code(device) != "000000" else "111111"
+    browser = Client()
+    browser.post("/accounts/login/", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
+    answers = [browser.post("/accounts/login/code/", {"otp_token": wrong}).status_code for _ in range(5)]
+    assert answers == [200, 200, 200, 200, 302]
+    assert browser.get("/accounts/login/code/")["Location"] == "/accounts/login/"  # start again from the password
 
 
 @override_settings(SECUREPIX_REQUIRE_2FA=True)

@@ -156,7 +156,7 @@ def test_two_factor_set_up_in_the_page(operator: Any) -> None:
     done = client.post("/accounts/two-factor/", {"step": "confirm", "otp_token": code}).content.decode()
     assert "your authenticator app is now needed" in done and TOTPDevice.objects.get(user=operator).confirmed
     login = Client().post("/accounts/login/", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
-    assert login.status_code == 200 and "authenticator" in login.content.decode()
+    assert login.status_code == 302 and login["Location"] == "/accounts/login/code/"
 
 
 @pytest.mark.django_db
