@@ -114,6 +114,10 @@ def test_an_operator_encrypts_a_photo_downloads_it_and_gets_the_same_pixels_back
     assert float(tab.get_by_test_id("entropy-after").inner_text()) > 7.99
     assert tab.locator("svg path.hist-red").count() == 2
     screenshot(tab, "encrypt-result")
+    tab.set_viewport_size({"width": 390, "height": 844})  # a phone
+    screenshot(tab, "encrypt-result-phone")
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 400
+    tab.set_viewport_size({"width": 1280, "height": 900})
     with tab.expect_download() as download:
         tab.get_by_test_id("download-encrypted").click()
     encrypted = tmp_path / download.value.suggested_filename
