@@ -18,7 +18,7 @@ from audit.services import context_from
 from classification import services as classification
 from classification.models import DOMAIN_CHOICES
 from classification.policy import ACKNOWLEDGE
-from securepix_site.api_support import download_name
+from securepix_site.api_support import decrypt_wait, download_name
 from securepix_site.web import data_url, no_store, page, problem, thumbnail
 
 from . import charts, services
@@ -141,6 +141,9 @@ def decrypt_page(request: HttpRequest) -> HttpResponse:
 @sensitive_variables("password")
 @page(roles.DECRYPT)
 def decrypt_run(request: HttpRequest) -> HttpResponse:
+    wait = decrypt_wait(request)
+    if wait is not None:
+        return problem(request, "Slow down", f"Too many decryption attempts: try again in {round(wait)} s.", 429)
     try:
         uploads = _uploads(request, "file")
         if len(uploads) != 1:

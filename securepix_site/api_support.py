@@ -75,3 +75,13 @@ class DecryptAddressThrottle(AddressThrottle):
 
 class TokenAddressThrottle(AddressThrottle):
     scope = "token_address"
+
+
+def decrypt_wait(request: Any) -> float | None:
+    """For the decrypt page: the API's decryption throttles (same counters), as
+    the seconds to wait, or None when the attempt may go ahead."""
+    waits = []
+    for throttle in (DecryptUserThrottle(), DecryptAddressThrottle()):
+        if not throttle.allow_request(request, None):  # type: ignore[arg-type]  # the views do not use it
+            waits.append(throttle.wait() or 60.0)
+    return max(waits) if waits else None

@@ -102,6 +102,19 @@ def test_decryption_in_the_page_is_not_cached_and_errors_stay_in_the_page(operat
 
 
 @pytest.mark.django_db
+def test_the_decrypt_page_shares_the_api_throttle(operator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from securepix_site.api_support import DecryptUserThrottle
+
+    monkeypatch.setattr(DecryptUserThrottle, "THROTTLE_RATES", {"decrypt_user": "3/min"})
+    client = browser_for(operator)
+    answers = [
+        htmx(client, "/decrypt/run", {"file": _file(b"x" * 50, "a.png"), "password": "p"}).status_code for _ in range(4)
+    ]
+    assert answers == [400, 400, 400, 429]
+    assert "Too many decryption attempts" in htmx(client, "/decrypt/run", {"password": "p"}).content.decode()
+
+
+@pytest.mark.django_db
 def test_encrypt_refuses_differing_passwords_without_echoing_them(operator: Any) -> None:
     response = htmx(
         browser_for(operator),
