@@ -18,7 +18,7 @@ from audit.services import context_from
 from classification import services as classification
 from classification.models import DOMAIN_CHOICES
 from classification.policy import ACKNOWLEDGE
-from securepix_site.api_support import decrypt_wait, download_name
+from securepix_site.api_support import decrypt_wait, download_name, upload_too_large
 from securepix_site.web import data_url, no_store, page, problem, thumbnail
 
 from . import charts, services
@@ -28,6 +28,10 @@ from .engine.errors import SecurePixError
 
 
 def _uploads(request: HttpRequest, field: str) -> list[tuple[str, bytes]]:
+    if upload_too_large(request):
+        raise ServiceError(
+            "upload_too_large", f"the upload is larger than {settings.SECUREPIX_MAX_UPLOAD_BYTES} bytes", 413
+        )
     files = []
     for upload in request.FILES.getlist(field):
         if upload.size is not None and upload.size > settings.SECUREPIX_MAX_UPLOAD_BYTES:

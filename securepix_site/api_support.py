@@ -18,13 +18,17 @@ from .api_errors import PayloadTooLarge
 _MULTIPART_SLACK = 64 * 1024  # room for the form's other fields and boundaries
 
 
-def check_content_length(request: Request) -> None:
-    """Refuse an oversized upload from its Content-Length, before reading it."""
+def upload_too_large(request: Any) -> bool:
+    """Whether the request's Content-Length is over the upload limit (checked before reading the body)."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    if length > settings.SECUREPIX_MAX_UPLOAD_BYTES + _MULTIPART_SLACK:
+    return length > settings.SECUREPIX_MAX_UPLOAD_BYTES + _MULTIPART_SLACK
+
+
+def check_content_length(request: Request) -> None:
+    if upload_too_large(request):
         raise PayloadTooLarge(f"the upload is larger than {settings.SECUREPIX_MAX_UPLOAD_BYTES} bytes")
 
 

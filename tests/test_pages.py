@@ -115,6 +115,14 @@ def test_the_decrypt_page_shares_the_api_throttle(operator: Any, monkeypatch: py
 
 
 @pytest.mark.django_db
+@override_settings(SECUREPIX_MAX_UPLOAD_BYTES=1000)
+def test_oversized_uploads_in_the_pages_are_413(operator: Any) -> None:
+    big = _file(b"x" * 200_000, "big.png")  # over the limit and its slack
+    response = htmx(browser_for(operator), "/encrypt/classify", {"images": big, "declared_domain": "none"})
+    assert response.status_code == 413 and "larger than 1000 bytes" in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_encrypt_refuses_differing_passwords_without_echoing_them(operator: Any) -> None:
     response = htmx(
         browser_for(operator),
