@@ -18,6 +18,7 @@ from audit.services import context_from
 from classification import services as classification
 from classification.models import DOMAIN_CHOICES
 from classification.policy import ACKNOWLEDGE
+from securepix_site.api_errors import ENGINE_STATUS
 from securepix_site.api_support import decrypt_wait, download_name, upload_too_large
 from securepix_site.web import data_url, no_store, page, problem, thumbnail
 
@@ -42,10 +43,10 @@ def _uploads(request: HttpRequest, field: str) -> list[tuple[str, bytes]]:
     return files
 
 
-def _refusal(request: HttpRequest, error: Exception) -> HttpResponse:
+def _refusal(request: HttpRequest, error: ServiceError | SecurePixError) -> HttpResponse:
     if isinstance(error, ServiceError):
         return problem(request, "Not done", error.message, error.status)
-    return problem(request, "Not done", str(error), 400)
+    return problem(request, "Not done", str(error), ENGINE_STATUS.get(type(error), 400))
 
 
 @require_GET
