@@ -47,6 +47,8 @@ bench: $(STAMP)
 	$(BIN)/securepix bench
 	$(BIN)/securepix bench --size 4096 --no-paper --runs 3 --memory
 	$(BIN)/python -m benchmarks.medical
+	$(BIN)/python -m benchmarks.classification
+	$(BIN)/python -m benchmarks.platform
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
