@@ -195,3 +195,24 @@ def test_an_event_holds_what_it_was_given() -> None:
     assert check_chain().intact
     with pytest.raises(ValueError, match="unknown audit action"):
         record("launch", "success", Context())
+
+
+def test_events_appended_after_the_head_was_read_still_verify() -> None:
+    links = _links(5)
+    head = _head(links[:3])  # the head as it was when verification started
+    assert chain.verify(KEY, links, head) is None
+    assert chain.intact(KEY, iter(links), head) == (True, 5)
+    forged = chain.Link(6, links[-1].mac, "ef" * 32, {"action": "encrypt"})
+    problem = chain.verify(KEY, [*links, forged], head)
+    assert problem is not None and (problem.kind, problem.sequence) == ("inserted", 6)
+    assert chain.intact(KEY, iter([*links, forged]), head) == (False, 6)
+
+
+def test_the_streaming_pass_agrees_with_the_full_one() -> None:
+    links = _links(6)
+    head = _head(links)
+    assert chain.intact(KEY, iter(links), head) == (True, 6)
+    assert chain.intact(KEY, iter(links[:-1]), head)[0] is False  # cut off the end
+    assert chain.intact(KEY, iter([links[0], links[2]]), head)[0] is False  # a hole
+    assert chain.intact(KEY, iter([]), None) == (True, 0)
+    assert chain.intact(KEY, iter(links), None)[0] is False  # events without a head

@@ -33,12 +33,29 @@ def test_eight_threads_appending_at_once_leave_one_intact_chain(monkeypatch: pyt
         finally:
             connection.close()
 
+    checks: list[bool] = []
+
+    def verify_meanwhile() -> None:
+        try:
+            start.wait()
+            while any(t.is_alive() for t in threads[:THREADS]):
+                checks.append(check_chain().intact)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
     threads = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
+    if connection.vendor == "postgresql":  # SQLite's shared in-memory test database locks readers out
+        start = threading.Barrier(THREADS + 1)
+        threads.append(threading.Thread(target=verify_meanwhile))
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
+    assert all(checks)  # verifying while others append never reports a break
+    assert checks or connection.vendor != "postgresql"
     assert list(AuditEvent.objects.values_list("sequence", flat=True)) == list(range(1, THREADS * EACH + 1))
     assert len(set(AuditEvent.objects.values_list("request_id", flat=True))) == THREADS * EACH
     result = check_chain()
