@@ -261,3 +261,34 @@ def test_the_api_docs_and_the_admin_work_under_the_content_security_policy(tab: 
     tab.get_by_role("button", name="Log in").click()
     tab.goto("/admin/audit/auditevent/")
     expect(tab.get_by_role("heading", name="Select audit event to view")).to_be_visible()
+
+
+def test_setting_up_an_authenticator_app_and_logging_in_with_it(tab: Any) -> None:
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    def code(device: TOTPDevice, ahead: int) -> str:
+        return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=ahead):06d}"
+
+    make_user("radiographer", "operator")
+    log_in(tab, "radiographer")
+    tab.get_by_role("link", name="Two-factor").click()
+    tab.get_by_role("button", name="Set up an authenticator app").click()
+    expect(tab.locator(".qr svg")).to_be_visible()
+    screenshot(tab, "two-factor")
+    device = TOTPDevice.objects.get(confirmed=False)
+    tab.get_by_label("Code from the app").fill(code(device, 0))
+    tab.get_by_role("button", name="Confirm").click()
+    expect(tab.get_by_role("status")).to_contain_text("your authenticator app is now needed")
+    tab.get_by_role("button", name="Log out").click()
+
+    tab.goto("/accounts/login/")
+    tab.get_by_label("Username").fill("radiographer")
+    tab.get_by_label("Password", exact=True).fill(ACCOUNT_PASSWORD)
+    tab.get_by_role("button", name="Log in").click()
+    tab.wait_for_url("**/accounts/login/code/")
+    device.refresh_from_db()
+    tab.get_by_label("Code from your authenticator app").fill(code(device, 1))
+    tab.get_by_role("button", name="Continue").click()
+    tab.wait_for_url("**/")
+    assert tab.get_by_test_id("role").inner_text() == "operator"
