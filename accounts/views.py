@@ -78,7 +78,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         if has_device and not verified:
             return problem(request, "Not now", "Log in with your current authenticator code to replace it.", 403)
         device = services.start_totp(user)
-        context["qr"] = segno.make(device.config_url, error="m").svg_inline(scale=4, dark="#111", light="#fff")
+        context["qr"] = segno.make(device.config_url, error="m").svg_inline(
+            scale=4, dark="#111", light="#fff", omitsize=True
+        )
         context["secret"] = base64.b32encode(device.bin_key).decode().rstrip("=")
     elif request.method == "POST" and request.POST.get("step") == "confirm":
         device = services.confirm_totp(context_from(request), request.POST.get("otp_token", ""))

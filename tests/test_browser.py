@@ -277,6 +277,11 @@ def test_setting_up_an_authenticator_app_and_logging_in_with_it(tab: Any) -> Non
     expect(tab.locator(".qr svg")).to_be_visible()
     screenshot(tab, "two-factor")
     device = TOTPDevice.objects.get(confirmed=False)
+    import cv2
+
+    shot = np.frombuffer(tab.locator(".qr").screenshot(), dtype=np.uint8)
+    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.imdecode(shot, cv2.IMREAD_GRAYSCALE))
+    assert decoded == device.config_url  # the whole code is shown, and an app can read it
     tab.get_by_label("Code from the app").fill(code(device, 0))
     tab.get_by_role("button", name="Confirm").click()
     expect(tab.get_by_role("status")).to_contain_text("your authenticator app is now needed")
