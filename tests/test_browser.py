@@ -130,11 +130,15 @@ def test_an_operator_encrypts_a_photo_downloads_it_and_gets_the_same_pixels_back
     tab.get_by_role("button", name="Decrypt").click()
     tab.get_by_test_id("decrypted-result").wait_for()
     assert tab.get_by_label("Password").input_value() == ""  # the password is not kept in the page
+    screenshot(tab, "decrypt-result")
     with tab.expect_download() as download:
         tab.get_by_test_id("download-decrypted").click()
     back = tmp_path / "back.png"
     download.value.save_as(back)
     assert np.array_equal(np.asarray(Image.open(back)), pixels)
+    tab.goto("/")
+    expect(tab.get_by_role("heading", name="My recent operations")).to_be_visible()
+    screenshot(tab, "dashboard")
 
 
 def test_a_wrong_password_shows_a_clear_message(tab: Any, tmp_path: Path) -> None:
