@@ -21,6 +21,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py ensure_demo_users
 	SECUREPIX_DEBUG=$${SECUREPIX_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 

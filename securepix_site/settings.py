@@ -9,7 +9,7 @@ import dj_database_url
 
 from cipher.engine.limits import DEFAULT_MAX_PIXELS
 
-from .env import envbool, envfloat, envint, envlist, envstr, local_secret
+from .env import envbool, envchoice, envfloat, envint, envlist, envstr, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -160,6 +160,13 @@ OTP_TOTP_ISSUER = "SecurePix"
 # The audit chain's HMAC key lives outside the database: SECUREPIX_AUDIT_KEY
 # (64 hex digits) in deployments, a random key file in DATA_DIR otherwise.
 SECUREPIX_AUDIT_KEY = envstr("SECUREPIX_AUDIT_KEY", "") or local_secret(DATA_DIR / "audit_key")
+
+# Throttle counters live in the cache: "memory" counts per server process,
+# "database" shares the counts between processes (its table is made by
+# `manage.py createcachetable`, which `make run` runs).
+SECUREPIX_CACHE = envchoice("SECUREPIX_CACHE", "memory", ("memory", "database"))
+if SECUREPIX_CACHE == "database":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "securepix_cache"}}
 
 # API tokens expire after this many days.
 SECUREPIX_TOKEN_DAYS = envint("SECUREPIX_TOKEN_DAYS", 30, minimum=1)
