@@ -48,6 +48,7 @@ def browser() -> Iterator[Any]:
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--no-first-run",
+                "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
             ],
         )
         yield chromium
