@@ -31,7 +31,9 @@ def mac(key: bytes, previous: str, content: Mapping[str, Any]) -> str:
 def head_mac(key: bytes, count: int, last: str) -> str:
     """Seal of the chain's head (how many events, and the last MAC): reveals
     events cut off the end of the chain."""
-    return hmac.new(key, b"securepix audit head" + count.to_bytes(8, "big") + bytes.fromhex(last), "sha256").hexdigest()
+    return hmac.new(
+        key, b"securepix audit head" + count.to_bytes(8, "big") + bytes.fromhex(last), hashlib.sha256
+    ).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ concurrent requests never fork the chain.
 from __future__ import annotations
 
 import csv
-import io
 import ipaddress
 import json
 import threading
@@ -22,7 +21,10 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from cipher.engine.errors import SecurePixError
+
 from . import chain
+from .errors import Forbidden, ServiceError
 from .models import Action, AuditEvent, ChainHead, Outcome
 
 _append_lock = threading.Lock()  # one append at a time within a process; the database does it across processes
@@ -43,7 +45,7 @@ def context_from(request: Any, actor: Any = None) -> Context:
     user = actor if actor is not None else getattr(request, "user", None)
     return Context(
         actor=user if user is not None and user.is_authenticated else None,
-        client_address=_address(request.META.get("REMOTE_ADDR")),
+        client_address=request.META.get("REMOTE_ADDR", ""),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
         request_id=getattr(request, "request_id", ""),
     )
@@ -98,11 +100,33 @@ def record(action: str, outcome: str, context: Context, *, reason: str = "", **f
     return event
 
 
+def refuse(
+    action: str, context: Context, error: ServiceError, outcome: str = Outcome.FAILURE, **fields: Any
+) -> ServiceError:
+    """Record a refused operation (its reason is the error's code) and return the error to raise."""
+    record(action, outcome, context, reason=error.code, **fields)
+    return error
+
+
+def failed(action: str, context: Context, error: SecurePixError, **fields: Any) -> None:
+    """Record that the engine refused an image or file (a wrong password and an altered file told apart)."""
+    record(action, Outcome.FAILURE, context, reason=error.reason or error.code, **fields)
+
+
+def require(context: Context, permission: str, action: str) -> None:
+    """Services check the role too, so that no front end can skip it; a refusal is recorded."""
+    if context.actor is None or not context.actor.has_perm(permission):
+        raise refuse(action, context, Forbidden(), Outcome.DENIED)
+
+
 @dataclass(frozen=True)
 class Verification:
-    intact: bool
     events: int
     problem: chain.Problem | None
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
 
     def as_dict(self) -> dict[str, Any]:
         problem = self.problem
@@ -137,10 +161,9 @@ def check_chain() -> Verification:
         head = stored_head()
         ok, count = chain.intact(audit_key(), links(), head)
     if ok:
-        return Verification(True, count, None)
+        return Verification(count, None)
     everything = list(links())
-    problem = chain.verify(audit_key(), everything, head)
-    return Verification(problem is None, len(everything), problem)
+    return Verification(len(everything), chain.verify(audit_key(), everything, head))
 
 
 def verify(context: Context) -> Verification:
@@ -150,7 +173,7 @@ def verify(context: Context) -> Verification:
         Action.VERIFY,
         Outcome.SUCCESS,
         context,
-        reason="intact" if result.intact else f"broken_{result.problem.kind}" if result.problem else "broken",
+        reason="intact" if result.problem is None else f"broken_{result.problem.kind}",
         extra={"events": result.events},
     )
     return result
@@ -233,17 +256,17 @@ def _jsonl(query: QuerySet[AuditEvent]) -> Iterator[str]:
         yield json.dumps(_row(event), sort_keys=True) + "\n"
 
 
+class _Echo:
+    """A file that hands back what is written: the csv module formats, the response streams."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
 def _csv(query: QuerySet[AuditEvent]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
-    writer.writeheader()
-    yield buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
+    writer = csv.DictWriter(_Echo(), fieldnames=EXPORT_FIELDS)
+    yield writer.writeheader()
     for event in query.iterator(chunk_size=2000):
         row = _row(event)
         row["extra"] = json.dumps(row["extra"], sort_keys=True)
-        writer.writerow({name: _cell(value) for name, value in row.items()})
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+        yield writer.writerow({name: _cell(value) for name, value in row.items()})

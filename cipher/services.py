@@ -12,9 +12,10 @@ from django.conf import settings
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from audit.errors import Forbidden, ServiceError
+from accounts import roles
+from audit.errors import ServiceError
 from audit.models import Action, AuditEvent, Outcome
-from audit.services import Context, record
+from audit.services import Context, failed, record, refuse, require
 from classification import services as classification
 from classification.engine.classifier import Classification
 from classification.engine.domains import DOMAINS
@@ -23,10 +24,9 @@ from classification.policy import ACKNOWLEDGE, BLOCK, Decision
 
 from .engine import imagefile
 from .engine.envelope import CIPHERS, decrypt_file, encrypt_image
-from .engine.errors import AuthenticationFailed, SecurePixError, WrongPassword
+from .engine.errors import SecurePixError
 from .engine.imagefile import DecodedImage
 
-ENCRYPT_PERMISSION, DECRYPT_PERMISSION = "cipher.encrypt_image", "cipher.decrypt_image"
 MIME_TYPES = {".png": "image/png", ".dcm": "application/dicom", ".tiff": "image/tiff"}
 
 
@@ -43,10 +43,13 @@ class Encrypted:
 @dataclass(frozen=True)
 class Decrypted:
     data: bytes
-    suffix: str
-    content_type: str
+    suffix: str  # .png, .dcm or .tiff
     image: DecodedImage
     event: AuditEvent
+
+    @property
+    def content_type(self) -> str:
+        return MIME_TYPES[self.suffix]
 
 
 class MismatchNeedsAcknowledgment(ServiceError):
@@ -69,13 +72,6 @@ class BlockedByPolicy(ServiceError):
         )
 
 
-def check_permission(context: Context, permission: str, action: str) -> None:
-    """Services check the role too, so that no front end can skip it; a refusal is recorded."""
-    if context.actor is None or not context.actor.has_perm(permission):
-        record(action, Outcome.DENIED, context, reason="forbidden")
-        raise Forbidden()
-
-
 def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
     return {
         "image_width": image.width,
@@ -84,13 +80,6 @@ def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
         "image_format": image.source_format,
         "image_bytes": size,
     }
-
-
-def _engine_failure(action: str, context: Context, error: SecurePixError, **fields: Any) -> None:
-    reason = "wrong_password" if isinstance(error, WrongPassword) else error.code
-    if isinstance(error, AuthenticationFailed) and not isinstance(error, WrongPassword):
-        reason = "tampered_file"
-    record(action, Outcome.FAILURE, context, reason=reason, **fields)
 
 
 @sensitive_variables("password")
@@ -105,31 +94,29 @@ def encrypt(
 ) -> Encrypted:
     """Classify, apply the mismatch policy, encrypt.  `acknowledgment` is the
     user's reason for encrypting despite a mismatch ("" when none was given)."""
-    check_permission(context, ENCRYPT_PERMISSION, Action.ENCRYPT)
+    require(context, roles.ENCRYPT, Action.ENCRYPT)
     if declared not in DOMAINS:
-        record(Action.ENCRYPT, Outcome.FAILURE, context, reason="bad_domain", image_bytes=len(data))
-        raise ServiceError("bad_domain", f"unknown domain {declared!r}; choose one of {', '.join(DOMAINS)}")
+        raise refuse(Action.ENCRYPT, context, classification.bad_domain(declared), image_bytes=len(data))
     if cipher not in CIPHERS:
-        record(Action.ENCRYPT, Outcome.FAILURE, context, reason="bad_cipher", image_bytes=len(data))
-        raise ServiceError("bad_cipher", f"unknown cipher {cipher!r}; choose one of {', '.join(CIPHERS)}")
+        error = ServiceError("bad_cipher", f"unknown cipher {cipher!r}; choose one of {', '.join(CIPHERS)}")
+        raise refuse(Action.ENCRYPT, context, error, image_bytes=len(data))
     if not password:
-        record(Action.ENCRYPT, Outcome.FAILURE, context, reason="no_password", image_bytes=len(data))
-        raise ServiceError("no_password", "a password is required")
+        raise refuse(
+            Action.ENCRYPT, context, ServiceError("no_password", "a password is required"), image_bytes=len(data)
+        )
     try:
         image = imagefile.decode(data, settings.SECUREPIX_MAX_PIXELS)
         result = classification.classify_image(data)
     except SecurePixError as error:
-        _engine_failure(Action.ENCRYPT, context, error, declared_domain=declared, image_bytes=len(data))
+        failed(Action.ENCRYPT, context, error, declared_domain=declared, image_bytes=len(data))
         raise
     decision = classification.decide(declared, result)
     fields = {**image_fields(image, len(data)), **classification.prediction_fields(declared, result)}
     if decision.action == BLOCK:
-        record(Action.ENCRYPT, Outcome.DENIED, context, reason="blocked_by_policy", **fields)
-        raise BlockedByPolicy(result, decision)
+        raise refuse(Action.ENCRYPT, context, BlockedByPolicy(result, decision), Outcome.DENIED, **fields)
     reason = acknowledgment.strip()
     if decision.action == ACKNOWLEDGE and not reason:
-        record(Action.ENCRYPT, Outcome.DENIED, context, reason="acknowledgment_required", **fields)
-        raise MismatchNeedsAcknowledgment(result, decision)
+        raise refuse(Action.ENCRYPT, context, MismatchNeedsAcknowledgment(result, decision), Outcome.DENIED, **fields)
     encrypted = encrypt_image(image, password, cipher=cipher)
     with transaction.atomic():
         event = record(
@@ -149,13 +136,13 @@ def encrypt(
 @sensitive_variables("password")
 def decrypt(context: Context, data: bytes, password: str) -> Decrypted:
     """Check and decrypt a SecurePix file; a wrong password or an altered file is an error, never noise."""
-    check_permission(context, DECRYPT_PERMISSION, Action.DECRYPT)
+    require(context, roles.DECRYPT, Action.DECRYPT)
     fields: dict[str, Any] = {"encrypted_sha256": hashlib.sha256(data).hexdigest(), "image_bytes": len(data)}
     try:
         image = decrypt_file(data, password, max_pixels=settings.SECUREPIX_MAX_PIXELS)
     except SecurePixError as error:
-        _engine_failure(Action.DECRYPT, context, error, **fields)
+        failed(Action.DECRYPT, context, error, **fields)
         raise
     out, suffix = imagefile.encode(image)
     event = record(Action.DECRYPT, Outcome.SUCCESS, context, **{**fields, **image_fields(image, len(data))})
-    return Decrypted(out, suffix, MIME_TYPES[suffix], image, event)
+    return Decrypted(out, suffix, image, event)

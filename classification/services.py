@@ -8,17 +8,16 @@ from typing import Any
 
 from django.conf import settings
 
-from audit.errors import Forbidden, ServiceError
+from accounts import roles
+from audit.errors import ServiceError
 from audit.models import Action, AuditEvent, Outcome
-from audit.services import Context, record
+from audit.services import Context, failed, record, refuse, require
 from cipher.engine.errors import SecurePixError
 
 from .engine.classifier import Classification, DomainClassifier
 from .engine.domains import DOMAINS
 from .models import MismatchAcknowledgment
 from .policy import ACKNOWLEDGE, Decision, MismatchPolicy
-
-CLASSIFY_PERMISSION = "classification.classify_image"
 
 _classifier: DomainClassifier | None = None
 _classifier_lock = threading.Lock()
@@ -71,18 +70,19 @@ def prediction_fields(declared: str, result: Classification) -> dict[str, Any]:
     }
 
 
+def bad_domain(declared: str) -> ServiceError:
+    return ServiceError("bad_domain", f"unknown domain {declared!r}; choose one of {', '.join(DOMAINS)}")
+
+
 def classify(context: Context, data: bytes, declared: str = "") -> tuple[Classification, Decision | None]:
     """Classify an image for a user, with the policy's decision when a domain is declared; recorded."""
-    if context.actor is None or not context.actor.has_perm(CLASSIFY_PERMISSION):
-        record(Action.CLASSIFY, Outcome.DENIED, context, reason="forbidden")
-        raise Forbidden()
+    require(context, roles.CLASSIFY, Action.CLASSIFY)
     if declared and declared not in DOMAINS:
-        record(Action.CLASSIFY, Outcome.FAILURE, context, reason="bad_domain", image_bytes=len(data))
-        raise ServiceError("bad_domain", f"unknown domain {declared!r}; choose one of {', '.join(DOMAINS)}")
+        raise refuse(Action.CLASSIFY, context, bad_domain(declared), image_bytes=len(data))
     try:
         result = classify_image(data)
     except SecurePixError as error:
-        record(Action.CLASSIFY, Outcome.FAILURE, context, reason=error.code, image_bytes=len(data))
+        failed(Action.CLASSIFY, context, error, image_bytes=len(data))
         raise
     decision = decide(declared, result) if declared else None
     record(

@@ -12,6 +12,7 @@ class SecurePixError(Exception):
 
     code = "bad_input"
     exit_code = 2
+    reason = ""  # finer than `code` where the audit trail should tell cases apart
 
 
 class NotAnImage(SecurePixError):
@@ -50,8 +51,8 @@ class AuthenticationFailed(SecurePixError):
 
 
 class WrongPassword(AuthenticationFailed):
-    pass
+    reason = "wrong_password"
 
 
 class TamperedFile(AuthenticationFailed):
-    pass
+    reason = "tampered_file"
