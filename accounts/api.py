@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 import django_otp
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -98,7 +97,7 @@ class Tokens(generics.ListAPIView[ApiToken]):
             verified = second_factor_done(request)
         token, plain = services.issue_token(audit_context(request, user), values["name"], values.get("days"), verified)
         body = {**TokenSerializer(token).data, "token": plain}
-        if settings.SECUREPIX_REQUIRE_2FA and needs_second_factor(user) and not verified:
+        if needs_second_factor(user) and not verified:
             body["warning"] = "this account must use two-factor authentication: enrol a TOTP device with this token"
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -179,7 +178,7 @@ class Me(APIView):
                 "second_factor": {
                     "enrolled": django_otp.user_has_device(user),
                     "verified": second_factor_done(request),
-                    "required": settings.SECUREPIX_REQUIRE_2FA and needs_second_factor(user),
+                    "required": needs_second_factor(user),
                 },
                 "classifier": model_name(),
             }

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from rest_framework import permissions
 from rest_framework.request import Request
 
 from .models import ApiToken
-from .roles import needs_second_factor
+from .roles import needs_second_factor, otp_verified
 
 
 class DenyAll(permissions.BasePermission):
@@ -21,8 +20,7 @@ def second_factor_done(request: Request) -> bool:
     """A session verified by django-otp, or a token made or confirmed with a one-time password."""
     if isinstance(request.auth, ApiToken):
         return request.auth.second_factor
-    is_verified = getattr(request.user, "is_verified", None)
-    return bool(is_verified and is_verified())
+    return otp_verified(request.user)
 
 
 class Authenticated(permissions.BasePermission):
@@ -34,11 +32,7 @@ class Authenticated(permissions.BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
-        if (
-            settings.SECUREPIX_REQUIRE_2FA
-            and needs_second_factor(request.user)
-            and not getattr(view, "allow_without_second_factor", False)
-        ):
+        if needs_second_factor(request.user) and not getattr(view, "allow_without_second_factor", False):
             return second_factor_done(request)
         return True
 

@@ -9,22 +9,6 @@ from typing import Any
 
 OPERATOR, AUDITOR, ADMIN = "operator", "auditor", "admin"
 
-GROUP_PERMISSIONS = {
-    OPERATOR: [
-        "cipher.encrypt_image",
-        "cipher.decrypt_image",
-        "classification.classify_image",
-        "audit.view_own_history",
-    ],
-    AUDITOR: [
-        "audit.view_own_history",
-        "audit.view_all_events",
-        "audit.export_events",
-        "audit.verify_chain",
-        "classification.view_all_acknowledgments",
-    ],
-}
-
 ENCRYPT = "cipher.encrypt_image"
 DECRYPT = "cipher.decrypt_image"
 CLASSIFY = "classification.classify_image"
@@ -33,6 +17,11 @@ ALL_EVENTS = "audit.view_all_events"
 EXPORT = "audit.export_events"
 VERIFY = "audit.verify_chain"
 ALL_ACKNOWLEDGMENTS = "classification.view_all_acknowledgments"
+
+GROUP_PERMISSIONS = {
+    OPERATOR: [ENCRYPT, DECRYPT, CLASSIFY, OWN_HISTORY],
+    AUDITOR: [OWN_HISTORY, ALL_EVENTS, EXPORT, VERIFY, ALL_ACKNOWLEDGMENTS],
+}
 
 
 def roles_of(user: Any) -> list[str]:
@@ -45,15 +34,25 @@ def roles_of(user: Any) -> list[str]:
 
 
 def needs_second_factor(user: Any) -> bool:
-    """With SECUREPIX_REQUIRE_2FA, auditors and administrators must use a second factor."""
-    return bool(set(roles_of(user)) & {AUDITOR, ADMIN})
+    """Whether this user must use a second factor: auditors and administrators, with SECUREPIX_REQUIRE_2FA."""
+    from django.conf import settings
+
+    return bool(settings.SECUREPIX_REQUIRE_2FA and set(roles_of(user)) & {AUDITOR, ADMIN})
 
 
-def ensure_groups() -> None:
-    """The role groups with exactly their permissions (as the data migration
-    makes them; for databases that were emptied since)."""
-    from django.contrib.auth.models import Group, Permission
+def otp_verified(user: Any) -> bool:
+    """Whether this session was verified with a one-time password (django-otp's middleware tells)."""
+    is_verified = getattr(user, "is_verified", None)
+    return bool(is_verified and is_verified())
 
+
+def ensure_groups(apps: Any = None) -> None:
+    """The role groups with exactly their permissions: for the data migration
+    (with its historical `apps`) and for databases emptied since."""
+    if apps is None:
+        from django.apps import apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
     for name, perms in GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
         wanted = [

@@ -26,6 +26,7 @@ from securepix_site.web import no_store, page, problem
 from . import services
 from .forms import OneTimePasswordForm
 from .models import ApiToken
+from .roles import otp_verified
 
 
 def locked_out(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
@@ -51,8 +52,7 @@ def _tokens(request: HttpRequest) -> Any:
 @page()
 def token_create(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "").strip()[:100]
-    verified = bool(getattr(request.user, "is_verified", lambda: False)())
-    _, plain = services.issue_token(context_from(request), name, second_factor=verified)
+    _, plain = services.issue_token(context_from(request), name, second_factor=otp_verified(request.user))
     context = {"tokens": _tokens(request), "new_token": plain}
     return no_store(render(request, "accounts/_tokens.html", context))
 
@@ -72,10 +72,9 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     """Set up a TOTP authenticator app: a QR code, then a code from the app to confirm."""
     user = request.user
     has_device = django_otp.user_has_device(user)
-    verified = bool(getattr(user, "is_verified", lambda: False)())
     context: dict[str, Any] = {"has_device": has_device}
     if request.method == "POST" and request.POST.get("step") == "start":
-        if has_device and not verified:
+        if has_device and not otp_verified(user):
             return problem(request, "Not now", "Log in with your current authenticator code to replace it.", 403)
         device = services.start_totp(user)
         context["qr"] = segno.make(device.config_url, error="m").svg_inline(

@@ -9,14 +9,13 @@ from functools import wraps
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from numpy.typing import NDArray
 from PIL import Image
 
-from accounts.roles import needs_second_factor
+from accounts.roles import needs_second_factor, otp_verified
 
 View = Callable[..., HttpResponse]
 
@@ -31,12 +30,7 @@ def page(*perms: str, second_factor: bool = True) -> Callable[[View], View]:
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if (
-                second_factor
-                and settings.SECUREPIX_REQUIRE_2FA
-                and needs_second_factor(user)
-                and not getattr(user, "is_verified", lambda: False)()  # django-otp's middleware adds it
-            ):
+            if second_factor and needs_second_factor(user) and not otp_verified(user):
                 return redirect("two-factor")
             if perms and not user.has_perms(perms):
                 return problem(request, "Forbidden", "Your role does not allow this page.", 403)

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from accounts.roles import GROUP_PERMISSIONS
+from accounts.roles import GROUP_PERMISSIONS, ensure_groups
 
 
 def create_roles(apps: Any, schema_editor: Any) -> None:
@@ -16,15 +16,7 @@ def create_roles(apps: Any, schema_editor: Any) -> None:
         config.models_module = True
         create_permissions(config, verbosity=0, apps=apps)
         config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, perms in GROUP_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        wanted = []
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-        group.permissions.set(wanted)
+    ensure_groups(apps)
 
 
 def remove_roles(apps: Any, schema_editor: Any) -> None:
