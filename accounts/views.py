@@ -34,7 +34,7 @@ def locked_out(request: HttpRequest, original_response: Any = None, credentials:
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     message = f"too many failed logins: try again in {minutes} minutes"
     if request.path.startswith("/api/"):
-        return json_error(request, "locked_out", message, 429)
+        return json_error("locked_out", message, 429)
     return render(request, "error.html", {"title": "Locked out", "message": message.capitalize() + "."}, status=429)
 
 

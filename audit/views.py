@@ -23,34 +23,32 @@ PAGE_SIZE = 25
 @require_GET
 @page(roles.ALL_EVENTS)
 def audit_page(request: HttpRequest) -> HttpResponse:
+    values, query = _query(request)
+    where = query.to_filter() if query.is_valid() else services.EventFilter()
     context = {"actions": Action.choices, "outcomes": Outcome.choices, "domains": DOMAIN_CHOICES}
-    return render(request, "audit/audit.html", {**context, **_table(request)})
+    return render(request, "audit/audit.html", {**context, **_table(request, where, values)})
 
 
 @require_GET
 @page(roles.ALL_EVENTS)
 def audit_events(request: HttpRequest) -> HttpResponse:
-    query = EventQuery(data=_filters(request))
+    values, query = _query(request)
     if not query.is_valid():
         field, errors = next(iter(query.errors.items()))
         return problem(request, "Bad filter", f"{field}: {errors[0]}", 400)
-    return render(request, "audit/_events.html", _table(request))
+    return render(request, "audit/_events.html", _table(request, query.to_filter(), values))
 
 
-def _filters(request: HttpRequest) -> dict[str, str]:
-    """The filter form's non-empty fields."""
-    return {key: str(value) for key in request.GET if key != "page" and (value := request.GET.get(key, ""))}
+def _query(request: HttpRequest) -> tuple[dict[str, str], EventQuery]:
+    """The filter form's non-empty fields, and their validation."""
+    values = {key: str(value) for key in request.GET if key != "page" and (value := request.GET.get(key, ""))}
+    return values, EventQuery(data=values)
 
 
-def _table(request: HttpRequest) -> dict[str, object]:
-    values = _filters(request)
-    query = EventQuery(data=values)
-    where = services.EventFilter(**query.validated_data) if query.is_valid() else services.EventFilter()
-    events = services.events(where).order_by("-sequence")
-    paginator = Paginator(events, PAGE_SIZE)
-    current = paginator.get_page(request.GET.get("page"))
-    filters = urlencode(values)
-    return {"page": current, "filters": filters, "total": paginator.count}
+def _table(request: HttpRequest, where: services.EventFilter, values: dict[str, str]) -> dict[str, object]:
+    """One page of the matching events, newest first, and the filter as a query string for the links."""
+    paginator = Paginator(services.events(where).order_by("-sequence"), PAGE_SIZE)
+    return {"page": paginator.get_page(request.GET.get("page")), "filters": urlencode(values), "total": paginator.count}
 
 
 @require_GET

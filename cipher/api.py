@@ -115,7 +115,6 @@ class DecryptView(APIView):
         values = form.validated_data
         done = services.decrypt(audit_context(request), read_upload(values["file"]), values["password"])
         response = HttpResponse(done.data, content_type=done.content_type)
-        name = download_name(values["file"].name, done.suffix).replace(".securepix", "")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Content-Disposition"] = f'attachment; filename="{download_name(values["file"].name, done.suffix)}"'
         response["X-SecurePix-Audit-Event"] = str(done.event.sequence)
         return response

@@ -3,11 +3,13 @@ per-channel histograms (as SVG paths), entropy and adjacent-pixel correlation.""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from .engine import metrics
 
@@ -23,10 +25,11 @@ class Profile:
     correlation: dict[str, float]
 
 
-def _eight_bit(channel: NDArray[Any]) -> NDArray[np.uint8]:
-    if channel.dtype.itemsize == 1:
-        return channel.view(np.uint8)
-    return (channel.view(f"u{channel.dtype.itemsize}").astype(np.uint32) >> 8).astype(np.uint8)
+def _eight_bit(samples: NDArray[Any]) -> NDArray[np.uint8]:
+    """Samples as 8-bit levels: 16-bit ones by their high byte."""
+    if samples.dtype.itemsize == 1:
+        return samples.view(np.uint8)
+    return (samples.view(f"u{samples.dtype.itemsize}").astype(np.uint32) >> 8).astype(np.uint8)
 
 
 def histogram_path(channel: NDArray[Any]) -> str:
@@ -47,3 +50,15 @@ def profile(samples: NDArray[Any]) -> Profile:
         bits=8 * samples.dtype.itemsize,
         correlation=metrics.adjacent_correlation(samples),
     )
+
+
+def thumbnail_png(samples: NDArray[Any], size: int = 384) -> bytes:
+    """A small 8-bit PNG of the samples, for a preview in the page."""
+    levels = _eight_bit(samples)
+    if levels.ndim == 3 and levels.shape[2] == 2:  # grey + alpha
+        levels = levels[..., 0]
+    image = Image.fromarray(np.ascontiguousarray(levels))
+    image.thumbnail((size, size))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()

@@ -19,28 +19,18 @@ from classification import services as classification
 from classification.models import DOMAIN_CHOICES
 from classification.policy import ACKNOWLEDGE
 from securepix_site.api_errors import ENGINE_STATUS
-from securepix_site.api_support import decrypt_wait, download_name, upload_too_large
-from securepix_site.web import data_url, no_store, page, problem, thumbnail
+from securepix_site.api_support import check_content_length, decrypt_wait, download_name, upload_bytes
+from securepix_site.web import data_url, no_store, page, problem
 
 from . import charts, services
-from .engine import analysis, container
+from .engine import analysis, container, imagefile
 from .engine.envelope import CIPHERS
 from .engine.errors import SecurePixError
 
 
 def _uploads(request: HttpRequest, field: str) -> list[tuple[str, bytes]]:
-    if upload_too_large(request):
-        raise ServiceError(
-            "upload_too_large", f"the upload is larger than {settings.SECUREPIX_MAX_UPLOAD_BYTES} bytes", 413
-        )
-    files = []
-    for upload in request.FILES.getlist(field):
-        if upload.size is not None and upload.size > settings.SECUREPIX_MAX_UPLOAD_BYTES:
-            raise ServiceError(
-                "upload_too_large", f"{upload.name} is larger than {settings.SECUREPIX_MAX_UPLOAD_BYTES} bytes", 413
-            )
-        files.append((upload.name or "image", upload.read()))
-    return files
+    check_content_length(request)
+    return [(upload.name or "image", upload_bytes(upload)) for upload in request.FILES.getlist(field)]
 
 
 def _refusal(request: HttpRequest, error: ServiceError | SecurePixError) -> HttpResponse:
@@ -101,17 +91,17 @@ def encrypt_run(request: HttpRequest) -> HttpResponse:
             acknowledgment=acknowledgment,
         )
     except (ServiceError, SecurePixError) as error:
-        response = _refusal(request, error)
-        response["X-SecurePix-File"] = "failed"
-        return response
+        return _refusal(request, error)
     encrypted_samples = analysis.cipher_samples(done.data)
+    before, after = charts.profile(done.image.samples), charts.profile(encrypted_samples)
     context = {
         "name": name,
         "download_name": download_name(name, ".securepix.png"),
         "done": done,
-        "before": charts.profile(done.image.samples),
-        "after": charts.profile(encrypted_samples),
-        "preview": thumbnail(encrypted_samples),
+        "before": before,
+        "after": after,
+        "correlations": [(d, before.correlation[d], after.correlation[d]) for d in before.correlation],
+        "preview": data_url(charts.thumbnail_png(encrypted_samples), "image/png"),
         "download": data_url(done.data, "image/png"),
     }
     return no_store(render(request, "cipher/_encrypted.html", context))
@@ -127,7 +117,7 @@ def encrypt_zip(request: HttpRequest) -> HttpResponse:
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # noise does not compress
             for name, data in uploads:
                 container.read_header(data, settings.SECUREPIX_MAX_PIXELS)  # only SecurePix files
-                archive.writestr(download_name(name, ".png"), data)  # names end .securepix.png already
+                archive.writestr(download_name(name, ".securepix.png"), data)
     except (ServiceError, SecurePixError) as error:
         return _refusal(request, error)
     response = HttpResponse(out.getvalue(), content_type="application/zip")
@@ -157,17 +147,11 @@ def decrypt_run(request: HttpRequest) -> HttpResponse:
         done = services.decrypt(context_from(request), data, request.POST.get("password", ""))
     except (ServiceError, SecurePixError) as error:
         return no_store(_refusal(request, error))
-    preview = thumbnail(_display(done.data), 512)
+    rendered = imagefile.render(done.data, settings.SECUREPIX_MAX_PIXELS)
     context = {
-        "name": download_name(name, done.suffix).replace(".securepix", ""),
+        "name": download_name(name, done.suffix),
         "done": done,
-        "preview": preview,
+        "preview": data_url(charts.thumbnail_png(rendered, 512), "image/png"),
         "download": data_url(done.data, done.content_type),
     }
     return no_store(render(request, "cipher/_decrypted.html", context))
-
-
-def _display(data: bytes) -> Any:
-    from .engine import imagefile
-
-    return imagefile.render(data, settings.SECUREPIX_MAX_PIXELS)

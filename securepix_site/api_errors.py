@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -20,12 +20,6 @@ ENGINE_STATUS = {
     engine.UnsupportedImage: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     engine.ImageTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
 }
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "upload_too_large"
-    default_detail = "the upload is too large"
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -73,5 +67,5 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def json_error(request: HttpRequest, code: str, message: str, status_code: int) -> JsonResponse:
+def json_error(code: str, message: str, status_code: int) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)

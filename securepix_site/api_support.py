@@ -11,31 +11,36 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 
+from audit.errors import ServiceError
 from audit.services import Context, context_from
-
-from .api_errors import PayloadTooLarge
 
 _MULTIPART_SLACK = 64 * 1024  # room for the form's other fields and boundaries
 
 
-def upload_too_large(request: Any) -> bool:
-    """Whether the request's Content-Length is over the upload limit (checked before reading the body)."""
+def _too_large(what: str) -> ServiceError:
+    return ServiceError("upload_too_large", f"{what} is larger than {settings.SECUREPIX_MAX_UPLOAD_BYTES} bytes", 413)
+
+
+def check_content_length(request: Any) -> None:
+    """Refuse an oversized upload from its Content-Length, before reading the body (API and pages)."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    return length > settings.SECUREPIX_MAX_UPLOAD_BYTES + _MULTIPART_SLACK
+    if length > settings.SECUREPIX_MAX_UPLOAD_BYTES + _MULTIPART_SLACK:
+        raise _too_large("the upload")
 
 
-def check_content_length(request: Request) -> None:
-    if upload_too_large(request):
-        raise PayloadTooLarge(f"the upload is larger than {settings.SECUREPIX_MAX_UPLOAD_BYTES} bytes")
+def upload_bytes(upload: UploadedFile) -> bytes:
+    """An uploaded file's bytes, within the upload limit."""
+    if upload.size is not None and upload.size > settings.SECUREPIX_MAX_UPLOAD_BYTES:
+        raise _too_large(upload.name or "the file")
+    return bytes(upload.read())
 
 
 def read_upload(upload: UploadedFile) -> bytes:
-    if upload.size is not None and upload.size > settings.SECUREPIX_MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(f"the file is larger than {settings.SECUREPIX_MAX_UPLOAD_BYTES} bytes")
-    data = bytes(upload.read())
+    """For the API: the file's bytes, and an empty file is an invalid field."""
+    data = upload_bytes(upload)
     if not data:
         raise serializers.ValidationError({"file": ["the file is empty"]})
     return data
@@ -46,9 +51,11 @@ def audit_context(request: Request, actor: Any = None) -> Context:
 
 
 def download_name(name: str | None, suffix: str) -> str:
-    """A safe file name for a download: the upload's stem and `suffix`."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", (name or "image").rsplit("/", 1)[-1]).strip("._") or "image"
-    return f"{stem.rsplit('.', 1)[0][:100]}{suffix}"
+    """A safe file name for a download: the upload's stem (without its
+    extension and any `.securepix`) and `suffix`."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", (name or "image").rsplit("/", 1)[-1]).strip("._") or "image"
+    stem = safe.rsplit(".", 1)[0].removesuffix(".securepix") or "image"
+    return f"{stem[:100]}{suffix}"
 
 
 class PasswordField(serializers.CharField):

@@ -36,13 +36,13 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _wants_json(request):
-        return json_error(request, "not_found", "no such API endpoint", 404)
+        return json_error("not_found", "no such API endpoint", 404)
     return render(request, "error.html", {"title": "Not found", "message": "There is no such page."}, status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
-        return json_error(request, "server_error", "something went wrong on our side; it has been logged", 500)
+        return json_error("server_error", "something went wrong on our side; it has been logged", 500)
     return render(
         request, "error.html", {"title": "Server error", "message": "Something went wrong on our side."}, status=500
     )
@@ -51,7 +51,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     message = "the form's CSRF token is missing or wrong: reload the page and try again"
     if _wants_json(request):
-        return json_error(request, "csrf_failed", message, 403)
+        return json_error("csrf_failed", message, 403)
     return render(request, "error.html", {"title": "Forbidden", "message": message}, status=403)
 
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-import numpy as np
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from numpy.typing import NDArray
-from PIL import Image
 
 from accounts.roles import needs_second_factor, otp_verified
 
@@ -54,17 +50,3 @@ def no_store(response: HttpResponse) -> HttpResponse:
 
 def data_url(data: bytes, content_type: str) -> str:
     return f"data:{content_type};base64,{base64.b64encode(data).decode()}"
-
-
-def thumbnail(samples: NDArray[Any], size: int = 384) -> str:
-    """A small 8-bit PNG of samples (16-bit shown by their high byte), as a data URL."""
-    if samples.dtype.itemsize == 2:
-        samples = (samples.view(samples.dtype.newbyteorder("=")).astype(np.uint32) >> 8).astype(np.uint8)
-    samples = np.asarray(samples, dtype=np.uint8)
-    if samples.ndim == 3 and samples.shape[2] == 2:  # grey + alpha
-        samples = samples[..., 0]
-    image = Image.fromarray(samples)
-    image.thumbnail((size, size))
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return data_url(out.getvalue(), "image/png")
