@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +21,7 @@ from cipher.engine.imagefile import DecodedImage
 from cipher.engine.kdf import KdfParams, derive_keys, new_salt
 
 from . import paper_cipher
+from .timing import median_ms
 
 
 def register(commands: Any) -> None:
@@ -33,15 +32,6 @@ def register(commands: Any) -> None:
     bench.add_argument("--memory", action="store_true", help="also measure peak memory of encrypt and decrypt")
     bench.add_argument("--json", action="store_true", help="print the results as one JSON object")
     bench.set_defaults(handler=run_bench)
-
-
-def _median_ms(action: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(times), 2)
 
 
 def _peak_ratio(action: Callable[[], object], image_bytes: int) -> float:
@@ -73,14 +63,16 @@ def measure(size: int, runs: int, paper: bool, memory: bool) -> dict[str, Any]:
     result: dict[str, Any] = {
         "size": [size, size, 3],
         "runs": runs,
-        "chaotic_encrypt_ms": _median_ms(encrypt("chaotic"), runs),
-        "chaotic_decrypt_ms": _median_ms(decrypt, runs),
-        "kdf_ms": _median_ms(lambda: derive_keys("benchmark password", salt, kdf), runs),
-        "aes_gcm_ms": _median_ms(encrypt("aes-gcm"), runs),
+        "chaotic_encrypt_ms": median_ms(encrypt("chaotic"), runs, digits=2),
+        "chaotic_decrypt_ms": median_ms(decrypt, runs, digits=2),
+        "kdf_ms": median_ms(lambda: derive_keys("benchmark password", salt, kdf), runs, digits=2),
+        "aes_gcm_ms": median_ms(encrypt("aes-gcm"), runs, digits=2),
     }
     result["slowdown_vs_aes_gcm"] = round(result["chaotic_encrypt_ms"] / result["aes_gcm_ms"], 2)
     if paper:
-        result["paper_ms"] = _median_ms(lambda: paper_cipher.encrypt(pixels, "benchmark password"), min(runs, 3))
+        result["paper_ms"] = median_ms(
+            lambda: paper_cipher.encrypt(pixels, "benchmark password"), min(runs, 3), digits=2
+        )
         result["speedup_vs_paper"] = round(result["paper_ms"] / result["chaotic_encrypt_ms"], 1)
     if memory:
         result["encrypt_peak_memory_x_image"] = _peak_ratio(encrypt("chaotic"), pixels.nbytes)

@@ -16,11 +16,12 @@ import io
 import json
 import random
 import resource
-import statistics
 import time
 
 import numpy as np
 from PIL import Image
+
+from .timing import median_ms
 
 
 def _png(image: Image.Image) -> bytes:
@@ -45,16 +46,13 @@ def measure(runs: int) -> dict[str, object]:
     rng = random.Random(1)
     page = _png(devset._page(devset.finance_lines(rng), rng, devset._fonts()))
 
-    def median_ms(payload: bytes) -> tuple[float, str]:
-        times = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            result = classifier.classify(payload)
-            times.append((time.perf_counter() - t) * 1000)
-        return round(statistics.median(times), 1), result.ocr
+    def timed(payload: bytes) -> tuple[float, str]:
+        results = []
+        ms = median_ms(lambda: results.append(classifier.classify(payload)), runs)
+        return ms, results[-1].ocr
 
-    photo_ms, photo_ocr = median_ms(photo)
-    page_ms, page_ocr = median_ms(page)
+    photo_ms, photo_ocr = timed(photo)
+    page_ms, page_ocr = timed(page)
     return {
         "model": classifier.backbone.name,
         "cold_start_s": round(cold, 2),

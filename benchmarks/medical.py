@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import statistics
-import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,8 @@ import pydicom
 from pydicom.data import get_testdata_file
 
 from cipher.engine import envelope, imagefile
+
+from .timing import median_ms
 
 PASSWORD = "benchmark password"
 
@@ -46,13 +47,8 @@ def ct_file(frames: int, size: int = 512) -> bytes:
     return out.getvalue()
 
 
-def _median_ms(action: object, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()  # type: ignore[operator]
-        times.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(times), 1)
+def _decrypt_to_file(encrypted: bytes) -> bytes:
+    return imagefile.encode(envelope.decrypt_file(encrypted, PASSWORD))[0]
 
 
 def measure(runs: int) -> dict[str, object]:
@@ -61,10 +57,8 @@ def measure(runs: int) -> dict[str, object]:
         data = ct_file(frames)
         encrypted = envelope.encrypt_file(data, PASSWORD).data
         result[f"{name}_bytes"] = len(data)
-        result[f"{name}_encrypt_ms"] = _median_ms(lambda d=data: envelope.encrypt_file(d, PASSWORD), runs)
-        result[f"{name}_decrypt_ms"] = _median_ms(
-            lambda e=encrypted: imagefile.encode(envelope.decrypt_file(e, PASSWORD)), runs
-        )
+        result[f"{name}_encrypt_ms"] = median_ms(partial(envelope.encrypt_file, data, PASSWORD), runs)
+        result[f"{name}_decrypt_ms"] = median_ms(partial(_decrypt_to_file, encrypted), runs)
     return result
 
 

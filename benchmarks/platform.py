@@ -15,20 +15,10 @@ import argparse
 import io
 import json
 import os
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from typing import Any
 
-
-def _median_ms(action: Callable[[], Any], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(times), 1)
+from .timing import median_ms
 
 
 def measure(runs: int, events: int) -> dict[str, object]:
@@ -77,14 +67,14 @@ def measure(runs: int, events: int) -> dict[str, object]:
     encrypt()  # loads the classifier
     encrypted = encrypt()
     result: dict[str, object] = {"image": "scikit-image astronaut, 512x512 RGB PNG", "runs": runs}
-    result["api_encrypt_ms"] = _median_ms(encrypt, runs)
-    result["api_decrypt_ms"] = _median_ms(
+    result["api_encrypt_ms"] = median_ms(encrypt, runs)
+    result["api_decrypt_ms"] = median_ms(
         lambda: client.post(
             "/api/v1/decrypt", {"file": upload(encrypted, "a.png"), "password": "bench password"}, format="multipart"
         ),
         runs,
     )
-    result["api_classify_ms"] = _median_ms(
+    result["api_classify_ms"] = median_ms(
         lambda: client.post("/api/v1/classify", {"image": upload(photo, "a.png")}, format="multipart"), runs
     )
     started = time.perf_counter()

@@ -28,13 +28,13 @@ from .domains import class_domain, class_name
 # machine (about 1.5 s against 0.9 s here); it is the only OpenMP program this
 # process starts.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+OCR_TIMEOUT_SECONDS = 60
 
 CLINICAL_MODALITIES = {
     "CR", "DX", "CT", "MR", "US", "NM", "PT", "MG", "XA", "RF", "IO", "PX", "OP", "OPT", "ES", "GM", "SM",
     "BDUS", "BMD", "DG", "ECG", "EEG", "EMG", "EPS", "HD", "IVOCT", "IVUS", "OCT", "RG", "RTIMAGE", "SEG",
     "RTDOSE", "TG", "MS", "RESP", "LS",
 }  # fmt: skip
-OCR_TIMEOUT_SECONDS = 60
 NON_CLINICAL_MODALITIES = {"OT", "XC", "SC", "DOC"}  # photos and scans stored as DICOM: no evidence by themselves
 
 LEXICONS = {
