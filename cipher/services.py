@@ -106,7 +106,7 @@ def encrypt(
         )
     try:
         image = imagefile.decode(data, settings.SECUREPIX_MAX_PIXELS)
-        result = classification.classify_image(data)
+        result = classification.classify_image(data, decoded=image)
     except SecurePixError as error:
         failed(Action.ENCRYPT, context, error, declared_domain=declared, image_bytes=len(data))
         raise

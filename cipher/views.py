@@ -147,7 +147,7 @@ def decrypt_run(request: HttpRequest) -> HttpResponse:
         done = services.decrypt(context_from(request), data, request.POST.get("password", ""))
     except (ServiceError, SecurePixError) as error:
         return no_store(_refusal(request, error))
-    rendered = imagefile.render(done.data, settings.SECUREPIX_MAX_PIXELS)
+    rendered = imagefile.render(done.data, settings.SECUREPIX_MAX_PIXELS, decoded=done.image)
     context = {
         "name": download_name(name, done.suffix),
         "done": done,

@@ -13,6 +13,7 @@ from audit.errors import ServiceError
 from audit.models import Action, AuditEvent, Outcome
 from audit.services import Context, failed, record, refuse, require
 from cipher.engine.errors import SecurePixError
+from cipher.engine.imagefile import DecodedImage
 
 from .engine.classifier import Classification, DomainClassifier
 from .engine.domains import DOMAINS
@@ -51,8 +52,8 @@ def policy() -> MismatchPolicy:
     )
 
 
-def classify_image(data: bytes) -> Classification:
-    return classifier().classify(data, max_pixels=settings.SECUREPIX_MAX_PIXELS)
+def classify_image(data: bytes, decoded: DecodedImage | None = None) -> Classification:
+    return classifier().classify(data, max_pixels=settings.SECUREPIX_MAX_PIXELS, decoded=decoded)
 
 
 def decide(declared: str, result: Classification) -> Decision:

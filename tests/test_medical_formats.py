@@ -256,9 +256,12 @@ def test_bad_dicom_on_the_command_line_exits_2_with_no_output(tmp_path: Path) ->
     ],
 )  # fmt: skip
 def test_every_image_has_an_eight_bit_rendering(make: Callable[[], bytes], shape: tuple[int, ...]) -> None:
-    rendered = imagefile.render(make(), max_pixels=10**6)
+    data = make()
+    rendered = imagefile.render(data, max_pixels=10**6)
     assert rendered.dtype == np.uint8 and rendered.shape == shape
     assert rendered.max() > rendered.min()
+    # a caller that decoded the file already gets the same rendering without a second decode
+    assert np.array_equal(imagefile.render(data, 10**6, decoded=imagefile.decode(data, 10**6)), rendered)
 
 
 def _png16(samples: np.ndarray) -> bytes:

@@ -231,16 +231,17 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def render(data: bytes, max_pixels: int) -> NDArray[np.uint8]:
+def render(data: bytes, max_pixels: int, decoded: DecodedImage | None = None) -> NDArray[np.uint8]:
     """An 8-bit RGB or grey rendering for display and classification.
 
     DICOM goes through its modality and VOI LUTs (dicom.render); 16-bit and
     signed images are stretched from their minimum to their maximum; a palette
     is applied; alpha is dropped.  The archival samples are not touched.
+    `decoded` is the file's decode() result when the caller has it already.
     """
     if is_dicom_file(data):
         return dicom.render(data)
-    image = decode(data, max_pixels)
+    image = decoded or decode(data, max_pixels)
     samples = image.samples
     if image.mode == "P":
         return np.asarray(_palette_image(image).convert("RGB"))

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from cipher.engine import imagefile
+from cipher.engine.imagefile import DecodedImage
 from cipher.engine.limits import DEFAULT_MAX_PIXELS
 
 from . import backbones, nifti, signals
@@ -73,9 +74,11 @@ class DomainClassifier:
         return embedding[0], probabilities[0]
 
     @staticmethod
-    def rendered(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    def rendered(
+        data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, decoded: DecodedImage | None = None
+    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
         """(RGB, grey) 8-bit renderings of an image file (or a NIfTI volume's middle slice)."""
-        rendered = nifti.render(data) if nifti.is_nifti(data) else imagefile.render(data, max_pixels)
+        rendered = nifti.render(data) if nifti.is_nifti(data) else imagefile.render(data, max_pixels, decoded)
         rgb = np.repeat(rendered[..., None], 3, axis=2) if rendered.ndim == 2 else rendered
         grey = rendered if rendered.ndim == 2 else np.asarray(Image.fromarray(rgb).convert("L"))
         return np.ascontiguousarray(rgb), grey
@@ -101,8 +104,11 @@ class DomainClassifier:
                 ocr = "unavailable"
         return found, top5, ocr
 
-    def classify(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Classification:
-        rgb, grey = self.rendered(data, max_pixels)
+    def classify(
+        self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, decoded: DecodedImage | None = None
+    ) -> Classification:
+        """`decoded`: the file's imagefile.decode() result, when the caller has decoded it already."""
+        rgb, grey = self.rendered(data, max_pixels, decoded)
         embedding, probabilities = self.embed(rgb)
         found, top5, ocr = self.gather_signals(data, grey, probabilities)
         return self.combine(embedding, found, top5, ocr)

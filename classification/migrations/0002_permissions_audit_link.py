@@ -5,20 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0001_initial'),
-        ('classification', '0001_initial'),
+        ("audit", "0001_initial"),
+        ("classification", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='mismatchacknowledgment',
-            options={'ordering': ['-created'], 'permissions': [('classify_image', 'Can classify images'), ('view_all_acknowledgments', "Can see every user's acknowledgments")]},
+            name="mismatchacknowledgment",
+            options={
+                "ordering": ["-created"],
+                "permissions": [
+                    ("classify_image", "Can classify images"),
+                    ("view_all_acknowledgments", "Can see every user's acknowledgments"),
+                ],
+            },
         ),
         migrations.AddField(
-            model_name='mismatchacknowledgment',
-            name='audit_event',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='acknowledgment', to='audit.auditevent'),
+            model_name="mismatchacknowledgment",
+            name="audit_event",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="acknowledgment",
+                to="audit.auditevent",
+            ),
         ),
     ]
