@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 from dataclasses import replace
@@ -17,12 +16,7 @@ from classification.engine.classifier import DomainClassifier
 from classification.engine.head import DomainHead, train
 from classification.engine.torch_weights import UnsafeWeightsFile, load_state_dict
 from tests import dicom_files, documents
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, "PNG")
-    return out.getvalue()
+from tests.images import encode
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +71,7 @@ def test_a_portrait_is_personal(classifier: DomainClassifier) -> None:
 def test_every_result_has_the_documented_keys(classifier: DomainClassifier) -> None:
     from skimage import data
 
-    result = classifier.classify(_png(data.coffee())).as_dict()
+    result = classifier.classify(encode(Image.fromarray(data.coffee()))).as_dict()
     assert set(result) >= {"domain", "confidence", "scores", "top5", "model", "reasons"}
     assert set(result["scores"]) == set(domains.DOMAINS)
     assert abs(sum(result["scores"].values()) - 1) < 1e-3
@@ -100,7 +94,7 @@ def test_bad_inputs_get_clear_errors(classifier: DomainClassifier) -> None:
         classifier.classify(b"this is not an image")
     with pytest.raises(NotAnImage):
         noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-        classifier.classify(_png(noise)[:2000])
+        classifier.classify(encode(Image.fromarray(noise))[:2000])
 
 
 def test_the_weights_reader_refuses_a_pickle_that_runs_code(tmp_path: Path) -> None:
@@ -213,7 +207,7 @@ def test_a_cctv_frame_is_surveillance_through_its_overlay(classifier: DomainClas
     from classification import devset
 
     frame = devset._cctv(data.stereo_motorcycle()[0], random.Random(5), devset._fonts())
-    result = classifier.classify(_png(np.asarray(frame)))
+    result = classifier.classify(encode(frame))
     assert result.domain == "surveillance", result.reasons
     assert result.ocr == "used"  # the caption band was read
 
