@@ -22,9 +22,9 @@ from securepix_site.api_support import (
     DecryptUserThrottle,
     PasswordField,
     audit_context,
-    check_content_length,
     download_name,
     read_upload,
+    upload_form,
 )
 
 from . import services
@@ -69,10 +69,7 @@ class EncryptView(APIView):
         },
     )
     def post(self, request: Request) -> HttpResponse:
-        check_content_length(request)
-        form = EncryptRequest(data=request.data)
-        form.is_valid(raise_exception=True)
-        values = form.validated_data
+        values = upload_form(request, EncryptRequest)
         done = services.encrypt(
             audit_context(request),
             read_upload(values["image"]),
@@ -109,10 +106,7 @@ class DecryptView(APIView):
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the image")},
     )
     def post(self, request: Request) -> HttpResponse:
-        check_content_length(request)
-        form = DecryptRequest(data=request.data)
-        form.is_valid(raise_exception=True)
-        values = form.validated_data
+        values = upload_form(request, DecryptRequest)
         done = services.decrypt(audit_context(request), read_upload(values["file"]), values["password"])
         response = HttpResponse(done.data, content_type=done.content_type)
         response["Content-Disposition"] = f'attachment; filename="{download_name(values["file"].name, done.suffix)}"'

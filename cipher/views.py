@@ -33,6 +33,13 @@ def _uploads(request: HttpRequest, field: str) -> list[tuple[str, bytes]]:
     return [(upload.name or "image", upload_bytes(upload)) for upload in request.FILES.getlist(field)]
 
 
+def _one_upload(request: HttpRequest, field: str, ask: str) -> tuple[str, bytes]:
+    uploads = _uploads(request, field)
+    if len(uploads) != 1:
+        raise ServiceError("invalid", ask, 400)
+    return uploads[0]
+
+
 def _refusal(request: HttpRequest, error: ServiceError | SecurePixError) -> HttpResponse:
     if isinstance(error, ServiceError):
         return problem(request, "Not done", error.message, error.status)
@@ -77,10 +84,7 @@ def encrypt_run(request: HttpRequest) -> HttpResponse:
     if password != request.POST.get("password2", ""):
         return problem(request, "Not done", "The two passwords differ.", 400)
     try:
-        uploads = _uploads(request, "image")
-        if len(uploads) != 1:
-            raise ServiceError("invalid", "choose one image", 400)
-        name, data = uploads[0]
+        name, data = _one_upload(request, "image", "choose one image")
         acknowledgment = request.POST.get("acknowledgment_reason", "") if request.POST.get("acknowledge") else ""
         done = services.encrypt(
             context_from(request),
@@ -140,10 +144,7 @@ def decrypt_run(request: HttpRequest) -> HttpResponse:
     if wait is not None:
         return problem(request, "Slow down", f"Too many decryption attempts: try again in {round(wait)} s.", 429)
     try:
-        uploads = _uploads(request, "file")
-        if len(uploads) != 1:
-            raise ServiceError("invalid", "choose one SecurePix file", 400)
-        name, data = uploads[0]
+        name, data = _one_upload(request, "file", "choose one SecurePix file")
         done = services.decrypt(context_from(request), data, request.POST.get("password", ""))
     except (ServiceError, SecurePixError) as error:
         return no_store(_refusal(request, error))

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from accounts import roles
 from accounts.permissions import Authenticated, requires
-from securepix_site.api_support import audit_context, check_content_length, read_upload
+from securepix_site.api_support import audit_context, read_upload, upload_form
 
 from . import services
 from .models import DOMAIN_CHOICES, MismatchAcknowledgment
@@ -50,10 +50,7 @@ class ClassifyView(APIView):
 
     @extend_schema(request={"multipart/form-data": ClassifyRequest}, responses=ClassificationResult)
     def post(self, request: Request) -> Response:
-        check_content_length(request)
-        form = ClassifyRequest(data=request.data)
-        form.is_valid(raise_exception=True)
-        values = form.validated_data
+        values = upload_form(request, ClassifyRequest)
         result, decision = services.classify(
             audit_context(request), read_upload(values["image"]), values.get("declared_domain", "")
         )

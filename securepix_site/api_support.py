@@ -38,6 +38,14 @@ def upload_bytes(upload: UploadedFile) -> bytes:
     return bytes(upload.read())
 
 
+def upload_form(request: Request, form_class: type[serializers.Serializer[Any]]) -> dict[str, Any]:
+    """A multipart API request's fields, validated, after the upload-size check."""
+    check_content_length(request)
+    form = form_class(data=request.data)
+    form.is_valid(raise_exception=True)
+    return dict(form.validated_data)
+
+
 def read_upload(upload: UploadedFile) -> bytes:
     """For the API: the file's bytes, and an empty file is an invalid field."""
     data = upload_bytes(upload)

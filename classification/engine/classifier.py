@@ -4,7 +4,9 @@ container, OCR and face signals, combined into per-domain scores with reasons.""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -89,19 +91,17 @@ class DomainClassifier:
         """Evidence from the container, the ImageNet labels, faces and OCR (pages of text, or overlay captions)."""
         imagenet_evidence, top5 = signals.imagenet(probabilities)
         found = [signals.container(data), imagenet_evidence, signals.faces(grey)]
-        ocr = "not needed"
+        reading: Callable[[], signals.Evidence] | None = None
         if signals.looks_like_text_page(grey):
-            if self.ocr_available:
-                found.append(signals.text(grey))
-                ocr = "used"
-            else:
-                ocr = "unavailable"
+            reading = partial(signals.text, grey)
         elif bands := signals.overlay_bands(grey):
-            if self.ocr_available:
-                found.append(signals.overlay_text(bands))
-                ocr = "used"
-            else:
-                ocr = "unavailable"
+            reading = partial(signals.overlay_text, bands)
+        ocr = "not needed"
+        if reading is not None and self.ocr_available:
+            found.append(reading())
+            ocr = "used"
+        elif reading is not None:
+            ocr = "unavailable"
         return found, top5, ocr
 
     def classify(
