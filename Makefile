@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
+	scripts/local-secrets
+	mkdir -p $${SECUREPIX_DATA_DIR:-var}/static
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py ensure_demo_users
@@ -34,6 +36,7 @@ test: $(STAMP)
 	@scripts/install-system-packages --browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
 	@if url=$$(scripts/postgres-test-server); then \
 	  echo "Audit and API tests again, on PostgreSQL ($$url)"; \

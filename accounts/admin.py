@@ -3,8 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
+from web.context import context_from
+
+from . import services
 from .models import ApiToken
 
 
@@ -24,4 +26,5 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
+        for token in queryset.filter(revoked__isnull=True).select_related("user"):
+            services.do_revoke_token(context=context_from(request), token=token)

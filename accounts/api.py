@@ -1,4 +1,4 @@
-"""API tokens (create, list, revoke), TOTP enrolment, and who am I."""
+"""API tokens (create, list, revoke) and TOTP enrolment."""
 
 from __future__ import annotations
 
@@ -18,12 +18,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from securepix_site.api_support import PasswordField, TokenAddressThrottle, audit_context
+from core.errors import ErrorCode
+from web.auth import Authenticated, needs_second_factor, second_factor_done
+from web.context import context_from
+from web.throttles import TokenAddressThrottle
+from web.uploads import PasswordField
 
 from . import services
 from .models import ApiToken
-from .permissions import Authenticated, second_factor_done
-from .roles import needs_second_factor, roles_of
 
 
 class TokenRequest(serializers.Serializer[Any]):
@@ -54,10 +56,14 @@ def _otp_device(user: Any, otp_token: str) -> Any:
     if not django_otp.user_has_device(user):
         return None
     if not otp_token:
-        raise exceptions.AuthenticationFailed("a one-time password (otp_token) is required", code="otp_required")
+        raise exceptions.AuthenticationFailed(
+            "a one-time password (otp_token) is required", code=ErrorCode.OTP_REQUIRED.code
+        )
     device = django_otp.match_token(user, otp_token)
     if device is None:
-        raise exceptions.AuthenticationFailed("the one-time password is wrong or was already used", code="otp_invalid")
+        raise exceptions.AuthenticationFailed(
+            "the one-time password is wrong or was already used", code=ErrorCode.OTP_INVALID.code
+        )
     return device
 
 
@@ -90,12 +96,17 @@ class Tokens(generics.ListAPIView[ApiToken]):
                 raise exceptions.ValidationError({"password": ["username and password are required"]})
             user = authenticate(request._request, username=values["username"], password=values["password"])
             if user is None:
-                raise exceptions.AuthenticationFailed("wrong username or password", code="bad_credentials")
+                raise exceptions.AuthenticationFailed("wrong username or password", code=ErrorCode.BAD_CREDENTIALS.code)
             device = _otp_device(user, values.get("otp_token", ""))
             verified = device is not None
         else:
             verified = second_factor_done(request)
-        token, plain = services.issue_token(audit_context(request, user), values["name"], values.get("days"), verified)
+        token, plain = services.do_issue_token(
+            context=context_from(request, actor=user),
+            name=values["name"],
+            days=values.get("days"),
+            second_factor=verified,
+        )
         body = {**TokenSerializer(token).data, "token": plain}
         if needs_second_factor(user) and not verified:
             body["warning"] = "this account must use two-factor authentication: enrol a TOTP device with this token"
@@ -111,7 +122,7 @@ class TokenDetail(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, key_id: str) -> Response:
         token = get_object_or_404(ApiToken, user=request.user, key_id=key_id)
-        services.revoke_token(audit_context(request), token)
+        services.do_revoke_token(context=context_from(request), token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -127,9 +138,9 @@ class OtpEnrolment(APIView):
         user = request.user
         if django_otp.user_has_device(user) and not second_factor_done(request):
             raise exceptions.PermissionDenied(
-                "use your current device first to replace it", code="second_factor_required"
+                "use your current device first to replace it", code=ErrorCode.SECOND_FACTOR_REQUIRED.code
             )
-        device = services.start_totp(user)
+        device = services.do_start_totp(context=context_from(request))
         return Response({"config_url": device.config_url}, status=status.HTTP_201_CREATED)
 
 
@@ -150,36 +161,12 @@ class OtpConfirm(APIView):
         form.is_valid(raise_exception=True)
         if not TOTPDevice.objects.filter(user=request.user, confirmed=False).exists():
             raise exceptions.NotFound("no enrolment in progress: start one with POST /api/v1/otp/totp")
-        device = services.confirm_totp(audit_context(request), form.validated_data["otp_token"])
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        device = services.do_confirm_totp(
+            context=context_from(request), code=form.validated_data["otp_token"], token=token
+        )
         if device is None:
             raise exceptions.ValidationError({"otp_token": ["the one-time password is wrong"]})
-        if isinstance(request.auth, ApiToken):
-            ApiToken.objects.filter(pk=request.auth.pk).update(second_factor=True)
-        else:
+        if token is None:
             django_otp.login(request._request, device)
         return Response({"status": "enrolled"})
-
-
-class Me(APIView):
-    """Who you are, your roles, and the classifier in use."""
-
-    permission_classes = [Authenticated]
-    allow_without_second_factor = True
-
-    @extend_schema(responses={200: dict[str, Any]})
-    def get(self, request: Request) -> Response:
-        from classification.services import model_name
-
-        user = request.user
-        return Response(
-            {
-                "username": user.get_username(),
-                "roles": roles_of(user),
-                "second_factor": {
-                    "enrolled": django_otp.user_has_device(user),
-                    "verified": second_factor_done(request),
-                    "required": needs_second_factor(user),
-                },
-                "classifier": model_name(),
-            }
-        )

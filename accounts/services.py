@@ -1,51 +1,70 @@
-"""Account operations for the pages and the API, each recorded in the audit
-trail: API tokens (issue, revoke) and TOTP enrolment (start, confirm)."""
+"""Account operations for the pages, the API and the admin, each recorded in
+the audit trail: API tokens (issue, revoke), TOTP enrolment (start, confirm)
+and one-time passwords that fail at login."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import Action, Outcome
-from audit.services import Context, record
+from audit.services import record
+from core.context import Context
 
 from .models import ApiToken
 
 
-def issue_token(
-    context: Context, name: str = "", days: int | None = None, second_factor: bool = False
+def do_issue_token(
+    *, context: Context, name: str = "", days: int | None = None, second_factor: bool = False
 ) -> tuple[ApiToken, str]:
     """A new token for the context's user and its plain text (shown once, never stored)."""
-    token, plain = ApiToken.issue(context.actor, name, days, second_factor=second_factor)
-    record(Action.TOKEN_CREATE, Outcome.SUCCESS, context, extra={"token": token.key_id})
+    with transaction.atomic():
+        token, plain = ApiToken.issue(context.actor, name, days, second_factor=second_factor)
+        record(Action.TOKEN_CREATE, Outcome.SUCCESS, context, extra={"token": token.key_id})
     return token, plain
 
 
-def revoke_token(context: Context, token: ApiToken) -> None:
-    if token.revoked is None:
-        token.revoked = timezone.now()
-        token.save(update_fields=["revoked"])
-        record(Action.TOKEN_REVOKE, Outcome.SUCCESS, context, extra={"token": token.key_id})
+def do_revoke_token(*, context: Context, token: ApiToken) -> None:
+    """Revoke a token (its owner's request, or an administrator's in the admin)."""
+    with transaction.atomic():
+        if token.revoked is None:
+            token.revoked = timezone.now()
+            token.save(update_fields=["revoked"])
+            extra = {"token": token.key_id}
+            if context.actor is not None and context.actor.pk != token.user_id:
+                extra["owner"] = token.user.get_username()
+            record(Action.TOKEN_REVOKE, Outcome.SUCCESS, context, extra=extra)
 
 
-def start_totp(user: Any) -> TOTPDevice:
-    """A new, unconfirmed authenticator device (any earlier unconfirmed one is dropped)."""
+def do_start_totp(*, context: Context) -> TOTPDevice:
+    """A new, unconfirmed authenticator device (any earlier unconfirmed one is
+    dropped); it counts once confirmed (do_confirm_totp), which is recorded."""
+    user = context.actor
     TOTPDevice.objects.filter(user=user, confirmed=False).delete()
     return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
 
 
-def confirm_totp(context: Context, code: str) -> TOTPDevice | None:
+def do_confirm_totp(*, context: Context, code: str, token: ApiToken | None = None) -> TOTPDevice | None:
     """Confirm the unconfirmed device with a code from it: it replaces any
-    earlier device.  None (recorded as a failure) when the code is wrong."""
+    earlier device, and `token` (the API token the request came with) counts
+    as made with a second factor from now on.  None (recorded as a failure)
+    when the code is wrong."""
     user = context.actor
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
-    if device is None or not device.verify_token(code):
-        record(Action.OTP_ENROL, Outcome.FAILURE, context, reason="otp_invalid")
-        return None
-    TOTPDevice.objects.filter(user=user, confirmed=True).delete()
-    device.confirmed = True
-    device.save(update_fields=["confirmed"])
-    record(Action.OTP_ENROL, Outcome.SUCCESS, context)
+    with transaction.atomic():
+        device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+        if device is None or not device.verify_token(code):
+            record(Action.OTP_ENROL, Outcome.FAILURE, context, reason="otp_invalid")
+            return None
+        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        if token is not None:
+            ApiToken.objects.filter(pk=token.pk).update(second_factor=True)
+        record(Action.OTP_ENROL, Outcome.SUCCESS, context)
     return device
+
+
+def do_record_otp_failure(*, context: Context, username: str) -> None:
+    """A wrong one-time password at login (the password was right)."""
+    record(Action.LOGIN, Outcome.FAILURE, context, reason="otp_invalid", username=username)

@@ -8,7 +8,9 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from audit.models import Action, Outcome
-from audit.services import Context, context_from, record
+from audit.services import record
+from core.context import Context
+from web.context import context_from
 
 
 def _context(request: Any, user: Any = None) -> Context:

@@ -18,15 +18,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit.models import Action, Outcome
-from audit.services import context_from, record
-from securepix_site.api_errors import json_error
-from securepix_site.web import no_store, page, problem
+from core.errors import ErrorCode
+from web.auth import otp_verified
+from web.context import context_from
+from web.errors import json_error
+from web.pages import no_store, page, problem
 
 from . import services
 from .forms import OneTimePasswordForm
 from .models import ApiToken
-from .roles import otp_verified
 
 
 def locked_out(request: HttpRequest, original_response: Any = None, credentials: Any = None) -> HttpResponse:
@@ -34,7 +34,7 @@ def locked_out(request: HttpRequest, original_response: Any = None, credentials:
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     message = f"too many failed logins: try again in {minutes} minutes"
     if request.path.startswith("/api/"):
-        return json_error("locked_out", message, 429)
+        return json_error(ErrorCode.LOCKED_OUT, message)
     return render(request, "error.html", {"title": "Locked out", "message": message.capitalize() + "."}, status=429)
 
 
@@ -52,7 +52,9 @@ def _tokens(request: HttpRequest) -> Any:
 @page()
 def token_create(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "").strip()[:100]
-    _, plain = services.issue_token(context_from(request), name, second_factor=otp_verified(request.user))
+    _, plain = services.do_issue_token(
+        context=context_from(request), name=name, second_factor=otp_verified(request.user)
+    )
     context = {"tokens": _tokens(request), "new_token": plain}
     return no_store(render(request, "accounts/_tokens.html", context))
 
@@ -61,7 +63,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @page()
 def token_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
     token = get_object_or_404(ApiToken, user=cast(Any, request.user), key_id=key_id)
-    services.revoke_token(context_from(request), token)
+    services.do_revoke_token(context=context_from(request), token=token)
     return render(request, "accounts/_tokens.html", {"tokens": _tokens(request)})
 
 
@@ -76,13 +78,13 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and request.POST.get("step") == "start":
         if has_device and not otp_verified(user):
             return problem(request, "Not now", "Log in with your current authenticator code to replace it.", 403)
-        device = services.start_totp(user)
+        device = services.do_start_totp(context=context_from(request))
         context["qr"] = segno.make(device.config_url, error="m").svg_inline(
             scale=4, dark="#111", light="#fff", omitsize=True
         )
         context["secret"] = base64.b32encode(device.bin_key).decode().rstrip("=")
     elif request.method == "POST" and request.POST.get("step") == "confirm":
-        device = services.confirm_totp(context_from(request), request.POST.get("otp_token", ""))
+        device = services.do_confirm_totp(context=context_from(request), code=request.POST.get("otp_token", ""))
         if device is None:
             context["error"] = "That code is not right. Start again and use the newest code from the app."
         else:
@@ -131,7 +133,7 @@ def login_otp(request: HttpRequest) -> HttpResponse:
             auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect(pending["next"])
         pending["tries"] += 1
-        record(Action.LOGIN, Outcome.FAILURE, context_from(request), reason="otp_invalid", username=user.get_username())
+        services.do_record_otp_failure(context=context_from(request), username=user.get_username())
         if pending["tries"] >= OTP_ATTEMPTS:
             request.session.pop(PENDING)
             return redirect("login")

@@ -14,10 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import roles
-from accounts.permissions import requires
-from classification.models import DOMAIN_CHOICES
-from securepix_site.api_support import audit_context
+from core import permissions
+from core.domains import DOMAIN_CHOICES
+from web.auth import requires
+from web.context import context_from
 
 from . import services
 from .models import Action, AuditEvent, Outcome
@@ -52,7 +52,7 @@ class EventSerializer(serializers.ModelSerializer[AuditEvent]):
 class EventList(generics.ListAPIView[AuditEvent]):
     """Every user's events, filtered, oldest first, paginated (limit/offset)."""
 
-    permission_classes = [requires(roles.ALL_EVENTS)]
+    permission_classes = [requires(permissions.ALL_EVENTS)]
     serializer_class = EventSerializer
 
     @extend_schema(parameters=[EventQuery])
@@ -66,7 +66,7 @@ class EventList(generics.ListAPIView[AuditEvent]):
 class History(EventList):
     """Your own events, with the same filters."""
 
-    permission_classes = [requires(roles.OWN_HISTORY)]
+    permission_classes = [requires(permissions.OWN_HISTORY)]
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
         return services.events(EventQuery(data=self.request.query_params).to_filter(), actor=self.request.user)
@@ -75,14 +75,14 @@ class History(EventList):
 class Export(APIView):
     """The filtered events as CSV or JSON Lines (the export itself is recorded)."""
 
-    permission_classes = [requires(roles.EXPORT)]
+    permission_classes = [requires(permissions.EXPORT)]
 
     @extend_schema(parameters=[ExportQuery], responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request) -> StreamingHttpResponse:
         query = ExportQuery(data=request.query_params)
         where = query.to_filter()
         fmt = query.validated_data["format"]
-        lines = services.export(where, fmt, audit_context(request))
+        lines = services.export(where, fmt, context_from(request))
         response = StreamingHttpResponse(lines, content_type=services.EXPORT_FORMATS[fmt])
         response["Content-Disposition"] = f'attachment; filename="securepix-audit.{fmt}"'
         return response
@@ -97,8 +97,8 @@ class VerificationResult(serializers.Serializer[Any]):
 class Verify(APIView):
     """Recompute the chain; name the first altered, deleted, inserted or reordered event."""
 
-    permission_classes = [requires(roles.VERIFY)]
+    permission_classes = [requires(permissions.VERIFY)]
 
     @extend_schema(responses=VerificationResult)
     def get(self, request: Request) -> Response:
-        return Response(services.verify(audit_context(request)).as_dict())
+        return Response(services.verify(context_from(request)).as_dict())

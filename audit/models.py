@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-from classification.models import DOMAIN_CHOICES
+from core.domains import DOMAIN_CHOICES
 
 
 class Action(models.TextChoices):

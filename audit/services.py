@@ -21,34 +21,13 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from cipher.engine.errors import SecurePixError
+from core.context import Context
+from core.errors import Forbidden, SecurePixError
 
 from . import chain
-from .errors import Forbidden, ServiceError
 from .models import Action, AuditEvent, ChainHead, Outcome
 
 _append_lock = threading.Lock()  # one append at a time within a process; the database does it across processes
-
-
-@dataclass(frozen=True)
-class Context:
-    """Who asks, and from where."""
-
-    actor: Any = None  # a user, or None (anonymous)
-    client_address: str = ""
-    user_agent: str = ""
-    request_id: str = ""
-
-
-def context_from(request: Any, actor: Any = None) -> Context:
-    """The context of a Django or DRF request."""
-    user = actor if actor is not None else getattr(request, "user", None)
-    return Context(
-        actor=user if user is not None and user.is_authenticated else None,
-        client_address=request.META.get("REMOTE_ADDR", ""),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
-        request_id=getattr(request, "request_id", ""),
-    )
 
 
 def _address(text: str | None) -> str:
@@ -63,10 +42,8 @@ def _address(text: str | None) -> str:
 
 
 def audit_key() -> bytes:
-    key = settings.SECUREPIX_AUDIT_KEY
-    if len(key) < 32:
-        raise ValueError("SECUREPIX_AUDIT_KEY must be at least 32 characters (64 hex digits recommended)")
-    return str(key).encode()
+    """The chain's key (its length is checked at start-up: audit/checks.py)."""
+    return str(settings.SECUREPIX_AUDIT_KEY).encode()
 
 
 def record(action: str, outcome: str, context: Context, *, reason: str = "", **fields: Any) -> AuditEvent:
@@ -101,16 +78,13 @@ def record(action: str, outcome: str, context: Context, *, reason: str = "", **f
 
 
 def refuse(
-    action: str, context: Context, error: ServiceError, outcome: str = Outcome.FAILURE, **fields: Any
-) -> ServiceError:
-    """Record a refused operation (its reason is the error's code) and return the error to raise."""
-    record(action, outcome, context, reason=error.code, **fields)
+    action: str, context: Context, error: SecurePixError, outcome: str = Outcome.FAILURE, **fields: Any
+) -> SecurePixError:
+    """Record a refused or failed operation (its reason: the error's code, or
+    finer, e.g. a wrong password told apart from an altered file) and return
+    the error to raise."""
+    record(action, outcome, context, reason=error.audit_reason, **fields)
     return error
-
-
-def failed(action: str, context: Context, error: SecurePixError, **fields: Any) -> None:
-    """Record that the engine refused an image or file (a wrong password and an altered file told apart)."""
-    record(action, Outcome.FAILURE, context, reason=error.reason or error.code, **fields)
 
 
 def require(context: Context, permission: str, action: str) -> None:

@@ -9,9 +9,10 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import roles
-from classification.models import DOMAIN_CHOICES
-from securepix_site.web import page, problem
+from core import permissions
+from core.domains import DOMAIN_CHOICES
+from web.context import context_from
+from web.pages import page, problem
 
 from . import services
 from .api import EventQuery
@@ -21,7 +22,7 @@ PAGE_SIZE = 25
 
 
 @require_GET
-@page(roles.ALL_EVENTS)
+@page(permissions.ALL_EVENTS)
 def audit_page(request: HttpRequest) -> HttpResponse:
     values, query = _query(request)
     where = query.to_filter() if query.is_valid() else services.EventFilter()
@@ -30,7 +31,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@page(roles.ALL_EVENTS)
+@page(permissions.ALL_EVENTS)
 def audit_events(request: HttpRequest) -> HttpResponse:
     values, query = _query(request)
     if not query.is_valid():
@@ -52,14 +53,14 @@ def _table(request: HttpRequest, where: services.EventFilter, values: dict[str, 
 
 
 @require_GET
-@page(roles.ALL_EVENTS)
+@page(permissions.ALL_EVENTS)
 def audit_event(request: HttpRequest, sequence: int) -> HttpResponse:
     event = get_object_or_404(AuditEvent, sequence=sequence)
     return render(request, "audit/_event.html", {"event": event})
 
 
 @require_POST
-@page(roles.VERIFY)
+@page(permissions.VERIFY)
 def audit_verify(request: HttpRequest) -> HttpResponse:
-    result = services.verify(services.context_from(request))
+    result = services.verify(context_from(request))
     return render(request, "audit/_verification.html", {"result": result})

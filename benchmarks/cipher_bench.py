@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from cipher.engine import envelope
-from cipher.engine.imagefile import DecodedImage
 from cipher.engine.kdf import KdfParams, derive_keys, new_salt
+from imaging.imagefile import DecodedImage
 
 from . import paper_cipher
 from .timing import median_ms

@@ -21,7 +21,8 @@ import numpy as np
 import pydicom
 from pydicom.data import get_testdata_file
 
-from cipher.engine import envelope, imagefile
+from cipher.engine import envelope
+from imaging import imagefile
 
 from .timing import median_ms
 

@@ -38,7 +38,8 @@ def measure(runs: int, events: int) -> dict[str, object]:
     from accounts.models import ApiToken
     from accounts.roles import ensure_groups
     from audit.models import AuditEvent
-    from audit.services import Context, EventFilter, check_chain, export, record
+    from audit.services import EventFilter, check_chain, export, record
+    from core.context import Context
 
     call_command("migrate", verbosity=0)
     ensure_groups()

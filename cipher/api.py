@@ -14,38 +14,34 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from accounts import roles
-from accounts.permissions import requires
-from classification.models import DOMAIN_CHOICES
-from securepix_site.api_support import (
-    DecryptAddressThrottle,
-    DecryptUserThrottle,
-    PasswordField,
-    audit_context,
-    download_name,
-    read_upload,
-    upload_form,
-)
+from core import naming, permissions
+from core.domains import DOMAIN_CHOICES
+from web.auth import requires
+from web.context import context_from
+from web.throttles import DecryptAddressThrottle, DecryptUserThrottle
+from web.uploads import PasswordField, uploads
 
 from . import services
+from .contracts import DecryptRequest, EncryptRequest
 from .engine.envelope import CIPHERS
 
 
-class EncryptRequest(serializers.Serializer[Any]):
+class EncryptForm(serializers.Serializer[Any]):
+    """The schema of EncryptRequest (cipher/contracts.py), which reads and checks the fields."""
+
     image = serializers.FileField(help_text="PNG, JPEG, BMP, TIFF, WebP or DICOM")
     password = PasswordField()
     declared_domain = serializers.ChoiceField(choices=DOMAIN_CHOICES)
     cipher = serializers.ChoiceField(choices=CIPHERS, default="chaotic")
     acknowledge = serializers.BooleanField(default=False, help_text="encrypt despite a predicted-domain mismatch")
-    acknowledgment_reason = serializers.CharField(default="", allow_blank=True, max_length=2000)
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["acknowledge"] and not attrs["acknowledgment_reason"].strip():
-            raise serializers.ValidationError({"acknowledgment_reason": ["an acknowledgment needs a reason"]})
-        return attrs
+    acknowledgment_reason = serializers.CharField(
+        default="", allow_blank=True, max_length=2000, help_text="required with acknowledge"
+    )
 
 
-class DecryptRequest(serializers.Serializer[Any]):
+class DecryptForm(serializers.Serializer[Any]):
+    """The schema of DecryptRequest (cipher/contracts.py)."""
+
     file = serializers.FileField(help_text="a SecurePix PNG")
     password = PasswordField()
 
@@ -58,30 +54,21 @@ class EncryptView(APIView):
     `X-SecurePix-*` headers. A mismatch without acknowledgment: 409 with the
     prediction. Blocked by policy: 403."""
 
-    permission_classes = [requires(roles.ENCRYPT)]
+    permission_classes = [requires(permissions.ENCRYPT)]
     parser_classes = [MultiPartParser]
 
     @extend_schema(
-        request={"multipart/form-data": EncryptRequest},
+        request={"multipart/form-data": EncryptForm},
         responses={
             (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="the encrypted SecurePix PNG"),
             409: OpenApiResponse(description="mismatch: acknowledge it to encrypt"),
         },
     )
     def post(self, request: Request) -> HttpResponse:
-        values = upload_form(request, EncryptRequest)
-        done = services.encrypt(
-            audit_context(request),
-            read_upload(values["image"]),
-            values["password"],
-            values["declared_domain"],
-            cipher=values["cipher"],
-            acknowledgment=values["acknowledgment_reason"] if values["acknowledge"] else "",
-        )
+        contract = EncryptRequest.from_form(request.data, uploads(request, "image"))
+        done = services.do_encrypt(context=context_from(request), request=contract)
         response = HttpResponse(done.data, content_type="image/png")
-        response["Content-Disposition"] = (
-            f'attachment; filename="{download_name(values["image"].name, ".securepix.png")}"'
-        )
+        response["Content-Disposition"] = f'attachment; filename="{naming.encrypted_name(contract.upload.name)}"'
         response["X-SecurePix-Domain"] = done.classification.domain
         response["X-SecurePix-Confidence"] = f"{done.classification.confidence:.4f}"
         response["X-SecurePix-Model"] = done.classification.model
@@ -97,18 +84,19 @@ class DecryptView(APIView):
     """Check and decrypt a SecurePix file: the original image (PNG, DICOM or
     TIFF). Wrong password or altered file: 400 `authentication_failed`."""
 
-    permission_classes = [requires(roles.DECRYPT)]
+    permission_classes = [requires(permissions.DECRYPT)]
     parser_classes = [MultiPartParser]
     throttle_classes = [DecryptUserThrottle, DecryptAddressThrottle]
 
     @extend_schema(
-        request={"multipart/form-data": DecryptRequest},
+        request={"multipart/form-data": DecryptForm},
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the image")},
     )
     def post(self, request: Request) -> HttpResponse:
-        values = upload_form(request, DecryptRequest)
-        done = services.decrypt(audit_context(request), read_upload(values["file"]), values["password"])
+        contract = DecryptRequest.from_form(request.data, uploads(request, "file"))
+        done = services.do_decrypt(context=context_from(request), request=contract)
         response = HttpResponse(done.data, content_type=done.content_type)
-        response["Content-Disposition"] = f'attachment; filename="{download_name(values["file"].name, done.suffix)}"'
+        name = naming.decrypted_name(contract.upload.name, done.suffix)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["X-SecurePix-Audit-Event"] = str(done.event.sequence)
         return response

@@ -16,22 +16,20 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .engine import analysis, envelope, imagefile
-from .engine.errors import SecurePixError
-from .engine.limits import DEFAULT_MAX_PIXELS
+from core import naming
+from core.errors import EXIT_OK, SecurePixError, UsageError
+from imaging import imagefile
+from imaging.limits import DEFAULT_MAX_PIXELS
+
+from .engine import analysis, envelope
+from .engine.kdf import check_password
 
 PASSWORD_ENV = "SECUREPIX_PASSWORD"
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
-
-
-class UsageError(SecurePixError):
-    pass
 
 
 def register(commands: Any) -> None:
     for name, handler, helptext in (
-        ("encrypt", run_encrypt, "encrypt images into SecurePix PNGs (NAME.spx.png)"),
+        ("encrypt", run_encrypt, f"encrypt images into SecurePix PNGs (NAME{naming.ENCRYPTED_SUFFIX})"),
         (
             "decrypt",
             run_decrypt,
@@ -40,9 +38,12 @@ def register(commands: Any) -> None:
     ):
         sub = commands.add_parser(name, help=helptext, description=helptext)
         sub.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
-        where = sub.add_mutually_exclusive_group(required=True)
-        where.add_argument("-o", "--outdir", type=Path, help="folder for the output files (created if missing)")
-        where.add_argument("--output", type=Path, help="output file, for a single INPUT")
+        sub.add_argument(
+            "-o",
+            "--output",
+            help="the output file for one INPUT; a folder (created if missing) for several, or when it is a folder "
+            "or ends with /; default: beside each INPUT",
+        )
         sub.add_argument(
             "--password-file", type=Path, help=f"read the password from this file (else ${PASSWORD_ENV}, else a prompt)"
         )
@@ -78,20 +79,19 @@ def read_password(args: argparse.Namespace, confirm: bool) -> str:
             raise UsageError("the passwords do not match")
     else:
         raise UsageError(f"no password: use --password-file, set {PASSWORD_ENV}, or run on a terminal")
-    if not password:
-        raise UsageError("the password must not be empty")
+    check_password(password)
     return password
 
 
-def _output_path(args: argparse.Namespace, source: Path, suffix: str) -> Path:
-    if args.output is not None:
-        return Path(args.output)
-    stem = source.name
-    for known in (".spx.png", ".png", ".jpeg", ".jpg", ".bmp", ".tiff", ".tif", ".webp", ".dcm", ".dicom"):
-        if stem.lower().endswith(known):
-            stem = stem[: -len(known)]
-            break
-    return Path(args.outdir) / f"{stem}{suffix}"
+def _output_path(args: argparse.Namespace, source: Path, name: str) -> Path:
+    """`name` is the output's file name (core.naming).  -o names a folder for
+    several inputs, or when it is one or is written as one (ending with /)."""
+    if args.output is None:
+        return source.parent / name
+    output = Path(args.output)
+    if len(args.inputs) > 1 or output.is_dir() or args.output.endswith(("/", os.sep)):
+        return output / name
+    return output
 
 
 def write_atomically(path: Path, data: bytes, overwrite: bool) -> None:
@@ -116,27 +116,22 @@ def _read_input(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-# bytes of the input -> bytes of the output, details for the report, output suffix
-Converter = Callable[[bytes], tuple[bytes, dict[str, Any], str]]
+# the input's name and bytes -> bytes of the output, details for the report, the output's file name
+Converter = Callable[[str, bytes], tuple[bytes, dict[str, Any], str]]
 
 
 def _run_batch(args: argparse.Namespace, convert: Converter) -> int:
-    if args.output is not None and len(args.inputs) > 1:
-        print("securepix: --output takes a single INPUT; use -o OUTDIR for several", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        args.password = read_password(args, confirm=args.command == "encrypt")
-    except SecurePixError as exc:
-        print(f"securepix: {exc}", file=sys.stderr)
-        return exc.exit_code
+    if args.output is not None and Path(args.output).is_file() and len(args.inputs) > 1:
+        raise UsageError(f"{args.output} is a file: -o names a folder for several inputs")
+    args.password = read_password(args, confirm=args.command == "encrypt")
     worst = EXIT_OK
     show_bar = len(args.inputs) > 1 and not args.json and sys.stderr.isatty()
     for source in _progress(args.inputs, show_bar):
         started = time.perf_counter()
         report: dict[str, Any] = {"input": str(source)}
         try:
-            data, details, suffix = convert(_read_input(source))
-            target = _output_path(args, source, suffix)
+            data, details, name = convert(source.name, _read_input(source))
+            target = _output_path(args, source, name)
             write_atomically(target, data, overwrite=args.force)
         except SecurePixError as exc:
             worst = max(worst, exc.exit_code)
@@ -162,29 +157,25 @@ def _describe(image: imagefile.DecodedImage) -> dict[str, Any]:
 
 
 def run_encrypt(args: argparse.Namespace) -> int:
-    def convert(data: bytes) -> tuple[bytes, dict[str, Any], str]:
+    def convert(name: str, data: bytes) -> tuple[bytes, dict[str, Any], str]:
         result = envelope.encrypt_file(data, args.password, cipher=args.cipher, max_pixels=args.max_pixels)
-        return result.data, {"cipher": args.cipher, **_describe(result.source)}, ".spx.png"
+        return result.data, {"cipher": args.cipher, **_describe(result.source)}, naming.encrypted_name(name)
 
     return _run_batch(args, convert)
 
 
 def run_decrypt(args: argparse.Namespace) -> int:
-    def convert(data: bytes) -> tuple[bytes, dict[str, Any], str]:
+    def convert(name: str, data: bytes) -> tuple[bytes, dict[str, Any], str]:
         image = envelope.decrypt_file(data, args.password, max_pixels=args.max_pixels)
         output, suffix = imagefile.encode(image)
-        return output, _describe(image), suffix
+        return output, _describe(image), naming.decrypted_name(name, suffix)
 
     return _run_batch(args, convert)
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    try:
-        image = imagefile.decode(_read_input(args.image), args.max_pixels)
-        report = {"input": str(args.image), **_describe(image), **analysis.analyze(image)}
-    except SecurePixError as exc:
-        print(f"securepix: {args.image}: {exc}", file=sys.stderr)
-        return exc.exit_code
+    image = imagefile.decode(_read_input(args.image), args.max_pixels)
+    report = {"input": str(args.image), **_describe(image), **analysis.analyze(image)}
     if args.json:
         print(json.dumps(report))
     else:

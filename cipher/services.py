@@ -12,32 +12,40 @@ from django.conf import settings
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from accounts import roles
-from audit.errors import ServiceError
 from audit.models import Action, AuditEvent, Outcome
-from audit.services import Context, failed, record, refuse, require
+from audit.services import record, refuse, require
 from classification import services as classification
 from classification.engine.classifier import Classification
-from classification.engine.domains import DOMAINS
 from classification.models import MismatchAcknowledgment
-from classification.policy import ACKNOWLEDGE, BLOCK, Decision
+from classification.policy import Decision
+from core import permissions
+from core.context import Context
+from core.domains import ACKNOWLEDGE, BLOCK
+from core.errors import ErrorCode, SecurePixError
+from imaging import imagefile
+from imaging.imagefile import DecodedImage
 
-from .engine import imagefile
-from .engine.envelope import CIPHERS, decrypt_file, encrypt_image
-from .engine.errors import SecurePixError
-from .engine.imagefile import DecodedImage
+from .contracts import DecryptRequest, EncryptRequest
+from .engine.envelope import EncryptedImage, decrypt_file, encrypt_decoded
 
 MIME_TYPES = {".png": "image/png", ".dcm": "application/dicom", ".tiff": "image/tiff"}
 
 
 @dataclass(frozen=True)
 class Encrypted:
-    data: bytes
-    image: DecodedImage  # what was encrypted, in memory only
+    encrypted: EncryptedImage  # the SecurePix PNG, with what was encrypted (in memory only)
     classification: Classification
     decision: Decision
     event: AuditEvent
     acknowledgment: MismatchAcknowledgment | None
+
+    @property
+    def data(self) -> bytes:
+        return self.encrypted.data
+
+    @property
+    def image(self) -> DecodedImage:
+        return self.encrypted.source
 
 
 @dataclass(frozen=True)
@@ -52,24 +60,11 @@ class Decrypted:
         return MIME_TYPES[self.suffix]
 
 
-class MismatchNeedsAcknowledgment(ServiceError):
-    def __init__(self, result: Classification, decision: Decision) -> None:
-        super().__init__(
-            "acknowledgment_required",
-            f"{decision.reason}; acknowledge the mismatch with a reason to encrypt anyway",
-            409,
-            {"classification": result.as_dict(), "decision": decision.action},
-        )
-
-
-class BlockedByPolicy(ServiceError):
-    def __init__(self, result: Classification, decision: Decision) -> None:
-        super().__init__(
-            "blocked_by_policy",
-            f"{decision.reason}; the policy blocks encrypting it as declared",
-            403,
-            {"classification": result.as_dict(), "decision": decision.action},
-        )
+# What the policy's refusals say: a blocked pair, or a mismatch not acknowledged.
+_POLICY_REFUSALS = {
+    BLOCK: (ErrorCode.BLOCKED_BY_POLICY, "the policy blocks encrypting it as declared"),
+    ACKNOWLEDGE: (ErrorCode.ACKNOWLEDGMENT_REQUIRED, "acknowledge the mismatch with a reason to encrypt anyway"),
+}
 
 
 def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
@@ -82,66 +77,59 @@ def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
     }
 
 
-@sensitive_variables("password")
-def encrypt(
-    context: Context,
-    data: bytes,
-    password: str,
-    declared: str,
-    *,
-    cipher: str = "chaotic",
-    acknowledgment: str = "",
-) -> Encrypted:
-    """Classify, apply the mismatch policy, encrypt.  `acknowledgment` is the
-    user's reason for encrypting despite a mismatch ("" when none was given)."""
-    require(context, roles.ENCRYPT, Action.ENCRYPT)
-    if declared not in DOMAINS:
-        raise refuse(Action.ENCRYPT, context, classification.bad_domain(declared), image_bytes=len(data))
-    if cipher not in CIPHERS:
-        error = ServiceError("bad_cipher", f"unknown cipher {cipher!r}; choose one of {', '.join(CIPHERS)}")
-        raise refuse(Action.ENCRYPT, context, error, image_bytes=len(data))
-    if not password:
-        raise refuse(
-            Action.ENCRYPT, context, ServiceError("no_password", "a password is required"), image_bytes=len(data)
-        )
+@sensitive_variables("request")
+def do_encrypt(*, context: Context, request: EncryptRequest) -> Encrypted:
+    """Classify, apply the mismatch policy, encrypt: the upload is parsed once."""
+    require(context, permissions.ENCRYPT, Action.ENCRYPT)
+    declared, size = request.declared_domain, len(request.upload.data)
     try:
-        image = imagefile.decode(data, settings.SECUREPIX_MAX_PIXELS)
-        result = classification.classify_image(data, decoded=image)
+        request.check()
+        upload = classification.parse(request.upload.data)
+        image = upload.decoded
+        result = classification.classifier().classify(upload)
     except SecurePixError as error:
-        failed(Action.ENCRYPT, context, error, declared_domain=declared, image_bytes=len(data))
+        refuse(Action.ENCRYPT, context, error, declared_domain=declared, image_bytes=size)
         raise
     decision = classification.decide(declared, result)
-    fields = {**image_fields(image, len(data)), **classification.prediction_fields(declared, result)}
-    if decision.action == BLOCK:
-        raise refuse(Action.ENCRYPT, context, BlockedByPolicy(result, decision), Outcome.DENIED, **fields)
-    reason = acknowledgment.strip()
-    if decision.action == ACKNOWLEDGE and not reason:
-        raise refuse(Action.ENCRYPT, context, MismatchNeedsAcknowledgment(result, decision), Outcome.DENIED, **fields)
-    encrypted = encrypt_image(image, password, cipher=cipher)
+    fields = {**image_fields(image, size), **classification.prediction_fields(declared, result)}
+    if decision.action == BLOCK or (decision.action == ACKNOWLEDGE and not request.acknowledgment):
+        code, advice = _POLICY_REFUSALS[decision.action]
+        details = {"classification": result.as_dict(), "decision": decision.action}
+        refusal = SecurePixError(f"{decision.reason}; {advice}", code=code, details=details)
+        raise refuse(Action.ENCRYPT, context, refusal, Outcome.DENIED, **fields)
+    encrypted = encrypt_decoded(image, request.password, cipher=request.cipher)
     with transaction.atomic():
         event = record(
             Action.ENCRYPT,
             Outcome.SUCCESS,
             context,
-            encrypted_sha256=hashlib.sha256(encrypted).hexdigest(),
-            extra={"cipher": cipher, "decision": decision.action, "acknowledged": decision.action == ACKNOWLEDGE},
+            encrypted_sha256=hashlib.sha256(encrypted.data).hexdigest(),
+            extra={
+                "cipher": request.cipher,
+                "decision": decision.action,
+                "acknowledged": decision.action == ACKNOWLEDGE,
+            },
             **fields,
         )
-        acknowledged = None
+        acknowledgment = None
         if decision.action == ACKNOWLEDGE:
-            acknowledged = classification.acknowledge_mismatch(context, declared, result, reason, event)
-    return Encrypted(encrypted, image, result, decision, event, acknowledged)
+            acknowledgment = classification.do_acknowledge(
+                context=context, declared=declared, result=result, reason=request.acknowledgment, encryption=event
+            )
+    return Encrypted(encrypted, result, decision, event, acknowledgment)
 
 
-@sensitive_variables("password")
-def decrypt(context: Context, data: bytes, password: str) -> Decrypted:
+@sensitive_variables("request")
+def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
     """Check and decrypt a SecurePix file; a wrong password or an altered file is an error, never noise."""
-    require(context, roles.DECRYPT, Action.DECRYPT)
+    require(context, permissions.DECRYPT, Action.DECRYPT)
+    data = request.upload.data
     fields: dict[str, Any] = {"encrypted_sha256": hashlib.sha256(data).hexdigest(), "image_bytes": len(data)}
     try:
-        image = decrypt_file(data, password, max_pixels=settings.SECUREPIX_MAX_PIXELS)
+        request.check()
+        image = decrypt_file(data, request.password, max_pixels=settings.SECUREPIX_MAX_PIXELS)
     except SecurePixError as error:
-        failed(Action.DECRYPT, context, error, **fields)
+        refuse(Action.DECRYPT, context, error, **fields)
         raise
     out, suffix = imagefile.encode(image)
     event = record(Action.DECRYPT, Outcome.SUCCESS, context, **{**fields, **image_fields(image, len(data))})

@@ -12,63 +12,48 @@ from django.shortcuts import render
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import roles
-from audit.errors import ServiceError
-from audit.services import context_from
 from classification import services as classification
-from classification.models import DOMAIN_CHOICES
-from classification.policy import ACKNOWLEDGE
-from securepix_site.api_errors import ENGINE_STATUS
-from securepix_site.api_support import check_content_length, decrypt_wait, download_name, upload_bytes
-from securepix_site.web import data_url, no_store, page, problem
+from classification.contracts import ClassifyRequest
+from core import naming, permissions
+from core.domains import ACKNOWLEDGE, DOMAIN_CHOICES
+from core.errors import InvalidInput, SecurePixError
+from core.forms import Upload
+from imaging import imagefile
+from web.context import context_from
+from web.pages import data_url, no_store, page, problem, refusal
+from web.throttles import decrypt_wait
+from web.uploads import uploads
 
 from . import charts, services
-from .engine import analysis, container, imagefile
+from .contracts import DecryptRequest, EncryptRequest
+from .engine import analysis, container
 from .engine.envelope import CIPHERS
-from .engine.errors import SecurePixError
-
-
-def _uploads(request: HttpRequest, field: str) -> list[tuple[str, bytes]]:
-    check_content_length(request)
-    return [(upload.name or "image", upload_bytes(upload)) for upload in request.FILES.getlist(field)]
-
-
-def _one_upload(request: HttpRequest, field: str, ask: str) -> tuple[str, bytes]:
-    uploads = _uploads(request, field)
-    if len(uploads) != 1:
-        raise ServiceError("invalid", ask, 400)
-    return uploads[0]
-
-
-def _refusal(request: HttpRequest, error: ServiceError | SecurePixError) -> HttpResponse:
-    if isinstance(error, ServiceError):
-        return problem(request, "Not done", error.message, error.status)
-    return problem(request, "Not done", str(error), ENGINE_STATUS.get(type(error), 400))
 
 
 @require_GET
-@page(roles.ENCRYPT)
+@page(permissions.ENCRYPT)
 def encrypt_page(request: HttpRequest) -> HttpResponse:
     return render(request, "cipher/encrypt.html", {"domains": DOMAIN_CHOICES, "ciphers": CIPHERS})
 
 
 @require_POST
-@page(roles.CLASSIFY)
+@page(permissions.CLASSIFY)
 def encrypt_classify(request: HttpRequest) -> HttpResponse:
     """The prediction for each chosen file, with the policy's decision for the declared domain."""
     declared = request.POST.get("declared_domain", "")
     rows: list[dict[str, Any]] = []
     try:
-        uploads = _uploads(request, "images")
-    except ServiceError as error:
-        return _refusal(request, error)
+        files = uploads(request, "images")
+    except SecurePixError as error:
+        return refusal(request, error)
     who = context_from(request)
-    for name, data in uploads:
+    for name, data in files:
         try:
-            result, decision = classification.classify(who, data, declared)
+            contract = ClassifyRequest(Upload(name, data), declared)
+            result, decision = classification.do_classify(context=who, request=contract)
             rows.append({"name": name, "result": result, "decision": decision})
-        except (ServiceError, SecurePixError) as error:
-            rows.append({"name": name, "error": getattr(error, "message", str(error))})
+        except SecurePixError as error:
+            rows.append({"name": name, "error": error.message})
     actions = {row["decision"].action for row in rows if row.get("decision")}
     context = {"rows": rows, "needs_acknowledgment": ACKNOWLEDGE in actions}
     return render(request, "cipher/_predictions.html", context)
@@ -76,31 +61,22 @@ def encrypt_classify(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @sensitive_post_parameters("password", "password2")
-@sensitive_variables("password")
-@page(roles.ENCRYPT)
+@sensitive_variables("contract")
+@page(permissions.ENCRYPT)
 def encrypt_run(request: HttpRequest) -> HttpResponse:
     """Encrypt one file; the page calls this once per chosen file."""
-    password = request.POST.get("password", "")
-    if password != request.POST.get("password2", ""):
-        return problem(request, "Not done", "The two passwords differ.", 400)
     try:
-        name, data = _one_upload(request, "image", "choose one image")
-        acknowledgment = request.POST.get("acknowledgment_reason", "") if request.POST.get("acknowledge") else ""
-        done = services.encrypt(
-            context_from(request),
-            data,
-            password,
-            request.POST.get("declared_domain", ""),
-            cipher=request.POST.get("cipher", "chaotic"),
-            acknowledgment=acknowledgment,
-        )
-    except (ServiceError, SecurePixError) as error:
-        return _refusal(request, error)
-    encrypted_samples = analysis.cipher_samples(done.data)
+        contract = EncryptRequest.from_form(request.POST, uploads(request, "image"))
+        if contract.password != request.POST.get("password2", ""):
+            raise InvalidInput({"password2": ["the two passwords differ"]})
+        done = services.do_encrypt(context=context_from(request), request=contract)
+    except SecurePixError as error:
+        return refusal(request, error)
+    encrypted_samples = analysis.body_samples(done.encrypted.header, done.encrypted.body)
     before, after = charts.profile(done.image.samples), charts.profile(encrypted_samples)
     context = {
-        "name": name,
-        "download_name": download_name(name, ".securepix.png"),
+        "name": contract.upload.name,
+        "download_name": naming.encrypted_name(contract.upload.name),
         "done": done,
         "before": before,
         "after": after,
@@ -112,45 +88,45 @@ def encrypt_run(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@page(roles.ENCRYPT)
+@page(permissions.ENCRYPT)
 def encrypt_zip(request: HttpRequest) -> HttpResponse:
     """Several encrypted files (already made by this page) as one ZIP."""
     out = io.BytesIO()
     try:
-        uploads = _uploads(request, "encrypted")
+        files = uploads(request, "encrypted")
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # noise does not compress
-            for name, data in uploads:
+            for name, data in files:
                 container.read_header(data, settings.SECUREPIX_MAX_PIXELS)  # only SecurePix files
-                archive.writestr(download_name(name, ".securepix.png"), data)
-    except (ServiceError, SecurePixError) as error:
-        return _refusal(request, error)
+                archive.writestr(naming.encrypted_name(name), data)
+    except SecurePixError as error:
+        return refusal(request, error)
     response = HttpResponse(out.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = 'attachment; filename="securepix-encrypted.zip"'
     return no_store(response)
 
 
 @require_GET
-@page(roles.DECRYPT)
+@page(permissions.DECRYPT)
 def decrypt_page(request: HttpRequest) -> HttpResponse:
     return render(request, "cipher/decrypt.html")
 
 
 @require_POST
 @sensitive_post_parameters("password")
-@sensitive_variables("password")
-@page(roles.DECRYPT)
+@sensitive_variables("contract")
+@page(permissions.DECRYPT)
 def decrypt_run(request: HttpRequest) -> HttpResponse:
     wait = decrypt_wait(request)
     if wait is not None:
         return problem(request, "Slow down", f"Too many decryption attempts: try again in {round(wait)} s.", 429)
     try:
-        name, data = _one_upload(request, "file", "choose one SecurePix file")
-        done = services.decrypt(context_from(request), data, request.POST.get("password", ""))
-    except (ServiceError, SecurePixError) as error:
-        return no_store(_refusal(request, error))
-    rendered = imagefile.render(done.data, settings.SECUREPIX_MAX_PIXELS, decoded=done.image)
+        contract = DecryptRequest.from_form(request.POST, uploads(request, "file"))
+        done = services.do_decrypt(context=context_from(request), request=contract)
+    except SecurePixError as error:
+        return no_store(refusal(request, error))
+    rendered = imagefile.render(done.image, done.data)
     context = {
-        "name": download_name(name, done.suffix),
+        "name": naming.decrypted_name(contract.upload.name, done.suffix),
         "done": done,
         "preview": data_url(charts.thumbnail_png(rendered, 512), "image/png"),
         "download": data_url(done.data, done.content_type),

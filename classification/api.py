@@ -12,15 +12,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import roles
-from accounts.permissions import Authenticated, requires
-from securepix_site.api_support import audit_context, read_upload, upload_form
+from core import permissions
+from core.domains import DOMAIN_CHOICES
+from web.auth import Authenticated, requires
+from web.context import context_from
+from web.uploads import uploads
 
 from . import services
-from .models import DOMAIN_CHOICES, MismatchAcknowledgment
+from .contracts import ClassifyRequest
+from .models import MismatchAcknowledgment
 
 
-class ClassifyRequest(serializers.Serializer[Any]):
+class ClassifyForm(serializers.Serializer[Any]):
+    """The schema of ClassifyRequest (classification/contracts.py)."""
+
     image = serializers.FileField()
     declared_domain = serializers.ChoiceField(
         choices=DOMAIN_CHOICES, required=False, help_text="to get the policy's decision"
@@ -45,15 +50,13 @@ class ClassificationResult(serializers.Serializer[Any]):
 class ClassifyView(APIView):
     """The image's content domain, with reasons; never stores the image."""
 
-    permission_classes = [requires(roles.CLASSIFY)]
+    permission_classes = [requires(permissions.CLASSIFY)]
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request={"multipart/form-data": ClassifyRequest}, responses=ClassificationResult)
+    @extend_schema(request={"multipart/form-data": ClassifyForm}, responses=ClassificationResult)
     def post(self, request: Request) -> Response:
-        values = upload_form(request, ClassifyRequest)
-        result, decision = services.classify(
-            audit_context(request), read_upload(values["image"]), values.get("declared_domain", "")
-        )
+        contract = ClassifyRequest.from_form(request.data, uploads(request, "image"))
+        result, decision = services.do_classify(context=context_from(request), request=contract)
         return Response(
             {
                 **result.as_dict(),
@@ -84,8 +87,8 @@ class AcknowledgmentList(generics.ListAPIView[MismatchAcknowledgment]):
     def get_queryset(self) -> QuerySet[MismatchAcknowledgment]:
         query = MismatchAcknowledgment.objects.select_related("user", "audit_event").order_by("-created", "-id")
         user = self.request.user
-        if user.has_perm(roles.ALL_ACKNOWLEDGMENTS):
+        if user.has_perm(permissions.ALL_ACKNOWLEDGMENTS):
             return query
-        if user.has_perm(roles.OWN_HISTORY):
+        if user.has_perm(permissions.OWN_HISTORY):
             return query.filter(user=cast(Any, user))
         return query.none()

@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class ClassificationConfig(AppConfig):
     name = "classification"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks of this app's settings)

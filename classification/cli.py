@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from cipher.engine.errors import SecurePixError
+from django.conf import settings
 
-EXIT_BAD_INPUT = 2
+from core.errors import EXIT_OK, ErrorCode, SecurePixError, UsageError
+
+from .config import resnet50_weights
 
 
 def register(commands: Any) -> None:
@@ -43,31 +44,42 @@ def register(commands: Any) -> None:
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", default=None, help="auto, resnet50 or efficientnet-lite0 (default: $SECUREPIX_CLASSIFIER or auto)"
+        "--model", default=None, help="auto, resnet50 or efficientnet-lite0 (default: the SECUREPIX_CLASSIFIER setting)"
     )
     parser.add_argument("--head", type=Path, help="a domain head JSON file (default: the shipped one)")
     parser.add_argument("--no-ocr", action="store_true", help="skip OCR of text pages")
 
 
 def _classifier(args: argparse.Namespace, with_head: bool = True) -> Any:
+    # The engine (and so TensorFlow, seconds to import) is imported by the
+    # commands that classify only: `securepix encrypt` starts at once.
     from classification.engine.classifier import DomainClassifier
     from classification.engine.head import DomainHead
 
-    model = args.model or os.environ.get("SECUREPIX_CLASSIFIER", "auto")
-    head = DomainHead.from_json(args.head.read_text()) if with_head and args.head else None
-    return DomainClassifier(model, head=head, use_ocr=not args.no_ocr)
+    head = None
+    if with_head and args.head:
+        try:
+            head = DomainHead.from_json(args.head.read_text())
+        except (OSError, ValueError, KeyError) as exc:
+            raise UsageError(f"cannot read the domain head {args.head}: {exc}") from exc
+    return DomainClassifier(
+        args.model or settings.SECUREPIX_CLASSIFIER,
+        resnet50_weights=resnet50_weights(),
+        head=head,
+        use_ocr=not args.no_ocr,
+    )
 
 
 def run_classify(args: argparse.Namespace) -> int:
     classifier = _classifier(args)
-    worst = 0
+    worst = EXIT_OK
     for source in args.inputs:
         try:
-            result = classifier.classify(source.read_bytes()).as_dict()
+            result = classifier.classify(source.read_bytes(), settings.SECUREPIX_MAX_PIXELS).as_dict()
         except (SecurePixError, OSError) as exc:
-            code = exc.exit_code if isinstance(exc, SecurePixError) else EXIT_BAD_INPUT
+            code = exc.exit_code if isinstance(exc, SecurePixError) else ErrorCode.BAD_INPUT.exit_code
             worst = max(worst, code)
-            message = str(exc) if isinstance(exc, SecurePixError) else f"cannot read {source}: {exc.strerror}"
+            message = exc.message if isinstance(exc, SecurePixError) else f"cannot read {source}: {exc.strerror}"
             if args.json:
                 print(json.dumps({"input": str(source), "status": "error", "error": {"message": message}}))
             else:
@@ -84,30 +96,31 @@ def run_classify(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from classification.engine import evaluation
 
-    try:
-        classifier = _classifier(args)
-        examples = evaluation.read_examples(classifier, args.dataset)
-    except (ValueError, SecurePixError) as exc:
-        print(f"securepix: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    classifier = _classifier(args)
+    examples = _examples(classifier, args.dataset)
     result = evaluation.report(examples, evaluation.predictions(classifier, examples, args.cross_validate))
     result["model"] = classifier.backbone.name
     print(json.dumps(result) if args.json else evaluation.render_table(result))
-    return 0
+    return EXIT_OK
+
+
+def _examples(classifier: Any, dataset: Path) -> Any:
+    from classification.engine import evaluation
+
+    try:
+        return evaluation.read_examples(classifier, dataset)
+    except ValueError as exc:  # not a folder per domain
+        raise UsageError(str(exc)) from exc
 
 
 def run_train(args: argparse.Namespace) -> int:
     from classification.engine import evaluation, head
 
-    try:
-        classifier = _classifier(args, with_head=False)
-        examples = evaluation.read_examples(classifier, args.dataset)
-    except (ValueError, SecurePixError) as exc:
-        print(f"securepix: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    classifier = _classifier(args, with_head=False)
+    examples = _examples(classifier, args.dataset)
     trained = evaluation.train_head(examples, classifier.backbone.name)
     output = args.output or head.default_path(classifier.backbone.name)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(trained.to_json())
     print(json.dumps({"output": str(output), "sha256": trained.digest, **trained.manifest}))
-    return 0
+    return EXIT_OK

@@ -29,11 +29,10 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from cipher.engine import dicom
-from cipher.engine.errors import SecurePixError
+from core.errors import SecurePixError
+from imaging import dicom
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/truetype/liberation"))
-CLINICAL = {"CT", "MR", "US", "CR", "DX", "NM", "PT", "MG", "XA", "RF", "OP", "IO", "SM", "RG"}
 PAGE = (850, 1100)
 
 
@@ -78,9 +77,9 @@ def medical(rng: random.Random) -> Iterator[tuple[str, Image.Image]]:
             try:
                 data = Path(path).read_bytes()
                 dataset = dicom.read_dataset(data)
-                if str(dataset.get("Modality", "")).upper() not in CLINICAL:
+                if not dicom.is_clinical(dicom.modality(dataset)):
                     continue
-                rendered = dicom.render(data)
+                rendered = dicom.render(dataset)
             except (SecurePixError, Exception):
                 continue
             key = (rendered.shape[0], int(rendered.sum()) % 100_003)

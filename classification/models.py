@@ -3,9 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .engine.domains import DOMAINS, LABELS
-
-DOMAIN_CHOICES = [(d, LABELS[d]) for d in DOMAINS]
+from core.domains import DOMAIN_CHOICES
 
 
 class MismatchAcknowledgment(models.Model):

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .engine.domains import DOMAINS
-
-ALLOW, ACKNOWLEDGE, BLOCK = "allow", "acknowledge", "block"
-ACTIONS = (ALLOW, ACKNOWLEDGE, BLOCK)
+from core.domains import ACKNOWLEDGE, ALLOW, DECISIONS, DOMAINS
 
 
 @dataclass(frozen=True)
@@ -32,8 +29,8 @@ class MismatchPolicy:
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"the mismatch threshold must be between 0 and 1, not {self.threshold}")
         for (declared, predicted), action in [(("*", "*"), self.default), *self.rules.items()]:
-            if action not in ACTIONS:
-                raise ValueError(f"unknown policy action {action!r}; use {', '.join(ACTIONS)}")
+            if action not in DECISIONS:
+                raise ValueError(f"unknown policy action {action!r}; use {', '.join(DECISIONS)}")
             for domain in (declared, predicted):
                 if domain != "*" and domain not in DOMAINS:
                     raise ValueError(f"unknown domain {domain!r} in the mismatch policy")

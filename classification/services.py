@@ -7,18 +7,23 @@ import threading
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
-from accounts import roles
-from audit.errors import ServiceError
 from audit.models import Action, AuditEvent, Outcome
-from audit.services import Context, failed, record, refuse, require
-from cipher.engine.errors import SecurePixError
-from cipher.engine.imagefile import DecodedImage
+from audit.services import record, refuse, require
+from core import permissions
+from core.context import Context
+from core.domains import ACKNOWLEDGE
+from core.errors import ErrorCode, InvalidInput, SecurePixError
+from imaging import imagefile
+from imaging.imagefile import ParsedUpload
 
+from .config import policy, resnet50_weights
+from .contracts import ClassifyRequest, check_domain
+from .engine import backbones
 from .engine.classifier import Classification, DomainClassifier
-from .engine.domains import DOMAINS
 from .models import MismatchAcknowledgment
-from .policy import ACKNOWLEDGE, Decision, MismatchPolicy
+from .policy import Decision
 
 _classifier: DomainClassifier | None = None
 _classifier_lock = threading.Lock()
@@ -31,6 +36,7 @@ def classifier() -> DomainClassifier:
         if _classifier is None:
             _classifier = DomainClassifier(
                 settings.SECUREPIX_CLASSIFIER,
+                resnet50_weights=resnet50_weights(),
                 use_ocr=settings.SECUREPIX_OCR,
                 min_confidence=settings.SECUREPIX_MISMATCH_THRESHOLD,
             )
@@ -41,19 +47,12 @@ def model_name() -> str:
     """The backbone in use (or that `auto` will pick), without loading it."""
     if _classifier is not None:
         return _classifier.backbone.name
-    from .engine.backbones import resolve
-
-    return resolve(settings.SECUREPIX_CLASSIFIER)
+    return backbones.resolve(settings.SECUREPIX_CLASSIFIER, resnet50_weights())
 
 
-def policy() -> MismatchPolicy:
-    return MismatchPolicy.parse(
-        settings.SECUREPIX_MISMATCH_THRESHOLD, settings.SECUREPIX_MISMATCH_DEFAULT, settings.SECUREPIX_MISMATCH_RULES
-    )
-
-
-def classify_image(data: bytes, decoded: DecodedImage | None = None) -> Classification:
-    return classifier().classify(data, max_pixels=settings.SECUREPIX_MAX_PIXELS, decoded=decoded)
+def parse(data: bytes) -> ParsedUpload:
+    """An upload, parsed once for everything that follows (within the pixel limit)."""
+    return imagefile.parse(data, settings.SECUREPIX_MAX_PIXELS)
 
 
 def decide(declared: str, result: Classification) -> Decision:
@@ -71,60 +70,62 @@ def prediction_fields(declared: str, result: Classification) -> dict[str, Any]:
     }
 
 
-def bad_domain(declared: str) -> ServiceError:
-    return ServiceError("bad_domain", f"unknown domain {declared!r}; choose one of {', '.join(DOMAINS)}")
-
-
-def classify(context: Context, data: bytes, declared: str = "") -> tuple[Classification, Decision | None]:
+def do_classify(*, context: Context, request: ClassifyRequest) -> tuple[Classification, Decision | None]:
     """Classify an image for a user, with the policy's decision when a domain is declared; recorded."""
-    require(context, roles.CLASSIFY, Action.CLASSIFY)
-    if declared and declared not in DOMAINS:
-        raise refuse(Action.CLASSIFY, context, bad_domain(declared), image_bytes=len(data))
+    require(context, permissions.CLASSIFY, Action.CLASSIFY)
+    size = len(request.upload.data)
     try:
-        result = classify_image(data)
+        request.check()
+        result = classifier().classify(parse(request.upload.data))
     except SecurePixError as error:
-        failed(Action.CLASSIFY, context, error, image_bytes=len(data))
+        refuse(Action.CLASSIFY, context, error, image_bytes=size)
         raise
+    declared = request.declared_domain
     decision = decide(declared, result) if declared else None
     record(
         Action.CLASSIFY,
         Outcome.SUCCESS,
         context,
         **prediction_fields(declared, result),
-        image_bytes=len(data),
+        image_bytes=size,
         extra={"decision": decision.action} if decision else {},
     )
     return result, decision
 
 
-def acknowledge_mismatch(
-    context: Context, declared: str, result: Classification, reason: str, encryption: AuditEvent | None = None
+def do_acknowledge(
+    *, context: Context, declared: str, result: Classification, reason: str, encryption: AuditEvent | None = None
 ) -> MismatchAcknowledgment:
     """Record that the user handles an image as `declared` despite the
     prediction, linked to the encryption's audit event."""
+    check_domain(declared)
     decision = decide(declared, result)
     if decision.action != ACKNOWLEDGE:
-        raise ServiceError(
-            "no_acknowledgment_needed", f"no acknowledgment is needed or possible here: {decision.reason}"
+        raise SecurePixError(
+            f"no acknowledgment is needed or possible here: {decision.reason}", code=ErrorCode.NO_ACKNOWLEDGMENT_NEEDED
         )
     if not reason.strip():
-        raise ServiceError("acknowledgment_reason_missing", "an acknowledgment needs a reason")
-    acknowledgment = MismatchAcknowledgment.objects.create(
-        user=context.actor,
-        declared_domain=declared,
-        predicted_domain=result.domain,
-        confidence=result.confidence,
-        top_label=result.top5[0][0] if result.top5 else "",
-        reasons=result.reasons,
-        model_name=result.model,
-        reason=reason.strip(),
-        audit_event=encryption,
-    )
-    record(
-        Action.ACKNOWLEDGE,
-        Outcome.SUCCESS,
-        context,
-        **prediction_fields(declared, result),
-        extra={"acknowledgment": acknowledgment.pk, "encryption_event": encryption.sequence if encryption else None},
-    )
+        raise InvalidInput({"acknowledgment_reason": ["an acknowledgment needs a reason"]})
+    with transaction.atomic():
+        acknowledgment = MismatchAcknowledgment.objects.create(
+            user=context.actor,
+            declared_domain=declared,
+            predicted_domain=result.domain,
+            confidence=result.confidence,
+            top_label=result.top5[0][0] if result.top5 else "",
+            reasons=result.reasons,
+            model_name=result.model,
+            reason=reason.strip(),
+            audit_event=encryption,
+        )
+        record(
+            Action.ACKNOWLEDGE,
+            Outcome.SUCCESS,
+            context,
+            **prediction_fields(declared, result),
+            extra={
+                "acknowledgment": acknowledgment.pk,
+                "encryption_event": encryption.sequence if encryption else None,
+            },
+        )
     return acknowledgment

@@ -6,6 +6,7 @@ from accounts import api as accounts
 from audit import api as audit
 from cipher import api as cipher
 from classification import api as classification
+from securepix_site import api as site
 
 urlpatterns = [
     path("encrypt", cipher.EncryptView.as_view(), name="api-encrypt"),
@@ -20,5 +21,5 @@ urlpatterns = [
     path("tokens/<str:key_id>", accounts.TokenDetail.as_view(), name="api-token"),
     path("otp/totp", accounts.OtpEnrolment.as_view(), name="api-otp-enrol"),
     path("otp/totp/confirm", accounts.OtpConfirm.as_view(), name="api-otp-confirm"),
-    path("me", accounts.Me.as_view(), name="api-me"),
+    path("me", site.Me.as_view(), name="api-me"),
 ]

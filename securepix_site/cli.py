@@ -1,23 +1,29 @@
-"""The `securepix` command line: batch encryption, analysis and benchmarks.
+"""The `securepix` command line: batch encryption, analysis, classification and benchmarks.
 
-Exit codes: 0 success, 2 bad input or usage, 3 wrong password or tampered file.
+Exit codes come from core.errors.ErrorCode: 0 success, 1 the platform failed,
+2 bad input or usage, 3 wrong password or altered file.  This runner is the
+one place that turns an error into a message and an exit code.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from benchmarks import cipher_bench
 from cipher import cli as cipher_cli
 from classification import cli as classification_cli
+from core.errors import ErrorCode, SecurePixError
+
+INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        self.exit(2, f"securepix: {message}\n")
+        self.exit(ErrorCode.USAGE.exit_code, f"securepix: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,12 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The commands read their defaults from the settings (never the database).
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "securepix_site.settings")
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
+    except SecurePixError as exc:
+        print(f"securepix: {exc.message}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("securepix: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

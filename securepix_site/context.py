@@ -6,17 +6,16 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from accounts import roles
+from classification.services import model_name
+from core import permissions
+from web.auth import roles_of
 
 
 def platform(request: HttpRequest) -> dict[str, Any]:
-    from classification.services import model_name
-
     user = getattr(request, "user", None)
-    user_roles = roles.roles_of(user) if user is not None else []
     can = {
-        "encrypt": bool(user and user.has_perm(roles.ENCRYPT)),
-        "decrypt": bool(user and user.has_perm(roles.DECRYPT)),
-        "audit": bool(user and user.has_perm(roles.ALL_EVENTS)),
+        "encrypt": bool(user and user.has_perm(permissions.ENCRYPT)),
+        "decrypt": bool(user and user.has_perm(permissions.DECRYPT)),
+        "audit": bool(user and user.has_perm(permissions.ALL_EVENTS)),
     }
-    return {"classifier_model": model_name(), "user_roles": user_roles, "can": can}
+    return {"classifier_model": model_name(), "user_roles": roles_of(user), "can": can}

@@ -64,12 +64,15 @@ def envlist(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+LOCAL_SECRETS: set[str] = set()  # names of the secrets made up for this process alone
+
+
 def local_secret(path: Path) -> str:
-    """A random secret kept in a file of its own (mode 0600), made on first use,
-    for development machines that set no secret in the environment."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(50))
-    return path.read_text().strip()
+    """A development machine's secret from its file (scripts/local-secrets, run
+    by `make run`, makes it); without the file, a random secret for this
+    process alone (tests, one-off commands), which a system check reports."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        LOCAL_SECRETS.add(path.name)
+        return secrets.token_urlsafe(50)

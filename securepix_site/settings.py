@@ -7,16 +7,18 @@ from pathlib import Path
 
 import dj_database_url
 
-from cipher.engine.limits import DEFAULT_MAX_PIXELS
+from core.domains import DECISIONS
+from imaging.limits import DEFAULT_MAX_PIXELS
 
-from .env import envbool, envchoice, envfloat, envint, envlist, envstr, local_secret
+from .env import LOCAL_SECRETS, envbool, envchoice, envfloat, envint, envlist, envstr, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = envbool("SECUREPIX_DEBUG", False)
 DATA_DIR = Path(envstr("SECUREPIX_DATA_DIR", str(BASE_DIR / "var")))
-# Deployments set SECUREPIX_SECRET_KEY; a development machine gets a random key
-# in DATA_DIR, made once.
+# Deployments set SECUREPIX_SECRET_KEY; on a development machine `make run`
+# makes a random key file in DATA_DIR (scripts/local-secrets).  Importing the
+# settings never writes anything.
 SECRET_KEY = envstr("SECUREPIX_SECRET_KEY", "") or local_secret(DATA_DIR / "secret_key")
 ALLOWED_HOSTS = envlist("SECUREPIX_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 
@@ -108,8 +110,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"  # filled by `manage.py collectstatic` for deployments
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise expects it even when it serves from the finders
+STATIC_ROOT = DATA_DIR / "static"  # filled by `manage.py collectstatic` for deployments (`make run` makes it)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True  # serves static/ without collectstatic (collectstatic still works)
 
@@ -131,10 +132,12 @@ FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler
 FILE_UPLOAD_MAX_MEMORY_SIZE = SECUREPIX_MAX_UPLOAD_BYTES + 64 * 1024
 
 # Domain classification (see README: Classification).
-SECUREPIX_CLASSIFIER = envstr("SECUREPIX_CLASSIFIER", "auto")
+SECUREPIX_CLASSIFIER = envstr("SECUREPIX_CLASSIFIER", "auto")  # checked by classification/checks.py
+SECUREPIX_RESNET50_WEIGHTS = envstr("SECUREPIX_RESNET50_WEIGHTS", "")  # a local .h5 file
+SECUREPIX_KERAS_HOME = envstr("KERAS_HOME", str(Path.home() / ".keras"))  # where Keras caches weights
 SECUREPIX_OCR = envbool("SECUREPIX_OCR", True)
 SECUREPIX_MISMATCH_THRESHOLD = envfloat("SECUREPIX_MISMATCH_THRESHOLD", 0.6)
-SECUREPIX_MISMATCH_DEFAULT = envstr("SECUREPIX_MISMATCH_DEFAULT", "acknowledge")
+SECUREPIX_MISMATCH_DEFAULT = envchoice("SECUREPIX_MISMATCH_DEFAULT", "acknowledge", DECISIONS)
 SECUREPIX_MISMATCH_RULES = envstr("SECUREPIX_MISMATCH_RULES", "")
 
 CSRF_FAILURE_VIEW = "securepix_site.views.csrf_failure"
@@ -158,8 +161,11 @@ SECUREPIX_REQUIRE_2FA = envbool("SECUREPIX_REQUIRE_2FA", False)
 OTP_TOTP_ISSUER = "SecurePix"
 
 # The audit chain's HMAC key lives outside the database: SECUREPIX_AUDIT_KEY
-# (64 hex digits) in deployments, a random key file in DATA_DIR otherwise.
+# (64 hex digits) in deployments, a random key file in DATA_DIR otherwise
+# (checked by audit/checks.py).
 SECUREPIX_AUDIT_KEY = envstr("SECUREPIX_AUDIT_KEY", "") or local_secret(DATA_DIR / "audit_key")
+# Secrets made up for this process alone (no environment variable, no file): reported by a system check.
+SECUREPIX_EPHEMERAL_SECRETS = sorted(LOCAL_SECRETS)
 
 # Throttle counters live in the cache: "memory" counts per server process,
 # "database" shares the counts between processes (its table is made by
@@ -176,14 +182,14 @@ REST_FRAMEWORK = {
         "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.DenyAll"],  # each view says who may call it
+    "DEFAULT_PERMISSION_CLASSES": ["web.auth.DenyAll"],  # each view says who may call it
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "securepix_site.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "web.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -203,7 +209,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # local assets, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"Domain": "classification.models.DOMAIN_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {"Domain": "core.domains.DOMAIN_CHOICES"},
 }
 
 LOGGING = {

@@ -6,9 +6,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
+from audit.services import EventFilter, events
 from cipher.engine.envelope import CIPHERS
+from classification.models import MismatchAcknowledgment
+from core.errors import ErrorCode
+from web.errors import json_error
 
-from .api_errors import json_error
 from .middleware import CONTENT_SECURITY_POLICY
 
 
@@ -16,9 +19,6 @@ def home(request: HttpRequest) -> HttpResponse:
     """The dashboard: my recent operations and acknowledgments (a welcome page when logged out)."""
     if not request.user.is_authenticated:
         return render(request, "home.html", {"ciphers": CIPHERS})
-    from audit.services import EventFilter, events
-    from classification.models import MismatchAcknowledgment
-
     context = {
         "events": events(EventFilter(), actor=request.user).order_by("-sequence")[:15],
         "acknowledgments": MismatchAcknowledgment.objects.filter(user=cast(Any, request.user))[:10],
@@ -36,13 +36,13 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _wants_json(request):
-        return json_error("not_found", "no such API endpoint", 404)
+        return json_error(ErrorCode.NOT_FOUND, "no such API endpoint")
     return render(request, "error.html", {"title": "Not found", "message": "There is no such page."}, status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
-        return json_error("server_error", "something went wrong on our side; it has been logged", 500)
+        return json_error(ErrorCode.SERVER_ERROR, "something went wrong on our side; it has been logged")
     return render(
         request, "error.html", {"title": "Server error", "message": "Something went wrong on our side."}, status=500
     )
@@ -51,7 +51,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     message = "the form's CSRF token is missing or wrong: reload the page and try again"
     if _wants_json(request):
-        return json_error("csrf_failed", message, 403)
+        return json_error(ErrorCode.CSRF_FAILED, message)
     return render(request, "error.html", {"title": "Forbidden", "message": message}, status=403)
 
 

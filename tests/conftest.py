@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from cipher.engine.imagefile import DecodedImage
+from imaging.imagefile import DecodedImage
 from tests.images import photo_array
 
 PASSWORD = "correct horse battery staple"

@@ -229,7 +229,7 @@ def test_session_posts_need_the_csrf_token(operator: Any) -> None:
 
 
 def test_decrypt_attempts_are_throttled(operator_api: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from securepix_site.api_support import DecryptUserThrottle
+    from web.throttles import DecryptUserThrottle
 
     monkeypatch.setattr(DecryptUserThrottle, "THROTTLE_RATES", {"decrypt_user": "3/min"})
     statuses = [decrypt(operator_api, b"x" * 100, "guess").status_code for _ in range(4)]
@@ -315,7 +315,7 @@ def test_throttle_counts_can_live_in_the_database_for_several_processes(
     from django.core.management import call_command
     from django.db import connection
 
-    from securepix_site.api_support import DecryptUserThrottle
+    from web.throttles import DecryptUserThrottle
 
     database_cache = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "spx_cache"}}
     with override_settings(CACHES=database_cache):

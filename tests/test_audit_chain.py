@@ -13,7 +13,8 @@ from django.db import DatabaseError, connection, transaction
 
 from audit import chain, triggers
 from audit.models import AuditEvent, ChainHead
-from audit.services import Context, check_chain, record
+from audit.services import check_chain, record
+from core.context import Context
 
 KEY = b"k" * 32
 

@@ -10,7 +10,8 @@ from django.db import connection
 
 from audit import services
 from audit.models import AuditEvent
-from audit.services import Context, check_chain, record
+from audit.services import check_chain, record
+from core.context import Context
 
 THREADS, EACH = 8, 50
 

@@ -223,7 +223,8 @@ def test_several_files_come_back_as_one_zip(tab: Any, tmp_path: Path) -> None:
 
 
 def test_operators_cannot_open_the_audit_page_and_auditors_filter_export_and_verify(tab: Any, tmp_path: Path) -> None:
-    from audit.services import Context, record
+    from audit.services import record
+    from core.context import Context
 
     operator = make_user("radiographer", "operator")
     make_user("compliance", "auditor")

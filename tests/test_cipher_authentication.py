@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from cipher.engine import container, envelope, kdf
-from cipher.engine.errors import (
+from core.errors import (
     AuthenticationFailed,
     KdfParametersRefused,
     NotSecurePixFile,
@@ -16,7 +16,7 @@ from cipher.engine.errors import (
     TamperedFile,
     WrongPassword,
 )
-from cipher.engine.imagefile import DecodedImage
+from imaging.imagefile import DecodedImage
 from tests.conftest import PASSWORD
 from tests.images import photo_array
 from tests.vectors.generate import replace_header
@@ -115,7 +115,7 @@ def test_truncated_files_are_refused(encrypted: bytes) -> None:
 
 def test_an_empty_password_is_refused() -> None:
     image = DecodedImage(photo_array(4, 4, 3), "RGB", "PNG")
-    with pytest.raises(SecurePixError, match="empty"):
+    with pytest.raises(SecurePixError, match="password is required"):
         envelope.encrypt_image(image, "")
 
 

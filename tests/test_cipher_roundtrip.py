@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from cipher.engine import envelope, imagefile
-from cipher.engine.imagefile import DecodedImage
+from cipher.engine import envelope
+from imaging import imagefile
+from imaging.imagefile import DecodedImage
 from tests.conftest import PASSWORD
 from tests.images import decoded_pixels, encode, image_in_mode, photo_array
 

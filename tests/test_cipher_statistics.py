@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cipher.engine import analysis, envelope, metrics
-from cipher.engine.imagefile import DecodedImage
+from imaging.imagefile import DecodedImage
 from tests.conftest import PASSWORD
 from tests.images import photo_array
 

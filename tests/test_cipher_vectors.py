@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cipher.engine import envelope, errors
+from cipher.engine import envelope
 from cipher.engine.keystream import ChaoticKeystream
+from core import errors
 from tests.vectors import generate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,6 +15,8 @@ from classification.engine import backbones, domains, signals
 from classification.engine.classifier import DomainClassifier
 from classification.engine.head import DomainHead, train
 from classification.engine.torch_weights import UnsafeWeightsFile, load_state_dict
+from core.domains import DOMAINS
+from imaging import imagefile
 from tests import dicom_files, documents
 from tests.images import encode
 
@@ -41,7 +43,7 @@ def test_a_ct_dicom_is_medical_because_of_its_modality(classifier: DomainClassif
 
 def test_a_photo_stored_as_dicom_is_not_medical_by_its_container_alone() -> None:
     data = dicom_files.with_attribute(dicom_files.packaged("ct_signed"), Modality="OT")
-    evidence = signals.container(data)
+    evidence = signals.container(imagefile.parse(data, 10**7))
     assert evidence.scores == {}
     assert any("not evidence" in reason for reason in evidence.reasons)
 
@@ -73,7 +75,7 @@ def test_every_result_has_the_documented_keys(classifier: DomainClassifier) -> N
 
     result = classifier.classify(encode(Image.fromarray(data.coffee()))).as_dict()
     assert set(result) >= {"domain", "confidence", "scores", "top5", "model", "reasons"}
-    assert set(result["scores"]) == set(domains.DOMAINS)
+    assert set(result["scores"]) == set(DOMAINS)
     assert abs(sum(result["scores"].values()) - 1) < 1e-3
     assert len(result["top5"]) == 5 and result["model"] == "efficientnet-lite0"
 
@@ -82,13 +84,13 @@ def test_all_1000_imagenet_classes_are_mapped() -> None:
     classes = domains.imagenet_classes()
     assert [c["index"] for c in classes] == list(range(1000))
     assert len({c["wnid"] for c in classes}) == 1000
-    assert all(c["domain"] in domains.DOMAINS for c in classes)
+    assert all(c["domain"] in DOMAINS for c in classes)
     assert domains.class_domain(823) == "medical" and domains.class_name(823) == "stethoscope"
     assert domains.class_domain(771) == "finance" and domains.class_name(771) == "safe"
 
 
 def test_bad_inputs_get_clear_errors(classifier: DomainClassifier) -> None:
-    from cipher.engine.errors import NotAnImage
+    from core.errors import NotAnImage
 
     with pytest.raises(NotAnImage):
         classifier.classify(b"this is not an image")
@@ -112,27 +114,27 @@ def test_the_weights_reader_refuses_a_pickle_that_runs_code(tmp_path: Path) -> N
         load_state_dict(path, "0" * 64)
 
 
-def test_resnet50_loads_from_a_configured_weights_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resnet50_loads_from_a_configured_weights_file(tmp_path: Path) -> None:
     import keras
 
     weights = tmp_path / "resnet50.weights.h5"
     keras.applications.ResNet50(weights=None).save_weights(str(weights))
-    monkeypatch.setenv(backbones.RESNET50_WEIGHTS_ENV, str(weights))
-    assert backbones.resolve("auto") == "resnet50"
-    backbone = backbones.load("resnet50")
+    found = backbones.find_resnet50_weights(str(weights), tmp_path)
+    assert found == weights and backbones.resolve("auto", found) == "resnet50"
+    backbone = backbones.load("resnet50", found)
     embedding, probabilities = backbone.run(backbone.preprocess(np.zeros((300, 200, 3), np.uint8))[None])
     assert embedding.shape == (1, 2048) and probabilities.shape == (1, 1000)
-    monkeypatch.setenv(backbones.RESNET50_WEIGHTS_ENV, str(tmp_path / "missing.h5"))
     with pytest.raises(backbones.BackboneUnavailable):
-        backbones.resolve("auto")
+        backbones.find_resnet50_weights(str(tmp_path / "missing.h5"), tmp_path)
 
 
-def test_auto_falls_back_to_efficientnet_without_resnet_weights(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.delenv(backbones.RESNET50_WEIGHTS_ENV, raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert backbones.resolve("auto") == "efficientnet-lite0"
+def test_auto_falls_back_to_efficientnet_without_resnet_weights(tmp_path: Path) -> None:
+    assert backbones.find_resnet50_weights("", tmp_path) is None
+    assert backbones.resolve("auto", None) == "efficientnet-lite0"
+    cached = tmp_path / "models" / backbones.KERAS_CACHE_FILE
+    cached.parent.mkdir()
+    cached.write_bytes(b"weights")
+    assert backbones.find_resnet50_weights("", tmp_path) == cached
     with pytest.raises(backbones.BackboneUnavailable):
         backbones.resolve("vgg16")
 
@@ -145,7 +147,7 @@ def test_a_head_learns_and_survives_json() -> None:
     head = train(x, labels, "efficientnet-lite0", {"note": "synthetic"})
     again = DomainHead.from_json(head.to_json())
     p = again.probabilities(centres)
-    assert [domains.DOMAINS[i] for i in p.argmax(axis=1)] == ["medical", "legal", "none"]
+    assert [DOMAINS[i] for i in p.argmax(axis=1)] == ["medical", "legal", "none"]
     assert again.digest == head.digest
 
 
@@ -154,7 +156,7 @@ def test_the_shipped_head_matches_its_backbone() -> None:
 
     head = load_default("efficientnet-lite0")
     assert head is not None and head.backbone == "efficientnet-lite0"
-    assert set(head.classes) == set(domains.DOMAINS)
+    assert set(head.classes) == set(DOMAINS)
     assert head.manifest["dataset_sha256"]
     assert head.coef.shape == (6, 1280)
 
@@ -246,7 +248,7 @@ def test_without_tesseract_it_still_classifies_and_says_so(
     result = degraded.classify(documents.page("finance"))
     assert result.ocr == "unavailable"
     assert "has text to read, but OCR (Tesseract) is not installed" in result.reasons
-    assert result.domain in domains.DOMAINS
+    assert result.domain in DOMAINS
 
 
 def test_below_the_confidence_floor_the_answer_is_none_with_the_leaning(classifier: DomainClassifier) -> None:

@@ -51,7 +51,7 @@ def _leftovers(folder: Path) -> list[str]:
 def test_it_encrypts_and_decrypts_a_folder_back_to_the_same_pixels(photos: list[Path], tmp_path: Path) -> None:
     encrypted, plain = tmp_path / "enc", tmp_path / "plain"
     assert run("encrypt", *photos, "-o", encrypted).returncode == 0
-    assert _leftovers(encrypted) == ["badge.spx.png", "scan.spx.png", "xray.spx.png"]
+    assert _leftovers(encrypted) == ["badge.securepix.png", "scan.securepix.png", "xray.securepix.png"]
     result = run("decrypt", *sorted(encrypted.iterdir()), "-o", plain)
     assert result.returncode == 0, result.stderr
     for photo in photos:
@@ -66,7 +66,7 @@ def test_json_mode_prints_one_object_per_file(photos: list[Path], tmp_path: Path
     assert [r["status"] for r in reports] == ["ok", "ok", "ok"]
     assert reports[1] | {"seconds": 0} == {
         "input": str(photos[1]),
-        "output": str(tmp_path / "enc" / "scan.spx.png"),
+        "output": str(tmp_path / "enc" / "scan.securepix.png"),
         "status": "ok",
         "cipher": "aes-gcm",
         "width": 53,
@@ -85,19 +85,19 @@ def test_a_bad_file_fails_alone_and_leaves_nothing_behind(photos: list[Path], tm
     reports = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["status"] for r in reports] == ["ok", "error", "ok"]
     assert reports[1]["error"]["code"] == "not_an_image"
-    assert _leftovers(tmp_path / "enc") == ["scan.spx.png", "xray.spx.png"]
+    assert _leftovers(tmp_path / "enc") == ["scan.securepix.png", "xray.securepix.png"]
 
 
 def test_a_wrong_password_exits_3_with_one_line_and_no_output(photos: list[Path], tmp_path: Path) -> None:
-    run("encrypt", photos[0], "--output", tmp_path / "x.spx.png")
-    result = run("decrypt", tmp_path / "x.spx.png", "-o", tmp_path / "out", password="not the password")
+    run("encrypt", photos[0], "--output", tmp_path / "x.securepix.png")
+    result = run("decrypt", tmp_path / "x.securepix.png", "-o", tmp_path / "out", password="not the password")
     assert result.returncode == 3
     assert result.stderr.strip().count("\n") == 0 and "wrong password" in result.stderr
     assert _leftovers(tmp_path / "out") == []
 
 
 def test_a_tampered_file_exits_3(photos: list[Path], tmp_path: Path) -> None:
-    target = tmp_path / "x.spx.png"
+    target = tmp_path / "x.securepix.png"
     run("encrypt", photos[0], "--output", target)
     data = bytearray(target.read_bytes())
     data[-100] ^= 0x10
@@ -112,12 +112,13 @@ def test_the_password_can_come_from_a_file(photos: list[Path], tmp_path: Path) -
     secret.write_text("from a file\n")
     assert (
         run(
-            "encrypt", photos[0], "--output", tmp_path / "a.spx.png", "--password-file", secret, password=None
+            "encrypt", photos[0], "--output", tmp_path / "a.securepix.png", "--password-file", secret, password=None
         ).returncode
         == 0
     )
     assert (
-        run("decrypt", tmp_path / "a.spx.png", "--output", tmp_path / "a.png", password="from a file").returncode == 0
+        run("decrypt", tmp_path / "a.securepix.png", "--output", tmp_path / "a.png", password="from a file").returncode
+        == 0
     )
 
 
@@ -133,14 +134,42 @@ def test_a_password_is_never_accepted_as_an_argument(photos: list[Path], tmp_pat
 
 
 def test_usage_errors_exit_2(photos: list[Path], tmp_path: Path) -> None:
-    assert run("encrypt", *photos, "--output", tmp_path / "one.spx.png").returncode == 2
-    assert run("encrypt", photos[0]).returncode == 2  # no destination
+    existing = tmp_path / "one.securepix.png"
+    existing.write_bytes(b"a file, not a folder")
+    result = run("encrypt", *photos, "--output", existing)
+    assert result.returncode == 2 and "folder" in result.stderr and result.stderr.count("\n") == 1
     assert run("frobnicate").returncode == 2
     assert run("encrypt", tmp_path / "missing.png", "-o", tmp_path).returncode == 2
 
 
+def test_output_goes_beside_the_input_by_default_and_decrypts_to_the_original_name(photos: list[Path]) -> None:
+    scan = photos[1]  # scan.jpg
+    assert run("encrypt", scan).returncode == 0
+    encrypted = scan.parent / "scan.securepix.png"
+    assert encrypted.exists()
+    scan.unlink()
+    result = run("decrypt", encrypted, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["output"] == str(scan.parent / "scan.png")
+
+
+def test_o_names_a_file_for_one_input_and_a_folder_for_several(photos: list[Path], tmp_path: Path) -> None:
+    assert run("encrypt", photos[0], "-o", tmp_path / "single.png").returncode == 0
+    assert (tmp_path / "single.png").is_file()
+    assert run("encrypt", photos[0], "-o", f"{tmp_path / 'folder'}/").returncode == 0
+    assert _leftovers(tmp_path / "folder") == [f"{photos[0].stem}.securepix.png"]
+    assert run("encrypt", *photos[:2], "-o", tmp_path / "several").returncode == 0
+    assert _leftovers(tmp_path / "several") == sorted(f"{photo.stem}.securepix.png" for photo in photos[:2])
+
+
+def test_an_unknown_classifier_is_one_line_not_a_traceback(photos: list[Path]) -> None:
+    result = run("classify", photos[0], "--model", "bogus")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "securepix: unknown classifier 'bogus'; choose auto, resnet50, efficientnet-lite0"
+
+
 def test_an_existing_output_is_kept_unless_forced(photos: list[Path], tmp_path: Path) -> None:
-    target = tmp_path / "x.spx.png"
+    target = tmp_path / "x.securepix.png"
     target.write_bytes(b"precious")
     result = run("encrypt", photos[0], "--output", target)
     assert result.returncode == 2 and "--force" in result.stderr

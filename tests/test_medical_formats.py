@@ -14,8 +14,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from cipher.engine import analysis, container, dicom, envelope, imagefile, metrics
-from cipher.engine.errors import ImageTooLarge, NotAnImage, SecurePixError, UnsupportedImage
+from cipher.engine import analysis, container, envelope, metrics
+from core.errors import ImageTooLarge, NotAnImage, SecurePixError, UnsupportedImage
+from imaging import dicom, imagefile, png
 from tests import dicom_files
 from tests.conftest import PASSWORD
 from tests.images import encode as encode_image
@@ -154,32 +155,32 @@ def test_exif_orientation_matches_pillow_for_all_eight_values() -> None:
 
 def test_the_display_path_windows_a_ct_to_eight_bits() -> None:
     data = dicom_files.packaged("ct_signed")
-    rendered = dicom.render(data)
+    rendered = dicom.render(dicom.read_dataset(data))
     assert rendered.dtype == np.uint8 and rendered.shape == (128, 128)
     assert rendered.min() == 0 and rendered.max() == 255
     assert len(np.unique(rendered)) > 50
 
 
 def test_monochrome1_renders_inverted() -> None:
-    plain = dicom.render(dicom_files.packaged("mr"))
-    inverted = dicom.render(dicom_files.mr_monochrome1())
+    plain = dicom.render(dicom.read_dataset(dicom_files.packaged("mr")))
+    inverted = dicom.render(dicom.read_dataset(dicom_files.mr_monochrome1()))
     assert np.array_equal(inverted, 255 - plain)
 
 
 def test_palette_and_ybr_render_as_rgb_once() -> None:
-    palette = dicom.render(dicom_files.packaged("us_palette"))
+    palette = dicom.render(dicom.read_dataset(dicom_files.packaged("us_palette")))
     assert palette.shape == (350, 800, 3)
     ybr_data = dicom_files.packaged("us_ybr_multiframe")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first_frame_rgb = dicom_files.read(ybr_data).pixel_array[0]  # pydicom converts YBR to RGB
-    assert np.array_equal(dicom.render(ybr_data), first_frame_rgb)
+    assert np.array_equal(dicom.render(dicom.read_dataset(ybr_data)), first_frame_rgb)
 
 
 def test_the_display_path_never_touches_the_archival_samples() -> None:
     original = dicom_files.packaged("ct_signed")
     before = imagefile.decode(original, 10**6).samples.copy()
-    dicom.render(original)
+    dicom.render(dicom.read_dataset(original))
     assert np.array_equal(imagefile.decode(original, 10**6).samples, before)
     assert before.dtype == np.int16
 
@@ -223,9 +224,9 @@ def test_the_command_line_encrypts_scan_dcm_and_gives_back_scan_dcm(tmp_path: Pa
 
     scan = tmp_path / "scan.dcm"
     scan.write_bytes(dicom_files.packaged("ct_signed"))
-    assert run("encrypt", scan, "-o", tmp_path / "enc").returncode == 0
-    assert (tmp_path / "enc" / "scan.spx.png").exists()
-    result = run("decrypt", tmp_path / "enc" / "scan.spx.png", "-o", tmp_path / "dec", "--json")
+    assert run("encrypt", scan, "-o", f"{tmp_path / 'enc'}/").returncode == 0
+    assert (tmp_path / "enc" / "scan.securepix.png").exists()
+    result = run("decrypt", tmp_path / "enc" / "scan.securepix.png", "-o", f"{tmp_path / 'dec'}/", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["mode"] == "DICOM"
     assert (tmp_path / "dec" / "scan.dcm").read_bytes() == scan.read_bytes()
@@ -257,16 +258,18 @@ def test_bad_dicom_on_the_command_line_exits_2_with_no_output(tmp_path: Path) ->
 )  # fmt: skip
 def test_every_image_has_an_eight_bit_rendering(make: Callable[[], bytes], shape: tuple[int, ...]) -> None:
     data = make()
-    rendered = imagefile.render(data, max_pixels=10**6)
+    upload = imagefile.parse(data, max_pixels=10**6)
+    rendered = upload.rendering()
     assert rendered.dtype == np.uint8 and rendered.shape == shape
     assert rendered.max() > rendered.min()
-    # a caller that decoded the file already gets the same rendering without a second decode
-    assert np.array_equal(imagefile.render(data, 10**6, decoded=imagefile.decode(data, 10**6)), rendered)
+    # the rendering is made once, and a decoded image renders the same on its own
+    assert upload.rendering() is rendered
+    assert np.array_equal(imagefile.render(upload.decoded, data), rendered)
 
 
 def _png16(samples: np.ndarray) -> bytes:
     rows = samples.astype(">u2").view(np.uint8).reshape(samples.shape[0], -1)
-    return container.png_bytes(rows, samples.shape[1], samples.shape[2], 16, level=6)
+    return png.png_bytes(rows, samples.shape[1], samples.shape[2], 16, level=6)
 
 
 def _tiff(samples: np.ndarray) -> bytes:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from audit.errors import ServiceError
 from audit.models import AuditEvent
-from audit.services import Context
 from classification import services
 from classification.engine.classifier import Classification
 from classification.models import MismatchAcknowledgment
-from classification.policy import ACKNOWLEDGE, ALLOW, BLOCK, MismatchPolicy
+from classification.policy import MismatchPolicy
+from core.context import Context
+from core.domains import ACKNOWLEDGE, ALLOW, BLOCK
+from core.errors import InvalidInput, SecurePixError
 
 
 def _result(domain: str, confidence: float) -> Classification:
@@ -51,8 +52,11 @@ def test_an_unknown_declared_domain_is_refused() -> None:
 @pytest.mark.django_db
 def test_an_acknowledgment_is_stored_with_what_was_predicted() -> None:
     user = get_user_model().objects.create_user("ward-clerk", password="correct horse battery")
-    stored = services.acknowledge_mismatch(
-        Context(actor=user), "personal", _result("medical", 0.93), "  consented research photo "
+    stored = services.do_acknowledge(
+        context=Context(actor=user),
+        declared="personal",
+        result=_result("medical", 0.93),
+        reason="  consented research photo ",
     )
     again = MismatchAcknowledgment.objects.get(pk=stored.pk)
     assert (again.declared_domain, again.predicted_domain, again.top_label) == ("personal", "medical", "stethoscope")
@@ -66,8 +70,8 @@ def test_an_acknowledgment_is_stored_with_what_was_predicted() -> None:
 @pytest.mark.django_db
 def test_an_acknowledgment_needs_a_reason_and_a_mismatch() -> None:
     context = Context(actor=get_user_model().objects.create_user("paralegal", password="correct horse battery"))
-    with pytest.raises(ServiceError, match="reason"):
-        services.acknowledge_mismatch(context, "personal", _result("medical", 0.93), "   ")
-    with pytest.raises(ServiceError, match="no acknowledgment"):
-        services.acknowledge_mismatch(context, "medical", _result("medical", 0.93), "why not")
+    with pytest.raises(InvalidInput, match="reason"):
+        services.do_acknowledge(context=context, declared="personal", result=_result("medical", 0.93), reason="   ")
+    with pytest.raises(SecurePixError, match="no acknowledgment"):
+        services.do_acknowledge(context=context, declared="medical", result=_result("medical", 0.93), reason="why")
     assert MismatchAcknowledgment.objects.count() == 0 and not AuditEvent.objects.exists()

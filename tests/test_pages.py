@@ -13,8 +13,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import ApiToken
 from audit import triggers
 from audit.models import AuditEvent
-from audit.services import Context, record
+from audit.services import record
 from cipher.engine.envelope import encrypt_file
+from core.context import Context
 from tests import dicom_files
 from tests.conftest import ACCOUNT_PASSWORD, make_user
 from tests.images import encode, image_in_mode
@@ -103,7 +104,7 @@ def test_decryption_in_the_page_is_not_cached_and_errors_stay_in_the_page(operat
 
 @pytest.mark.django_db
 def test_the_decrypt_page_shares_the_api_throttle(operator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from securepix_site.api_support import DecryptUserThrottle
+    from web.throttles import DecryptUserThrottle
 
     monkeypatch.setattr(DecryptUserThrottle, "THROTTLE_RATES", {"decrypt_user": "3/min"})
     client = browser_for(operator)

@@ -1,4 +1,4 @@
-"""The role table of DESIGN.md, endpoint by endpoint, for anonymous users,
+"""The role table of the README (core/permissions.py), endpoint by endpoint, for anonymous users,
 operators, auditors and administrators (API and pages); deny by default."""
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def test_acknowledgments_are_own_for_operators_and_all_for_auditors(operator: An
 
 @pytest.mark.django_db
 def test_history_is_your_own(operator: Any, auditor: Any) -> None:
-    from audit.services import Context, record
+    from audit.services import record
+    from core.context import Context
 
     record("classify", "success", Context(actor=operator))
     record("verify", "success", Context(actor=auditor))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
@@ -37,10 +39,40 @@ def test_env_helpers_refuse_bad_values(monkeypatch: pytest.MonkeyPatch, helper: 
         helper("SP_BAD", 0)  # type: ignore[operator]
 
 
-def test_a_local_secret_is_made_once_and_kept_private(tmp_path: object) -> None:
+def test_a_local_secret_comes_from_its_file_and_nothing_is_written_without_one(tmp_path: object) -> None:
     from pathlib import Path
 
     path = Path(str(tmp_path)) / "nested" / "secret"
-    first = env.local_secret(path)
-    assert len(first) > 40 and env.local_secret(path) == first
-    assert path.stat().st_mode & 0o777 == 0o600
+    made_up = env.local_secret(path)
+    assert len(made_up) > 40 and env.local_secret(path) != made_up  # one per process, never stored
+    assert not path.parent.exists() and "secret" in env.LOCAL_SECRETS
+    path.parent.mkdir()
+    path.write_text("kept in a file\n")
+    assert env.local_secret(path) == "kept in a file"
+
+
+def test_the_local_secrets_script_makes_private_key_files_once(tmp_path: object) -> None:
+    import subprocess
+    from pathlib import Path
+
+    folder = Path(str(tmp_path)) / "data"
+    script = Path(__file__).resolve().parent.parent / "scripts" / "local-secrets"
+    subprocess.run([script], env={"PATH": os.environ["PATH"], "SECUREPIX_DATA_DIR": str(folder)}, check=True)
+    first = {name: (folder / name).read_text() for name in ("secret_key", "audit_key")}
+    assert all(len(value.strip()) > 40 for value in first.values())
+    assert all((folder / name).stat().st_mode & 0o777 == 0o600 for name in first)
+    subprocess.run([script], env={"PATH": os.environ["PATH"], "SECUREPIX_DATA_DIR": str(folder)}, check=True)
+    assert {name: (folder / name).read_text() for name in first} == first
+
+
+def test_importing_the_settings_writes_nothing(tmp_path: object) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = Path(str(tmp_path)) / "data"
+    environment = {**os.environ, "SECUREPIX_DATA_DIR": str(folder), "DJANGO_SETTINGS_MODULE": "securepix_site.settings"}
+    code = "import django; django.setup(); from django.core.management import call_command; call_command('check')"
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
+    assert not folder.exists()
+    assert "securepix.W001" in done.stderr  # the made-up keys are reported

@@ -1,4 +1,4 @@
-"""The operator and auditor groups with exactly their permissions (accounts/roles.py)."""
+"""The operator and auditor groups with exactly their permissions (core/permissions.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from accounts.roles import GROUP_PERMISSIONS, ensure_groups
+from accounts.roles import ensure_groups
+from core.permissions import GROUP_PERMISSIONS
 
 
 def create_roles(apps: Any, schema_editor: Any) -> None:

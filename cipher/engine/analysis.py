@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from imaging.imagefile import DecodedImage
+
 from . import container, envelope, metrics
-from .imagefile import DecodedImage
 from .kdf import KdfParams, derive_keys
 
 MEASUREMENT_SALT = bytes(16)
@@ -22,7 +23,11 @@ CHANGED_PASSWORD = "SecurePix measurement kez"  # one character changed
 
 def cipher_samples(data: bytes) -> np.ndarray:
     """The samples of an encrypted image as any PNG viewer decodes them."""
-    header, body = container.read(data, max_pixels=1 << 40)
+    return body_samples(*container.read(data, max_pixels=1 << 40))
+
+
+def body_samples(header: container.Header, body: np.ndarray) -> np.ndarray:
+    """The ciphertext rows of a container as samples (height x width x channels)."""
     dtype = np.dtype(">u2") if header.bit_depth == 16 else np.dtype(np.uint8)
     shape = (header.height, header.width) + ((header.channels,) if header.channels > 1 else ())
     return body.view(dtype).astype(dtype.newbyteorder("=")).reshape(shape)

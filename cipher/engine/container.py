@@ -15,17 +15,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import ImageTooLarge, NotSecurePixFile, TamperedFile
+from core.errors import ImageTooLarge, NotSecurePixFile, TamperedFile
+from imaging.png import COLOUR_TYPES, PNG_SIGNATURE, chunk, png_bytes
+
 from .kdf import KdfParams
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HEADER_CHUNK = b"spXH"  # ancillary, private, unsafe to copy: editors drop it
 MAGIC = b"SecurePix"
 VERSION = 1
 CIPHER_IDS = {"chaotic": 1, "aes-gcm": 2}
 KDF_ARGON2ID = 1
-_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type
-_CHANNELS = {v: k for k, v in _COLOUR_TYPES.items()}
+_CHANNELS = {v: k for k, v in COLOUR_TYPES.items()}
 _FIXED = struct.Struct(">9sBBBIII16s16sIIBB")
 PASSWORD_CHECK_BYTES = 16
 
@@ -124,57 +124,6 @@ def _length_prefixed(payload: bytes, offset: int, fmt: str) -> tuple[bytes, int]
     return payload[offset : offset + length], offset + length
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
-
-
-def _deflated_scanlines(rows: NDArray[np.uint8], level: int) -> list[bytes]:
-    """zlib stream of the rows, each behind filter byte 0 (None), in pieces of
-    about a megabyte so that no second full copy of the image is made."""
-    compressor = zlib.compressobj(level=level)
-    batch = max(1, (1 << 20) // (rows.shape[1] + 1))
-    pieces = []
-    for start in range(0, rows.shape[0], batch):
-        part = rows[start : start + batch]
-        scanlines = np.zeros((part.shape[0], part.shape[1] + 1), dtype=np.uint8)
-        scanlines[:, 1:] = part
-        pieces.append(compressor.compress(scanlines.data))
-    pieces.append(compressor.flush())
-    return pieces
-
-
-def png_bytes(
-    rows: NDArray[np.uint8],
-    width: int,
-    channels: int,
-    bit_depth: int,
-    *,
-    extra_chunks: tuple[bytes, ...] = (),
-    level: int,
-) -> bytes:
-    """A PNG of `rows` (height x row bytes, samples big-endian for 16 bits),
-    with `extra_chunks` (whole chunks) between IHDR and IDAT.
-
-    Also writes plain 16-bit RGB, RGBA and grey+alpha PNGs, which Pillow cannot.
-    """
-    ihdr = struct.pack(">IIBBBBB", width, rows.shape[0], bit_depth, _COLOUR_TYPES[channels], 0, 0, 0)
-    idat = _deflated_scanlines(rows, level)
-    crc = zlib.crc32(b"IDAT")
-    for piece in idat:
-        crc = zlib.crc32(piece, crc)
-    return b"".join(
-        [
-            PNG_SIGNATURE,
-            _chunk(b"IHDR", ihdr),
-            *extra_chunks,
-            struct.pack(">I", sum(len(piece) for piece in idat)) + b"IDAT",
-            *idat,
-            struct.pack(">I", crc),
-            _chunk(b"IEND", b""),
-        ]
-    )
-
-
 def write(header: Header, body: NDArray[np.uint8]) -> bytes:
     """A PNG whose pixels are `body` (the ciphertext bytes, in scanline order)."""
     if body.size != header.body_bytes:
@@ -186,7 +135,7 @@ def write(header: Header, body: NDArray[np.uint8]) -> bytes:
         header.width,
         header.channels,
         header.bit_depth,
-        extra_chunks=(_chunk(HEADER_CHUNK, header.to_bytes()),),
+        extra_chunks=(chunk(HEADER_CHUNK, header.to_bytes()),),
         level=0,
     )
 

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from . import container, diffusion, imagefile
-from .errors import TamperedFile, WrongPassword
-from .imagefile import DecodedImage
+from core.errors import TamperedFile, WrongPassword
+from imaging import imagefile
+from imaging.imagefile import DecodedImage
+from imaging.limits import DEFAULT_MAX_PIXELS
+
+from . import container, diffusion
 from .kdf import FileKeys, KdfParams, derive_keys, new_salt
 from .keystream import ChaoticKeystream
-from .limits import DEFAULT_MAX_PIXELS
 
 CIPHERS = tuple(container.CIPHER_IDS)
 # Each file has its own key (fresh salt), so fixed, distinct nonces are safe.
@@ -32,6 +34,8 @@ _AES_METADATA_NONCE = bytes(11) + b"\x02"
 class EncryptedImage:
     data: bytes  # the SecurePix PNG
     source: DecodedImage  # what was encrypted (kept in memory only)
+    header: container.Header
+    body: np.ndarray  # the ciphertext as the PNG's rows hold it (see analysis.body_samples)
 
 
 def _describe(image: DecodedImage) -> bytes:
@@ -66,6 +70,11 @@ def _mac(keys: FileKeys, header: container.Header, body: np.ndarray) -> bytes:
 
 def seal(image: DecodedImage, keys: FileKeys, *, cipher: str, kdf: KdfParams, salt: bytes) -> bytes:
     """Encrypt decoded samples under already-derived keys."""
+    return seal_image(image, keys, cipher=cipher, kdf=kdf, salt=salt).data
+
+
+def seal_image(image: DecodedImage, keys: FileKeys, *, cipher: str, kdf: KdfParams, salt: bytes) -> EncryptedImage:
+    """seal(), keeping the header and the ciphertext for whoever shows them."""
     if cipher not in CIPHERS:
         raise ValueError(f"unknown cipher {cipher!r}; choose one of {', '.join(CIPHERS)}")
     description = _describe(image)
@@ -93,7 +102,7 @@ def seal(image: DecodedImage, keys: FileKeys, *, cipher: str, kdf: KdfParams, sa
     )
     body = ciphertext[:nbytes]
     header = container.Header(**{**header.__dict__, "tag": _mac(keys, header, body)})
-    return container.write(header, body)
+    return EncryptedImage(container.write(header, body), image, header, body)
 
 
 def unseal(data: bytes, keys: FileKeys, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
@@ -133,9 +142,21 @@ def encrypt_image(
 ) -> bytes:
     """Encrypt decoded samples.  `salt` is for known-answer vectors only: a
     real file always gets a fresh random salt."""
+    return encrypt_decoded(image, password, cipher=cipher, kdf=kdf, salt=salt).data
+
+
+def encrypt_decoded(
+    image: DecodedImage,
+    password: str,
+    *,
+    cipher: str = "chaotic",
+    kdf: KdfParams | None = None,
+    salt: bytes | None = None,
+) -> EncryptedImage:
+    """encrypt_image(), keeping the header and the ciphertext."""
     kdf = kdf or KdfParams()
     salt = salt if salt is not None else new_salt()
-    return seal(image, derive_keys(password, salt, kdf), cipher=cipher, kdf=kdf, salt=salt)
+    return seal_image(image, derive_keys(password, salt, kdf), cipher=cipher, kdf=kdf, salt=salt)
 
 
 def encrypt_file(
@@ -147,8 +168,7 @@ def encrypt_file(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> EncryptedImage:
     """Encrypt an image file (PNG, JPEG, BMP, TIFF, WebP) into a SecurePix PNG."""
-    image = imagefile.decode(data, max_pixels)
-    return EncryptedImage(encrypt_image(image, password, cipher=cipher, kdf=kdf), image)
+    return encrypt_decoded(imagefile.decode(data, max_pixels), password, cipher=cipher, kdf=kdf)
 
 
 def decrypt_file(data: bytes, password: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:

@@ -10,7 +10,7 @@ from argon2.low_level import Type, hash_secret_raw
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import KdfParametersRefused, SecurePixError
+from core.errors import InvalidInput, KdfParametersRefused
 
 SALT_BYTES = 16
 KEY_BYTES = 32
@@ -69,10 +69,15 @@ def new_salt() -> bytes:
     return secrets.token_bytes(SALT_BYTES)
 
 
+def check_password(password: str) -> None:
+    """The one rule every front end applies before any work: a password is required."""
+    if not password:
+        raise InvalidInput({"password": ["a password is required"]})
+
+
 def normalise_password(password: str) -> bytes:
     """NFC-normalised UTF-8, so that one password typed on two systems is one key."""
-    if not password:
-        raise SecurePixError("the password must not be empty")
+    check_password(password)
     return unicodedata.normalize("NFC", password).encode("utf-8")
 
 

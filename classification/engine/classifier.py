@@ -7,18 +7,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from cipher.engine import imagefile
-from cipher.engine.imagefile import DecodedImage
-from cipher.engine.limits import DEFAULT_MAX_PIXELS
+from core.domains import DOMAINS
+from imaging import imagefile
+from imaging.imagefile import ParsedUpload
+from imaging.limits import DEFAULT_MAX_PIXELS
 
-from . import backbones, nifti, signals
-from .domains import DOMAINS
+from . import backbones, signals
 from .head import DomainHead, load_default
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class DomainClassifier:
     """Loaded once per process; `classify` is safe to call from several threads."""
 
     model_name: str = "auto"
+    resnet50_weights: Path | None = None  # see backbones.find_resnet50_weights
     head: DomainHead | None = None
     use_ocr: bool = True
     # A sensitive domain is asserted only from this combined probability on
@@ -58,7 +60,7 @@ class DomainClassifier:
     ocr_available: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.backbone = backbones.load(self.model_name)
+        self.backbone = backbones.load(self.model_name, self.resnet50_weights)
         if self.head is None:
             self.head = load_default(self.backbone.name)
         if self.head is not None and self.head.backbone != self.backbone.name:
@@ -76,21 +78,19 @@ class DomainClassifier:
         return embedding[0], probabilities[0]
 
     @staticmethod
-    def rendered(
-        data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, decoded: DecodedImage | None = None
-    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    def rendered(upload: ParsedUpload) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
         """(RGB, grey) 8-bit renderings of an image file (or a NIfTI volume's middle slice)."""
-        rendered = nifti.render(data) if nifti.is_nifti(data) else imagefile.render(data, max_pixels, decoded)
+        rendered = upload.rendering()
         rgb = np.repeat(rendered[..., None], 3, axis=2) if rendered.ndim == 2 else rendered
         grey = rendered if rendered.ndim == 2 else np.asarray(Image.fromarray(rgb).convert("L"))
         return np.ascontiguousarray(rgb), grey
 
     def gather_signals(
-        self, data: bytes, grey: NDArray[np.uint8], probabilities: NDArray[np.float32]
+        self, upload: ParsedUpload, grey: NDArray[np.uint8], probabilities: NDArray[np.float32]
     ) -> tuple[list[signals.Evidence], list[tuple[str, float]], str]:
         """Evidence from the container, the ImageNet labels, faces and OCR (pages of text, or overlay captions)."""
         imagenet_evidence, top5 = signals.imagenet(probabilities)
-        found = [signals.container(data), imagenet_evidence, signals.faces(grey)]
+        found = [signals.container(upload), imagenet_evidence, signals.faces(grey)]
         reading: Callable[[], signals.Evidence] | None = None
         if signals.looks_like_text_page(grey):
             reading = partial(signals.text, grey)
@@ -104,13 +104,13 @@ class DomainClassifier:
             ocr = "unavailable"
         return found, top5, ocr
 
-    def classify(
-        self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, decoded: DecodedImage | None = None
-    ) -> Classification:
-        """`decoded`: the file's imagefile.decode() result, when the caller has decoded it already."""
-        rgb, grey = self.rendered(data, max_pixels, decoded)
+    def classify(self, upload: ParsedUpload | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Classification:
+        """`upload`: the parsed upload, or a file's bytes (parsed here, within `max_pixels`)."""
+        if isinstance(upload, bytes):
+            upload = imagefile.parse(upload, max_pixels)
+        rgb, grey = self.rendered(upload)
         embedding, probabilities = self.embed(rgb)
-        found, top5, ocr = self.gather_signals(data, grey, probabilities)
+        found, top5, ocr = self.gather_signals(upload, grey, probabilities)
         return self.combine(embedding, found, top5, ocr)
 
     def combine(

@@ -1,4 +1,4 @@
-"""The content domains, and the vendored ImageNet class index and mapping."""
+"""The vendored ImageNet class index and its mapping onto the content domains."""
 
 from __future__ import annotations
 
@@ -6,15 +6,6 @@ import json
 from functools import cache
 from pathlib import Path
 
-DOMAINS = ("medical", "legal", "surveillance", "finance", "personal", "none")
-LABELS = {
-    "medical": "Medical",
-    "legal": "Legal",
-    "surveillance": "Surveillance",
-    "finance": "Finance",
-    "personal": "Personal Privacy",
-    "none": "None",
-}
 DATA = Path(__file__).parent / "data"
 
 

@@ -17,9 +17,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from core.domains import DOMAINS
+from imaging import imagefile
+from imaging.limits import DEFAULT_MAX_PIXELS
+
 from . import signals
 from .classifier import Classification, DomainClassifier
-from .domains import DOMAINS
 from .head import DomainHead, train
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".dcm", ".nii", ".gz"}
@@ -52,10 +55,10 @@ def dataset_files(root: Path) -> list[tuple[Path, str]]:
 def read_examples(classifier: DomainClassifier, root: Path) -> list[Example]:
     examples = []
     for path, domain in dataset_files(root):
-        data = path.read_bytes()
-        rgb, grey = classifier.rendered(data)
+        upload = imagefile.parse(path.read_bytes(), DEFAULT_MAX_PIXELS)
+        rgb, grey = classifier.rendered(upload)
         embedding, probabilities = classifier.embed(rgb)
-        evidence, top5, ocr = classifier.gather_signals(data, grey, probabilities)
+        evidence, top5, ocr = classifier.gather_signals(upload, grey, probabilities)
         examples.append(Example(path, domain, path.stem.split("__")[0], embedding, evidence, top5, ocr))
     return examples
 

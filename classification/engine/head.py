@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .domains import DATA, DOMAINS
+from core.domains import DOMAINS
+
+from .domains import DATA
 
 HEADS = DATA / "heads"
 

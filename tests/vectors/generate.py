@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from cipher.engine import container, envelope
-from cipher.engine.imagefile import DecodedImage
 from cipher.engine.kdf import KdfParams
 from cipher.engine.keystream import ChaoticKeystream
+from imaging.imagefile import DecodedImage
 
 HERE = Path(__file__).parent
 SALT = bytes(range(16))

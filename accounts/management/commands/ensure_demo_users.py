@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from accounts.roles import AUDITOR, OPERATOR, ensure_groups
+from accounts.roles import ensure_groups
+from core.permissions import AUDITOR, OPERATOR
 
 DEMO_USERS = {"demo-operator": OPERATOR, "demo-auditor": AUDITOR}
 

@@ -1,4 +1,4 @@
-"""Shared pieces of the HTML pages: access checks, error answers, data URLs."""
+"""Shared pieces of the HTML pages: the access check, error answers, data URLs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from accounts.roles import needs_second_factor, otp_verified
+from core.errors import SecurePixError
+
+from .auth import needs_second_factor, otp_verified
 
 View = Callable[..., HttpResponse]
 
@@ -41,6 +43,12 @@ def problem(request: HttpRequest, title: str, message: str, status: int) -> Http
     """An error as a whole page, or as a fragment when htmx asked."""
     template = "_problem.html" if getattr(request, "htmx", False) else "error.html"
     return render(request, template, {"title": title, "message": message}, status=status)
+
+
+def refusal(request: HttpRequest, error: SecurePixError) -> HttpResponse:
+    """A SecurePix error as a page, with the status the API gives it."""
+    message = error.message[:1].upper() + error.message[1:]
+    return problem(request, "Not done", message if message.endswith(".") else message + ".", error.status)
 
 
 def no_store(response: HttpResponse) -> HttpResponse:

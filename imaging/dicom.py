@@ -28,11 +28,15 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from .errors import DamagedImage, ImageTooLarge, NotAnImage, UnsupportedImage
+from core.errors import DamagedImage, ImageTooLarge, NotAnImage, UnsupportedImage
+
 from .tones import stretch
 
 PIXEL_DATA = 0x7FE00010
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+# Photos and scans stored as DICOM (other, external camera, secondary capture,
+# document): their modality says nothing about what they show.
+NON_CLINICAL_MODALITIES = frozenset({"OT", "XC", "SC", "DOC"})
 
 
 def looks_like_dicom(data: bytes) -> bool:
@@ -62,15 +66,14 @@ def read_dataset(data: bytes) -> Dataset:
     return dataset
 
 
-def is_dicom(data: bytes) -> bool:
-    """A DICOM file: by its preamble, or (files without one) by parsing."""
-    if looks_like_dicom(data):
-        return True
-    try:
-        read_dataset(data)
-    except NotAnImage:
-        return False
-    return True
+def modality(dataset: Dataset) -> str:
+    """The Modality attribute, upper case ("" when absent)."""
+    return str(dataset.get("Modality", "")).strip().upper()
+
+
+def is_clinical(modality: str) -> bool:
+    """A modality that says the image is clinical imaging (CT, MR, US, ...)."""
+    return bool(modality) and modality not in NON_CLINICAL_MODALITIES
 
 
 def _attribute(dataset: Dataset, name: str, default: int | None = None) -> int:
@@ -124,10 +127,10 @@ def _decompressed(dataset: Dataset) -> bytes:
     return out.getvalue()
 
 
-def decode(data: bytes, max_pixels: int) -> tuple[NDArray[np.generic], dict[str, Any]]:
+def decode(data: bytes, dataset: Dataset, max_pixels: int) -> tuple[NDArray[np.generic], dict[str, Any]]:
     """The stored pixel values (frames stacked), and the sealed metadata that
-    rebuilds the file around them."""
-    dataset = read_dataset(data)
+    rebuilds the file around them.  `dataset` is read_dataset(data); a
+    compressed file is decompressed in it (and read once more, written out)."""
     layout = _layout(dataset)
     pixels = layout["rows"] * layout["columns"] * layout["frames"]
     if pixels > max_pixels:
@@ -140,10 +143,12 @@ def decode(data: bytes, max_pixels: int) -> tuple[NDArray[np.generic], dict[str,
             raise UnsupportedImage("encapsulated pixel data without a compressed transfer syntax")
         decompressed_from = str(syntax)
         data = _decompressed(dataset)
-        dataset = read_dataset(data)
-        layout = _layout(dataset)
-        element = _raw_pixel_data(dataset)
-    little_endian = dataset.original_encoding[1] if dataset.original_encoding[1] is not None else True
+        written = read_dataset(data)
+        layout = _layout(written)
+        element = _raw_pixel_data(written)
+        little_endian = True  # written as Explicit VR Little Endian
+    else:
+        little_endian = dataset.original_encoding[1] if dataset.original_encoding[1] is not None else True
     itemsize = layout["bits"] // 8
     expected = pixels * layout["samples"] * itemsize
     start, length = element.value_tell, element.length
@@ -178,11 +183,10 @@ def encode(samples: NDArray[np.generic], metadata: dict[str, Any]) -> bytes:
     return base64.b64decode(info["prefix"]) + pixel_bytes + base64.b64decode(info["suffix"])
 
 
-def render(data: bytes) -> NDArray[np.uint8]:
+def render(dataset: Dataset) -> NDArray[np.uint8]:
     """First frame as 8 bits for display: modality LUT, then the VOI LUT or
     window when present (else min/max), MONOCHROME1 inverted, palette colour
     applied; YBR is converted to RGB once, by pydicom's decoder."""
-    dataset = read_dataset(data)
     layout = _layout(dataset)
     try:
         with warnings.catch_warnings():

@@ -9,8 +9,9 @@ import struct
 import numpy as np
 from numpy.typing import NDArray
 
-from cipher.engine.errors import NotAnImage
-from cipher.engine.tones import stretch
+from core.errors import NotAnImage
+
+from .tones import stretch
 
 
 def is_nifti(data: bytes) -> bool:

@@ -1,6 +1,6 @@
-"""One error shape for the whole API: {"error": {"code": ..., "message": ...}},
-with the right status code, for DRF's own errors, the services' refusals and
-the cipher engine's errors alike."""
+"""One error shape for the whole API, {"error": {"code": ..., "message": ...}},
+with the status its `ErrorCode` carries: for SecurePix's own errors, DRF's and
+Django's alike."""
 
 from __future__ import annotations
 
@@ -8,22 +8,21 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from audit.errors import ServiceError
-from cipher.engine import errors as engine
-
-ENGINE_STATUS = {
-    engine.NotAnImage: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-    engine.UnsupportedImage: status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-    engine.ImageTooLarge: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-}
+from core.errors import ErrorCode, SecurePixError
 
 
-def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **details}}
+def error_body(code: ErrorCode | str, message: str, **details: Any) -> dict[str, Any]:
+    name = code.code if isinstance(code, ErrorCode) else code
+    return {"error": {"code": name, "message": message, **details}}
+
+
+def json_error(code: ErrorCode, message: str) -> JsonResponse:
+    """For plain Django views under /api/ (404, 500, CSRF, lockout)."""
+    return JsonResponse(error_body(code, message), status=code.status)
 
 
 def _first_message(detail: Any) -> str:
@@ -36,20 +35,20 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
-def _code(exc: exceptions.APIException) -> str:
+def _code(exc: exceptions.APIException) -> ErrorCode | str:
     if isinstance(exc, exceptions.ValidationError):
-        return "invalid"
+        return ErrorCode.INVALID
     if isinstance(exc, exceptions.PermissionDenied) and str(exc.detail).startswith("CSRF Failed"):
-        return "csrf_failed"
+        return ErrorCode.CSRF_FAILED
     codes = exc.get_codes()
-    return codes if isinstance(codes, str) else exc.default_code
+    name = codes if isinstance(codes, str) else exc.default_code
+    return ErrorCode.from_code(str(name)) or str(name)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, ServiceError):
-        return Response(error_body(exc.code, exc.message, **exc.details), status=exc.status)
-    if isinstance(exc, engine.SecurePixError):
-        return Response(error_body(exc.code, str(exc)), status=ENGINE_STATUS.get(type(exc), 400))
+    """DRF's EXCEPTION_HANDLER."""
+    if isinstance(exc, SecurePixError):
+        return Response(error_body(exc.error_code, exc.message, **exc.details), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -65,7 +64,3 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         details["retry_after_seconds"] = round(wait)
     response.data = error_body(_code(exc), _first_message(exc.detail), **details)
     return response
-
-
-def json_error(code: str, message: str, status_code: int) -> JsonResponse:
-    return JsonResponse(error_body(code, message), status=status_code)

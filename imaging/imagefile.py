@@ -6,6 +6,10 @@ transparency, and the ICC colour profile.  That metadata travels sealed inside
 the encrypted file, never in clear.  Pillow decodes most files; OpenCV the
 16-bit colour PNGs and tifffile the 16-bit colour or signed TIFFs, which Pillow
 would cut to 8 bits; pydicom the DICOM files (dicom.py).
+
+An upload is parsed once (`parse`): the result carries the decoded samples,
+the DICOM dataset and the 8-bit rendering to classification, encryption and
+the pages alike.
 """
 
 from __future__ import annotations
@@ -14,15 +18,19 @@ import base64
 import io
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
-from . import container, dicom
-from .errors import DamagedImage, ImageTooLarge, NotAnImage, UnsupportedImage
+from core.errors import DamagedImage, ImageTooLarge, NotAnImage, UnsupportedImage
+
+from . import dicom, nifti, png
 from .tones import stretch
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "DICOM")
 PILLOW_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16")
@@ -67,6 +75,67 @@ class DecodedImage:
         return 1 if self.samples.ndim == 2 else int(self.samples.shape[2])
 
 
+@dataclass
+class ParsedUpload:
+    """A file parsed once.  `image` is None for a NIfTI volume, which can be
+    classified but not encrypted; `dataset` is the DICOM dataset of a DICOM file."""
+
+    data: bytes
+    image: DecodedImage | None
+    dataset: Dataset | None = None
+    volume_slice: NDArray[np.uint8] | None = None  # a NIfTI volume's middle slice, 8 bits
+    _rendering: NDArray[np.uint8] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def is_nifti(self) -> bool:
+        return self.volume_slice is not None
+
+    @property
+    def decoded(self) -> DecodedImage:
+        """The samples to encrypt."""
+        if self.image is None:
+            raise UnsupportedImage("NIfTI volumes can be classified, not encrypted; convert the slices to DICOM or PNG")
+        return self.image
+
+    def rendering(self) -> NDArray[np.uint8]:
+        """8-bit RGB or grey, for display and classification (made once)."""
+        if self._rendering is None:
+            if self.volume_slice is not None:
+                self._rendering = self.volume_slice
+            elif self.dataset is not None:
+                self._rendering = dicom.render(self.dataset)
+            else:
+                self._rendering = render(self.decoded)
+        return self._rendering
+
+
+def parse(data: bytes, max_pixels: int) -> ParsedUpload:
+    """Decode an uploaded file once: an image, a DICOM file or a NIfTI volume."""
+    if nifti.is_nifti(data):
+        return ParsedUpload(data, None, volume_slice=nifti.render(data))
+    if dicom.looks_like_dicom(data):
+        return _parse_dicom(data, dicom.read_dataset(data), max_pixels)
+    try:
+        image = _open(data, max_pixels)
+    except NotAnImage as not_an_image:
+        try:
+            dataset = dicom.read_dataset(data)  # a DICOM file without its preamble
+        except NotAnImage:
+            raise not_an_image from None
+        return _parse_dicom(data, dataset, max_pixels)
+    return ParsedUpload(data, _decode_opened(image, data))
+
+
+def decode(data: bytes, max_pixels: int) -> DecodedImage:
+    """Decode an image file into its samples, exactly as stored."""
+    return parse(data, max_pixels).decoded
+
+
+def _parse_dicom(data: bytes, dataset: Dataset, max_pixels: int) -> ParsedUpload:
+    samples, metadata = dicom.decode(data, dataset, max_pixels)
+    return ParsedUpload(data, DecodedImage(samples, "DICOM", "DICOM", metadata), dataset)
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
@@ -86,16 +155,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def decode(data: bytes, max_pixels: int) -> DecodedImage:
-    """Decode an image file into its samples, exactly as stored."""
-    if dicom.looks_like_dicom(data):
-        return _decode_dicom(data, max_pixels)
-    try:
-        image = _open(data, max_pixels)
-    except NotAnImage:
-        if dicom.is_dicom(data):
-            return _decode_dicom(data, max_pixels)
-        raise
+def _decode_opened(image: Image.Image, data: bytes) -> DecodedImage:
     source_format = str(image.format)
     try:
         image.load()
@@ -111,11 +171,6 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
     if orientation in _UPRIGHT:
         samples = _UPRIGHT[orientation](samples)
     return DecodedImage(np.ascontiguousarray(samples), mode, source_format, metadata)
-
-
-def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
-    samples, metadata = dicom.decode(data, max_pixels)
-    return DecodedImage(samples, "DICOM", "DICOM", metadata)
 
 
 def _is_wide_png(data: bytes) -> bool:
@@ -197,7 +252,7 @@ def encode(image: DecodedImage) -> tuple[bytes, str]:
         return out.getvalue(), ".tiff"
     if image.mode in WIDE_MODES.values():
         rows = image.samples.astype(">u2").view(np.uint8).reshape(image.height, -1)
-        return container.png_bytes(rows, image.width, image.channels, 16, level=6), ".png"
+        return png.png_bytes(rows, image.width, image.channels, 16, level=6), ".png"
     return _encode_png(image), ".png"
 
 
@@ -231,17 +286,16 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def render(data: bytes, max_pixels: int, decoded: DecodedImage | None = None) -> NDArray[np.uint8]:
+def render(image: DecodedImage, file: bytes | None = None) -> NDArray[np.uint8]:
     """An 8-bit RGB or grey rendering for display and classification.
 
-    DICOM goes through its modality and VOI LUTs (dicom.render); 16-bit and
-    signed images are stretched from their minimum to their maximum; a palette
-    is applied; alpha is dropped.  The archival samples are not touched.
-    `decoded` is the file's decode() result when the caller has it already.
+    DICOM goes through its modality and VOI LUTs (dicom.render; `file` is the
+    DICOM file when the caller has it); 16-bit and signed images are stretched
+    from their minimum to their maximum; a palette is applied; alpha is
+    dropped.  The archival samples are not touched.
     """
-    if is_dicom_file(data):
-        return dicom.render(data)
-    image = decoded or decode(data, max_pixels)
+    if image.mode == "DICOM":
+        return dicom.render(dicom.read_dataset(file or dicom.encode(image.samples, image.metadata)))
     samples = image.samples
     if image.mode == "P":
         return np.asarray(_palette_image(image).convert("RGB"))
@@ -253,18 +307,3 @@ def render(data: bytes, max_pixels: int, decoded: DecodedImage | None = None) ->
     if samples.dtype == np.uint8:
         return np.ascontiguousarray(samples)
     return stretch(samples, float(samples.min()), float(samples.max()))
-
-
-def is_dicom_file(data: bytes) -> bool:
-    """A DICOM file, with a preamble or (not being any image Pillow knows) without one."""
-    return dicom.looks_like_dicom(data) or (not _is_pillow_image(data) and dicom.is_dicom(data))
-
-
-def _is_pillow_image(data: bytes) -> bool:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError, ValueError):
-        return False
-    return True

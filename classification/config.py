@@ -1,0 +1,21 @@
+"""The classification settings, read in one place for the services, the
+command line and the system checks (no models: the command line has no database)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+
+from .engine import backbones
+from .policy import MismatchPolicy
+
+
+def resnet50_weights() -> Path | None:
+    return backbones.find_resnet50_weights(settings.SECUREPIX_RESNET50_WEIGHTS, Path(settings.SECUREPIX_KERAS_HOME))
+
+
+def policy() -> MismatchPolicy:
+    return MismatchPolicy.parse(
+        settings.SECUREPIX_MISMATCH_THRESHOLD, settings.SECUREPIX_MISMATCH_DEFAULT, settings.SECUREPIX_MISMATCH_RULES
+    )

@@ -1,0 +1,171 @@
+"""Every error a user can meet, once: its code, its HTTP status and its CLI
+exit code (`ErrorCode`), and one exception type (`SecurePixError`) that
+carries a code.  The DRF handler, the pages and the command line each map it
+in one place (web/errors.py, web/pages.py, securepix_site/cli.py); the README's
+error table is tested against this enum."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+EXIT_OK = 0
+
+
+class ErrorCode(Enum):
+    """(code, HTTP status, CLI exit code).  Exit codes: 1 the platform failed,
+    2 bad input or usage, 3 wrong password or altered file, 4 refused."""
+
+    # Input
+    INVALID = ("invalid", 400, 2)
+    USAGE = ("usage", 400, 2)
+    BAD_INPUT = ("bad_input", 400, 2)
+    PARSE_ERROR = ("parse_error", 400, 2)
+    NOT_AN_IMAGE = ("not_an_image", 415, 2)
+    DAMAGED_IMAGE = ("damaged_image", 400, 2)
+    UNSUPPORTED_IMAGE = ("unsupported_image", 415, 2)
+    UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415, 2)
+    IMAGE_TOO_LARGE = ("image_too_large", 413, 2)
+    UPLOAD_TOO_LARGE = ("upload_too_large", 413, 2)
+    NOT_SECUREPIX_FILE = ("not_securepix_file", 400, 2)
+    KDF_PARAMETERS_REFUSED = ("kdf_parameters_refused", 400, 2)
+    BAD_MODEL = ("bad_model", 400, 2)
+    NO_ACKNOWLEDGMENT_NEEDED = ("no_acknowledgment_needed", 400, 2)
+    # Decryption
+    AUTHENTICATION_FAILED = ("authentication_failed", 400, 3)
+    # Who you are
+    NOT_AUTHENTICATED = ("not_authenticated", 401, 4)
+    BAD_CREDENTIALS = ("bad_credentials", 401, 4)
+    BAD_TOKEN = ("bad_token", 401, 4)
+    TOKEN_REVOKED = ("token_revoked", 401, 4)
+    TOKEN_EXPIRED = ("token_expired", 401, 4)
+    ACCOUNT_DISABLED = ("account_disabled", 401, 4)
+    OTP_REQUIRED = ("otp_required", 401, 4)
+    OTP_INVALID = ("otp_invalid", 401, 4)
+    SECOND_FACTOR_REQUIRED = ("second_factor_required", 403, 4)
+    FORBIDDEN = ("forbidden", 403, 4)
+    PERMISSION_DENIED = ("permission_denied", 403, 4)
+    CSRF_FAILED = ("csrf_failed", 403, 4)
+    LOCKED_OUT = ("locked_out", 429, 4)
+    THROTTLED = ("throttled", 429, 4)
+    # The mismatch policy
+    ACKNOWLEDGMENT_REQUIRED = ("acknowledgment_required", 409, 4)
+    BLOCKED_BY_POLICY = ("blocked_by_policy", 403, 4)
+    # The request itself
+    NOT_FOUND = ("not_found", 404, 2)
+    METHOD_NOT_ALLOWED = ("method_not_allowed", 405, 2)
+    NOT_ACCEPTABLE = ("not_acceptable", 406, 2)
+    SERVER_ERROR = ("server_error", 500, 1)
+
+    def __init__(self, code: str, status: int, exit_code: int) -> None:
+        self.code = code
+        self.status = status
+        self.exit_code = exit_code
+
+    @classmethod
+    def from_code(cls, code: str) -> ErrorCode | None:
+        return _BY_CODE.get(code)
+
+
+_BY_CODE = {member.code: member for member in ErrorCode}
+
+
+class SecurePixError(Exception):
+    """An error the user can act on.  `reason` is finer than the code where the
+    audit trail should tell cases apart (a wrong password from an altered file)."""
+
+    error_code: ErrorCode = ErrorCode.BAD_INPUT
+    reason: str = ""
+
+    def __init__(self, message: str, *, code: ErrorCode | None = None, details: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.error_code = code
+        self.details: dict[str, Any] = dict(details or {})
+
+    @property
+    def code(self) -> str:
+        return self.error_code.code
+
+    @property
+    def status(self) -> int:
+        return self.error_code.status
+
+    @property
+    def exit_code(self) -> int:
+        return self.error_code.exit_code
+
+    @property
+    def audit_reason(self) -> str:
+        return self.reason or self.code
+
+
+class InvalidInput(SecurePixError):
+    """A request's fields are wrong: `fields` names each field's problems."""
+
+    error_code = ErrorCode.INVALID
+
+    def __init__(self, fields: Mapping[str, list[str]]) -> None:
+        name, problems = next(iter(fields.items()))
+        super().__init__(f"{name}: {problems[0]}", details={"fields": dict(fields)})
+        self.fields = dict(fields)
+        self.reason = f"invalid_{name}"[:60]
+
+
+class UsageError(SecurePixError):
+    error_code = ErrorCode.USAGE
+
+
+class NotAnImage(SecurePixError):
+    error_code = ErrorCode.NOT_AN_IMAGE
+
+
+class DamagedImage(NotAnImage):
+    """An image file of a known kind that is truncated or corrupt."""
+
+    error_code = ErrorCode.DAMAGED_IMAGE
+
+
+class UnsupportedImage(SecurePixError):
+    error_code = ErrorCode.UNSUPPORTED_IMAGE
+
+
+class ImageTooLarge(SecurePixError):
+    error_code = ErrorCode.IMAGE_TOO_LARGE
+
+
+class UploadTooLarge(SecurePixError):
+    error_code = ErrorCode.UPLOAD_TOO_LARGE
+
+
+class NotSecurePixFile(SecurePixError):
+    error_code = ErrorCode.NOT_SECUREPIX_FILE
+
+
+class KdfParametersRefused(SecurePixError):
+    """A header asks for key-derivation work outside the accepted bounds."""
+
+    error_code = ErrorCode.KDF_PARAMETERS_REFUSED
+
+
+class AuthenticationFailed(SecurePixError):
+    """Wrong password or altered file: never a garbage image."""
+
+    error_code = ErrorCode.AUTHENTICATION_FAILED
+
+
+class WrongPassword(AuthenticationFailed):
+    reason = "wrong_password"
+
+
+class TamperedFile(AuthenticationFailed):
+    reason = "tampered_file"
+
+
+class Forbidden(SecurePixError):
+    error_code = ErrorCode.FORBIDDEN
+
+    def __init__(self, message: str = "your role does not allow this") -> None:
+        super().__init__(message)

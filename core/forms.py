@@ -1,0 +1,49 @@
+"""Pieces of the operation contracts (cipher/contracts.py,
+classification/contracts.py): an uploaded file and the form values every
+front end sends as text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidInput
+
+_TRUE = ("true", "1", "on", "yes")
+_FALSE = ("false", "0", "off", "no", "")
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes
+
+    def __repr__(self) -> str:  # never the bytes, in a traceback or a log
+        return f"Upload(name={self.name!r}, {len(self.data)} bytes)"
+
+
+def one_upload(files: Sequence[tuple[str, bytes]], field: str, what: str) -> Upload:
+    """The one non-empty file of a form field."""
+    if len(files) != 1:
+        raise InvalidInput({field: [f"choose one {what}"]})
+    name, data = files[0]
+    if not data:
+        raise InvalidInput({field: ["the file is empty"]})
+    return Upload(name, data)
+
+
+def text(fields: Mapping[str, Any], name: str, default: str = "", *, max_length: int = 2000) -> str:
+    value = fields.get(name, default)
+    if not isinstance(value, str):
+        raise InvalidInput({name: ["must be text"]})
+    if len(value) > max_length:
+        raise InvalidInput({name: [f"at most {max_length} characters"]})
+    return value
+
+
+def boolean(fields: Mapping[str, Any], name: str) -> bool:
+    value = str(fields.get(name, "")).strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise InvalidInput({name: ["must be true or false"]})
+    return value in _TRUE
