@@ -14,54 +14,56 @@ EXIT_OK = 0
 
 
 class ErrorCode(Enum):
-    """(code, HTTP status, CLI exit code).  Exit codes: 1 the platform failed,
-    2 bad input or usage, 3 wrong password or altered file, 4 refused."""
+    """(code, HTTP status, CLI exit code, meaning).  Exit codes: 1 the
+    platform failed, 2 bad input or usage, 3 wrong password or altered file,
+    4 refused (who you are, or the policy)."""
 
     # Input
-    INVALID = ("invalid", 400, 2)
-    USAGE = ("usage", 400, 2)
-    BAD_INPUT = ("bad_input", 400, 2)
-    PARSE_ERROR = ("parse_error", 400, 2)
-    NOT_AN_IMAGE = ("not_an_image", 415, 2)
-    DAMAGED_IMAGE = ("damaged_image", 400, 2)
-    UNSUPPORTED_IMAGE = ("unsupported_image", 415, 2)
-    UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415, 2)
-    IMAGE_TOO_LARGE = ("image_too_large", 413, 2)
-    UPLOAD_TOO_LARGE = ("upload_too_large", 413, 2)
-    NOT_SECUREPIX_FILE = ("not_securepix_file", 400, 2)
-    KDF_PARAMETERS_REFUSED = ("kdf_parameters_refused", 400, 2)
-    BAD_MODEL = ("bad_model", 400, 2)
-    NO_ACKNOWLEDGMENT_NEEDED = ("no_acknowledgment_needed", 400, 2)
+    INVALID = ("invalid", 400, 2, "a field is missing or wrong (`fields` names each)")
+    USAGE = ("usage", 400, 2, "the command line was called wrongly")
+    BAD_INPUT = ("bad_input", 400, 2, "the input cannot be used")
+    PARSE_ERROR = ("parse_error", 400, 2, "the request body cannot be parsed")
+    NOT_AN_IMAGE = ("not_an_image", 415, 2, "the file is not an image SecurePix reads")
+    DAMAGED_IMAGE = ("damaged_image", 400, 2, "an image file of a known kind is truncated or corrupt")
+    UNSUPPORTED_IMAGE = ("unsupported_image", 415, 2, "an image kind, mode or encoding SecurePix does not support")
+    UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415, 2, "the request's content type is not accepted")
+    IMAGE_TOO_LARGE = ("image_too_large", 413, 2, "the image has more pixels than the limit")
+    UPLOAD_TOO_LARGE = ("upload_too_large", 413, 2, "the upload has more bytes than the limit")
+    NOT_SECUREPIX_FILE = ("not_securepix_file", 400, 2, "the file is not a SecurePix file")
+    KDF_PARAMETERS_REFUSED = ("kdf_parameters_refused", 400, 2, "the file asks for too much key-derivation work")
+    BAD_MODEL = ("bad_model", 400, 2, "no such classifier, or its weights are not here")
+    NO_ACKNOWLEDGMENT_NEEDED = ("no_acknowledgment_needed", 400, 2, "an acknowledgment where the policy asks for none")
     # Decryption
-    AUTHENTICATION_FAILED = ("authentication_failed", 400, 3)
+    AUTHENTICATION_FAILED = ("authentication_failed", 400, 3, "wrong password, or the file was altered")
     # Who you are
-    NOT_AUTHENTICATED = ("not_authenticated", 401, 4)
-    BAD_CREDENTIALS = ("bad_credentials", 401, 4)
-    BAD_TOKEN = ("bad_token", 401, 4)
-    TOKEN_REVOKED = ("token_revoked", 401, 4)
-    TOKEN_EXPIRED = ("token_expired", 401, 4)
-    ACCOUNT_DISABLED = ("account_disabled", 401, 4)
-    OTP_REQUIRED = ("otp_required", 401, 4)
-    OTP_INVALID = ("otp_invalid", 401, 4)
-    SECOND_FACTOR_REQUIRED = ("second_factor_required", 403, 4)
-    FORBIDDEN = ("forbidden", 403, 4)
-    PERMISSION_DENIED = ("permission_denied", 403, 4)
-    CSRF_FAILED = ("csrf_failed", 403, 4)
-    LOCKED_OUT = ("locked_out", 429, 4)
-    THROTTLED = ("throttled", 429, 4)
+    NOT_AUTHENTICATED = ("not_authenticated", 401, 4, "no credentials were given")
+    BAD_CREDENTIALS = ("bad_credentials", 401, 4, "wrong username or password")
+    BAD_TOKEN = ("bad_token", 401, 4, "an unknown or malformed API token")
+    TOKEN_REVOKED = ("token_revoked", 401, 4, "the API token was revoked")
+    TOKEN_EXPIRED = ("token_expired", 401, 4, "the API token has expired")
+    ACCOUNT_DISABLED = ("account_disabled", 401, 4, "the account is disabled")
+    OTP_REQUIRED = ("otp_required", 401, 4, "a one-time password is needed")
+    OTP_INVALID = ("otp_invalid", 401, 4, "the one-time password is wrong or was used")
+    SECOND_FACTOR_REQUIRED = ("second_factor_required", 403, 4, "this account must use its second factor first")
+    FORBIDDEN = ("forbidden", 403, 4, "your role does not allow this")
+    PERMISSION_DENIED = ("permission_denied", 403, 4, "not allowed")
+    CSRF_FAILED = ("csrf_failed", 403, 4, "the form's CSRF token is missing or wrong")
+    LOCKED_OUT = ("locked_out", 429, 4, "too many failed logins: wait for the lockout to end")
+    THROTTLED = ("throttled", 429, 4, "too many attempts: wait (`retry_after_seconds`)")
     # The mismatch policy
-    ACKNOWLEDGMENT_REQUIRED = ("acknowledgment_required", 409, 4)
-    BLOCKED_BY_POLICY = ("blocked_by_policy", 403, 4)
+    ACKNOWLEDGMENT_REQUIRED = ("acknowledgment_required", 409, 4, "the image looks like another domain: acknowledge it")
+    BLOCKED_BY_POLICY = ("blocked_by_policy", 403, 4, "the policy blocks this declared domain for this image")
     # The request itself
-    NOT_FOUND = ("not_found", 404, 2)
-    METHOD_NOT_ALLOWED = ("method_not_allowed", 405, 2)
-    NOT_ACCEPTABLE = ("not_acceptable", 406, 2)
-    SERVER_ERROR = ("server_error", 500, 1)
+    NOT_FOUND = ("not_found", 404, 2, "no such object or endpoint")
+    METHOD_NOT_ALLOWED = ("method_not_allowed", 405, 2, "the endpoint does not take this HTTP method")
+    NOT_ACCEPTABLE = ("not_acceptable", 406, 2, "the requested response type is not offered")
+    SERVER_ERROR = ("server_error", 500, 1, "the platform failed (logged)")
 
-    def __init__(self, code: str, status: int, exit_code: int) -> None:
+    def __init__(self, code: str, status: int, exit_code: int, meaning: str) -> None:
         self.code = code
         self.status = status
         self.exit_code = exit_code
+        self.meaning = meaning
 
     @classmethod
     def from_code(cls, code: str) -> ErrorCode | None:

@@ -1,0 +1,84 @@
+"""cipher.services, called directly as the API, the pages and the jobs call
+it: one contract in, one audited outcome out, the upload parsed once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydicom
+import pytest
+
+from audit.models import AuditEvent
+from cipher import services
+from cipher.contracts import DecryptRequest, EncryptRequest
+from core.context import Context
+from core.errors import AuthenticationFailed, ErrorCode, Forbidden, InvalidInput, SecurePixError
+from core.forms import Upload
+from tests import dicom_files
+from tests.images import encode, image_in_mode
+
+IMAGE_PASSWORD = "long enough passphrase for files"
+
+
+def _encrypt(user: Any, data: bytes, declared: str = "medical", **fields: Any) -> services.Encrypted:
+    request = EncryptRequest(Upload("scan.dcm", data), IMAGE_PASSWORD, declared, **fields)
+    return services.do_encrypt(context=Context(actor=user), request=request)
+
+
+def test_a_dicom_upload_is_read_once_for_classification_encryption_and_the_audit(
+    operator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = dicom_files.packaged("ct_signed")
+    reads = []
+    real_dcmread = pydicom.dcmread
+
+    def counting_dcmread(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return real_dcmread(*args, **kwargs)
+
+    monkeypatch.setattr(pydicom, "dcmread", counting_dcmread)
+    done = _encrypt(operator, data)
+    assert len(reads) == 1
+    assert done.classification.domain == "medical" and "DICOM modality CT" in done.classification.reasons
+    event = AuditEvent.objects.get(action="encrypt")
+    assert (event.outcome, event.image_format, event.image_width) == ("success", "DICOM", 128)
+
+
+def test_a_refused_contract_is_recorded_with_the_field_that_was_wrong(operator: Any) -> None:
+    png = encode(image_in_mode("RGB"))
+    with pytest.raises(InvalidInput) as refused:
+        _encrypt(operator, png, "medical", acknowledge=True, acknowledgment_reason="")
+    assert refused.value.fields == {"acknowledgment_reason": ["an acknowledgment needs a reason"]}
+    with pytest.raises(InvalidInput, match="declared_domain"):
+        _encrypt(operator, png, "pets")
+    reasons = list(AuditEvent.objects.order_by("sequence").values_list("outcome", "reason"))
+    assert reasons == [("failure", "invalid_acknowledgment_reason"), ("failure", "invalid_declared_domain")]
+
+
+def test_a_mismatch_without_acknowledgment_is_refused_with_the_prediction(operator: Any) -> None:
+    with pytest.raises(SecurePixError) as refused:
+        _encrypt(operator, dicom_files.packaged("ct_signed"), "personal")
+    assert refused.value.error_code is ErrorCode.ACKNOWLEDGMENT_REQUIRED and refused.value.status == 409
+    assert refused.value.details["classification"]["domain"] == "medical"
+    assert AuditEvent.objects.get().outcome == "denied"
+    done = _encrypt(
+        operator, dicom_files.packaged("ct_signed"), "personal", acknowledge=True, acknowledgment_reason="consented"
+    )
+    assert done.acknowledgment is not None and done.acknowledgment.audit_event == done.event
+
+
+def test_decryption_tells_a_wrong_password_from_an_altered_file(operator: Any) -> None:
+    encrypted = _encrypt(operator, encode(image_in_mode("RGB")), "none").data
+    context = Context(actor=operator)
+    with pytest.raises(AuthenticationFailed):
+        services.do_decrypt(context=context, request=DecryptRequest(Upload("x", encrypted), "not the password"))
+    done = services.do_decrypt(context=context, request=DecryptRequest(Upload("x", encrypted), IMAGE_PASSWORD))
+    assert done.suffix == ".png" and done.image.mode == "RGB"
+    outcomes = list(AuditEvent.objects.filter(action="decrypt").order_by("sequence").values_list("outcome", "reason"))
+    assert outcomes == [("failure", "wrong_password"), ("success", "")]
+
+
+def test_only_a_role_that_may_encrypt_can(auditor: Any) -> None:
+    with pytest.raises(Forbidden):
+        _encrypt(auditor, encode(image_in_mode("RGB")))
+    assert AuditEvent.objects.get().outcome == "denied"
