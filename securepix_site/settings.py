@@ -13,6 +13,7 @@ from imaging.limits import DEFAULT_MAX_PIXELS
 from .env import LOCAL_SECRETS, envbool, envchoice, envfloat, envint, envlist, envstr, local_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+SITE_DIR = Path(__file__).resolve().parent  # the pages and static files ship inside the package
 
 DEBUG = envbool("SECUREPIX_DEBUG", False)
 DATA_DIR = Path(envstr("SECUREPIX_DATA_DIR", str(BASE_DIR / "var")))
@@ -65,7 +66,7 @@ WSGI_APPLICATION = "securepix_site.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [SITE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -111,7 +112,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"  # filled by `manage.py collectstatic` for deployments (`make run` makes it)
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [SITE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True  # serves static/ without collectstatic (collectstatic still works)
 
 SESSION_COOKIE_HTTPONLY = True

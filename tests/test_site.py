@@ -76,3 +76,16 @@ def test_importing_the_settings_writes_nothing(tmp_path: object) -> None:
     done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
     assert not folder.exists()
     assert "securepix.W001" in done.stderr  # the made-up keys are reported
+
+
+def test_every_package_and_the_pages_ship_in_the_distribution() -> None:
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    included = {pattern.rstrip("*") for pattern in config["packages"]["find"]["include"]}
+    packages = {path.parent.name for path in root.glob("*/__init__.py")} - {"tests"}
+    assert packages == included
+    assert config["package-data"]["securepix_site"] == ["templates/**/*.html", "static/**/*"]
+    assert (root / "securepix_site" / "templates" / "base.html").exists()
