@@ -9,7 +9,14 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from core.errors import ErrorCode
+
 from .models import PREFIX, ApiToken, token_hash
+
+
+def _refused(message: str, code: ErrorCode) -> exceptions.AuthenticationFailed:
+    """DRF's 401 (with its WWW-Authenticate header), carrying our code."""
+    return exceptions.AuthenticationFailed(message, code=code.code)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -24,16 +31,16 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None
         parts = value.strip().split("_", 2)
         if len(parts) != 3 or parts[0] != PREFIX:
-            raise exceptions.AuthenticationFailed("malformed API token", code="bad_token")
+            raise _refused("malformed API token", ErrorCode.BAD_TOKEN)
         token = ApiToken.objects.select_related("user").filter(key_id=parts[1]).first()
         if token is None or not hmac.compare_digest(token.secret_hash, token_hash(parts[2])):
-            raise exceptions.AuthenticationFailed("unknown API token", code="bad_token")
+            raise _refused("unknown API token", ErrorCode.BAD_TOKEN)
         if token.revoked is not None:
-            raise exceptions.AuthenticationFailed("this API token was revoked", code="token_revoked")
+            raise _refused("this API token was revoked", ErrorCode.TOKEN_REVOKED)
         if token.expires <= timezone.now():
-            raise exceptions.AuthenticationFailed("this API token has expired", code="token_expired")
+            raise _refused("this API token has expired", ErrorCode.TOKEN_EXPIRED)
         if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("this account is disabled", code="account_disabled")
+            raise _refused("this account is disabled", ErrorCode.ACCOUNT_DISABLED)
         ApiToken.objects.filter(pk=token.pk).update(last_used=timezone.now())
         return token.user, token
 

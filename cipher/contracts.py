@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from classification.contracts import check_domain
+from classification.contracts import check_acknowledgment_reason, check_domain
 from core.errors import InvalidInput
 from core.forms import Upload, boolean, one_upload, text
 
@@ -48,8 +48,8 @@ class EncryptRequest:
         if self.cipher not in CIPHERS:
             raise InvalidInput({"cipher": [f"unknown cipher {self.cipher!r}; choose one of {', '.join(CIPHERS)}"]})
         check_password(self.password)
-        if self.acknowledge and not self.acknowledgment_reason:
-            raise InvalidInput({"acknowledgment_reason": ["an acknowledgment needs a reason"]})
+        if self.acknowledge:
+            check_acknowledgment_reason(self.acknowledgment_reason)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,12 @@ def check_domain(declared: str) -> None:
         raise InvalidInput({"declared_domain": [f"unknown domain {declared!r}; choose one of {', '.join(DOMAINS)}"]})
 
 
+def check_acknowledgment_reason(reason: str) -> None:
+    """An acknowledgment of a mismatch always says why."""
+    if not reason.strip():
+        raise InvalidInput({"acknowledgment_reason": ["an acknowledgment needs a reason"]})
+
+
 @dataclass(frozen=True)
 class ClassifyRequest:
     upload: Upload

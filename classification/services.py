@@ -14,12 +14,12 @@ from audit.services import record, refuse, require
 from core import permissions
 from core.context import Context
 from core.domains import ACKNOWLEDGE
-from core.errors import ErrorCode, InvalidInput, SecurePixError
+from core.errors import ErrorCode, SecurePixError
 from imaging import imagefile
 from imaging.imagefile import ParsedUpload
 
 from .config import policy, resnet50_weights
-from .contracts import ClassifyRequest, check_domain
+from .contracts import ClassifyRequest, check_acknowledgment_reason, check_domain
 from .engine import backbones
 from .engine.classifier import Classification, DomainClassifier
 from .models import MismatchAcknowledgment
@@ -104,8 +104,7 @@ def do_acknowledge(
         raise SecurePixError(
             f"no acknowledgment is needed or possible here: {decision.reason}", code=ErrorCode.NO_ACKNOWLEDGMENT_NEEDED
         )
-    if not reason.strip():
-        raise InvalidInput({"acknowledgment_reason": ["an acknowledgment needs a reason"]})
+    check_acknowledgment_reason(reason)
     with transaction.atomic():
         acknowledgment = MismatchAcknowledgment.objects.create(
             user=context.actor,
