@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import django_otp
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -19,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ErrorCode
-from web.auth import Authenticated, needs_second_factor, second_factor_done
+from web.auth import Authenticated, has_device, needs_second_factor, second_factor_done
 from web.context import context_from
 from web.throttles import TokenAddressThrottle
 from web.uploads import PasswordField
@@ -33,7 +34,12 @@ class TokenRequest(serializers.Serializer[Any]):
     password = PasswordField(required=False)
     otp_token = serializers.CharField(required=False, max_length=16, help_text="one-time password, once enrolled")
     name = serializers.CharField(required=False, default="", allow_blank=True, max_length=100)
-    days = serializers.IntegerField(required=False, min_value=1, max_value=365)
+    days = serializers.IntegerField(required=False, min_value=1, help_text="at most SECUREPIX_TOKEN_DAYS (30)")
+
+    def validate_days(self, days: int | None) -> int | None:
+        if days is not None and days > settings.SECUREPIX_TOKEN_DAYS:
+            raise serializers.ValidationError(f"at most {settings.SECUREPIX_TOKEN_DAYS} days")
+        return days
 
 
 class TokenSerializer(serializers.ModelSerializer[ApiToken]):
@@ -51,19 +57,22 @@ class CreatedToken(TokenSerializer):
         fields = [*TokenSerializer.Meta.fields, "token"]
 
 
-def _otp_device(user: Any, otp_token: str) -> Any:
-    """The device that accepts `otp_token`, or an error when the user has a device and the token is missing or wrong."""
-    if not django_otp.user_has_device(user):
+def _otp_device(request: Request, user: Any, otp_token: str) -> Any:
+    """The device that accepts `otp_token`, or an error when the user has a
+    device and the token is missing or wrong (a failed login: recorded, and
+    counted towards the lockout like a wrong password)."""
+    if not has_device(user):
         return None
-    if not otp_token:
-        raise exceptions.AuthenticationFailed(
-            "a one-time password (otp_token) is required", code=ErrorCode.OTP_REQUIRED.code
-        )
-    device = django_otp.match_token(user, otp_token)
+    device = django_otp.match_token(user, otp_token) if otp_token else None
     if device is None:
-        raise exceptions.AuthenticationFailed(
-            "the one-time password is wrong or was already used", code=ErrorCode.OTP_INVALID.code
+        code = ErrorCode.OTP_INVALID if otp_token else ErrorCode.OTP_REQUIRED
+        services.do_reject_login(request=request._request, username=user.get_username(), reason=code.code)
+        message = (
+            "the one-time password is wrong or was already used"
+            if otp_token
+            else "a one-time password (otp_token) is required"
         )
+        raise exceptions.AuthenticationFailed(message, code=code.code)
     return device
 
 
@@ -74,9 +83,10 @@ class Tokens(generics.ListAPIView[ApiToken]):
 
     serializer_class = TokenSerializer
     throttle_classes = [TokenAddressThrottle]
-    allow_without_second_factor = True
 
     def get_permissions(self) -> list[Any]:
+        # Making a token needs no second factor yet: a user who must enrol gets
+        # one to enrol with (and nothing else works with it until then).
         return [AllowAny()] if self.request.method == "POST" else [Authenticated()]
 
     def get_throttles(self) -> list[Any]:
@@ -97,10 +107,15 @@ class Tokens(generics.ListAPIView[ApiToken]):
             user = authenticate(request._request, username=values["username"], password=values["password"])
             if user is None:
                 raise exceptions.AuthenticationFailed("wrong username or password", code=ErrorCode.BAD_CREDENTIALS.code)
-            device = _otp_device(user, values.get("otp_token", ""))
+            device = _otp_device(request, user, values.get("otp_token", ""))
             verified = device is not None
         else:
             verified = second_factor_done(request)
+            if has_device(user) and not verified:
+                raise exceptions.PermissionDenied(
+                    "this session has not used your authenticator: log in again with its code",
+                    code=ErrorCode.SECOND_FACTOR_REQUIRED.code,
+                )
         token, plain = services.do_issue_token(
             context=context_from(request, actor=user),
             name=values["name"],
@@ -117,7 +132,6 @@ class TokenDetail(APIView):
     """DELETE: revoke one of your tokens (by its key id)."""
 
     permission_classes = [Authenticated]
-    allow_without_second_factor = True
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, key_id: str) -> Response:

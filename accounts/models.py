@@ -46,7 +46,9 @@ class ApiToken(models.Model):
             key_id=key_id,
             secret_hash=token_hash(secret),
             name=name,
-            expires=timezone.now() + timedelta(days=days or settings.SECUREPIX_TOKEN_DAYS),
+            # SECUREPIX_TOKEN_DAYS is a ceiling, not a default
+            expires=timezone.now()
+            + timedelta(days=min(days or settings.SECUREPIX_TOKEN_DAYS, settings.SECUREPIX_TOKEN_DAYS)),
             second_factor=second_factor,
         )
         return token, f"{PREFIX}_{key_id}_{secret}"

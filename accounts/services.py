@@ -4,7 +4,9 @@ and one-time passwords that fail at login."""
 
 from __future__ import annotations
 
+from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -13,6 +15,8 @@ from audit.services import record
 from core.context import Context
 
 from .models import ApiToken
+
+LOGIN_FAILURE_REASON = "securepix_reason"  # in a failed login's credentials: why, when not the password
 
 
 def do_issue_token(
@@ -65,6 +69,10 @@ def do_confirm_totp(*, context: Context, code: str, token: ApiToken | None = Non
     return device
 
 
-def do_record_otp_failure(*, context: Context, username: str) -> None:
-    """A wrong one-time password at login (the password was right)."""
-    record(Action.LOGIN, Outcome.FAILURE, context, reason="otp_invalid", username=username)
+def do_reject_login(*, request: HttpRequest, username: str, reason: str) -> None:
+    """A login that failed at its second step (a right password, a missing or
+    wrong one-time password): recorded (accounts/signals.py) and counted
+    towards the lockout (django-axes), like a wrong password."""
+    user_login_failed.send(
+        sender=__name__, credentials={"username": username, LOGIN_FAILURE_REASON: reason}, request=request
+    )

@@ -12,6 +12,8 @@ from audit.services import record
 from core.context import Context
 from web.context import context_from
 
+from .services import LOGIN_FAILURE_REASON
+
 
 def _context(request: Any, user: Any = None) -> Context:
     return Context(actor=user) if request is None else context_from(request, actor=user)
@@ -31,10 +33,11 @@ def logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 @receiver(user_login_failed)
 def login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
     locked = bool(getattr(request, "axes_locked_out", False))
+    reason = "locked_out" if locked else str(credentials.get(LOGIN_FAILURE_REASON, "bad_credentials"))
     record(
         Action.LOGIN,
         Outcome.DENIED if locked else Outcome.FAILURE,
         _context(request),
-        reason="locked_out" if locked else "bad_credentials",
+        reason=reason,
         username=str(credentials.get("username", ""))[:150],
     )

@@ -133,7 +133,7 @@ def login_otp(request: HttpRequest) -> HttpResponse:
             auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect(pending["next"])
         pending["tries"] += 1
-        services.do_record_otp_failure(context=context_from(request), username=user.get_username())
+        services.do_reject_login(request=request, username=user.get_username(), reason="otp_invalid")
         if pending["tries"] >= OTP_ATTEMPTS:
             request.session.pop(PENDING)
             return redirect("login")

@@ -24,7 +24,7 @@ SECRET_KEY = envstr("SECUREPIX_SECRET_KEY", "") or local_secret(DATA_DIR / "secr
 ALLOWED_HOSTS = envlist("SECUREPIX_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "securepix_site.apps.AdminConfig",  # the admin behind the platform's two-step login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

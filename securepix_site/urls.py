@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -11,11 +10,6 @@ from audit import views as audit
 from cipher import views as cipher
 
 from . import views
-
-if settings.SECUREPIX_REQUIRE_2FA:
-    from django_otp.admin import OTPAdminSite
-
-    admin.site.__class__ = OTPAdminSite  # the admin asks for the one-time password too
 
 urlpatterns = [
     path("", views.home, name="home"),

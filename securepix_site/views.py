@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularSwaggerSplitView
 from audit.services import EventFilter, events
 from cipher.engine.envelope import CIPHERS
 from classification.models import MismatchAcknowledgment
+from core import permissions
 from core.errors import ErrorCode
 from web.errors import json_error
 
@@ -19,6 +20,8 @@ def home(request: HttpRequest) -> HttpResponse:
     """The dashboard: my recent operations and acknowledgments (a welcome page when logged out)."""
     if not request.user.is_authenticated:
         return render(request, "home.html", {"ciphers": CIPHERS})
+    if not request.user.has_perm(permissions.OWN_HISTORY):  # a user in no group sees nothing
+        return render(request, "dashboard.html", {"events": [], "acknowledgments": [], "no_role": True})
     context = {
         "events": events(EventFilter(), actor=request.user).order_by("-sequence")[:15],
         "acknowledgments": MismatchAcknowledgment.objects.filter(user=cast(Any, request.user))[:10],

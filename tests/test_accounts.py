@@ -93,14 +93,16 @@ def test_once_enrolled_tokens_need_the_one_time_password(operator: Any) -> None:
     assert AuditEvent.objects.filter(action="login", reason="otp_invalid").count() == 1
 
 
-def test_the_code_step_gives_up_after_five_wrong_codes(operator: Any) -> None:
+def test_the_code_step_gives_up_after_five_wrong_codes_and_locks_the_login(operator: Any) -> None:
     device = _enrol(token_client(operator))
     wrong = "000000" if _code(device) != "000000" else "111111"
     browser = Client()
     browser.post("/accounts/login/", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
     answers = [browser.post("/accounts/login/code/", {"otp_token": wrong}).status_code for _ in range(5)]
-    assert answers == [200, 200, 200, 200, 302]
+    assert answers == [200, 200, 200, 200, 429]  # wrong codes count towards the lockout like wrong passwords
     assert browser.get("/accounts/login/code/")["Location"] == "/accounts/login/"  # start again from the password
+    again = browser.post("/accounts/login/", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
+    assert again.status_code == 429
 
 
 @override_settings(SECUREPIX_REQUIRE_2FA=True)

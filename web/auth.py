@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_otp
 from django.conf import settings
 from rest_framework import permissions
 from rest_framework.request import Request
@@ -23,9 +24,18 @@ def roles_of(user: Any) -> list[str]:
     return roles
 
 
+def has_device(user: Any) -> bool:
+    """Whether the user has a confirmed authenticator device."""
+    return bool(user is not None and user.is_authenticated and django_otp.user_has_device(user, confirmed=True))
+
+
 def needs_second_factor(user: Any) -> bool:
-    """Whether this user must use a second factor: auditors and administrators, with SECUREPIX_REQUIRE_2FA."""
-    return bool(settings.SECUREPIX_REQUIRE_2FA and set(roles_of(user)) & {AUDITOR, ADMIN})
+    """Whether this user must use a second factor: anyone with a confirmed
+    device, on every way in; and auditors and administrators with
+    SECUREPIX_REQUIRE_2FA (who may only enrol until they have one)."""
+    if settings.SECUREPIX_REQUIRE_2FA and set(roles_of(user)) & {AUDITOR, ADMIN}:
+        return True
+    return has_device(user)
 
 
 def otp_verified(user: Any) -> bool:

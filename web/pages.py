@@ -7,13 +7,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from core.errors import SecurePixError
 
-from .auth import needs_second_factor, otp_verified
+from .auth import has_device, needs_second_factor, otp_verified
 
 View = Callable[..., HttpResponse]
 
@@ -29,7 +30,7 @@ def page(*perms: str, second_factor: bool = True) -> Callable[[View], View]:
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if second_factor and needs_second_factor(user) and not otp_verified(user):
-                return redirect("two-factor")
+                return second_factor_step(request)
             if perms and not user.has_perms(perms):
                 return problem(request, "Forbidden", "Your role does not allow this page.", 403)
             return view(request, *args, **kwargs)
@@ -37,6 +38,16 @@ def page(*perms: str, second_factor: bool = True) -> Callable[[View], View]:
         return wrapped
 
     return decorator
+
+
+def second_factor_step(request: HttpRequest) -> HttpResponse:
+    """A session that has not used its second factor: a user with a device logs
+    in again (the login asks for the code); one without enrols first."""
+    if has_device(request.user):
+        next_page = request.get_full_path()
+        logout(request)
+        return redirect_to_login(next_page)
+    return redirect("two-factor")
 
 
 def problem(request: HttpRequest, title: str, message: str, status: int) -> HttpResponse:

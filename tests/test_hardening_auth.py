@@ -1,0 +1,94 @@
+"""Every way in asks for the second factor of anyone who has one; wrong codes
+count like wrong passwords; a user with no role sees nothing; token lifetimes
+have a ceiling.  Each test here failed before the fix it pins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import Client, override_settings
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.test import APIClient
+
+from audit.models import AuditEvent
+from tests.conftest import ACCOUNT_PASSWORD, make_user, token_client
+
+
+def _device(user: Any) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+
+
+def _code(device: TOTPDevice) -> str:
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def test_the_admin_login_does_not_take_the_password_alone_from_a_device_owner(admin: Any) -> None:
+    _device(admin)
+    browser = Client()
+    response = browser.post(
+        "/admin/login/?next=/admin/", {"username": admin.username, "password": ACCOUNT_PASSWORD, "next": "/admin/"}
+    )
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert "_auth_user_id" not in browser.session
+    assert browser.get("/admin/").status_code == 302
+
+
+def test_a_session_without_the_second_factor_opens_nothing(admin: Any) -> None:
+    """A session that logged in before the device was enrolled (or any other
+    password-only session) is sent back through the two-step login."""
+    _device(admin)
+    browser = Client()
+    browser.force_login(admin)
+    assert browser.get("/admin/").status_code == 302
+    audit_page = browser.get("/audit/")
+    assert audit_page.status_code == 302 and audit_page["Location"].startswith("/accounts/login/")
+    browser.force_login(admin)
+    minted = browser.post("/api/v1/tokens", {"name": "from the session"})
+    assert minted.status_code == 403 and minted.json()["error"]["code"] == "second_factor_required"
+
+
+def test_wrong_one_time_passwords_on_the_api_are_audited_and_lock_the_login(operator: Any) -> None:
+    device = _device(operator)
+    api = APIClient(REMOTE_ADDR="192.0.2.9")
+    form = {"username": operator.username, "password": ACCOUNT_PASSWORD}
+    wrong = "000000" if _code(device) != "000000" else "111111"
+    statuses = [api.post("/api/v1/tokens", {**form, "otp_token": wrong}).status_code for _ in range(4)]
+    statuses.append(api.post("/api/v1/tokens", form).status_code)  # no code at all counts too
+    assert statuses == [401, 401, 401, 401, 429]  # the fifth failure locks, as with passwords
+    failures = list(AuditEvent.objects.filter(action="login").values_list("outcome", "reason"))
+    assert failures == [("failure", "otp_invalid")] * 4 + [("denied", "locked_out")]
+    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0)  # django-otp's own slow-down
+    locked = api.post("/api/v1/tokens", {**form, "otp_token": _code(device)})
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "locked_out"
+
+
+def test_a_user_in_no_group_sees_nothing_on_the_dashboard(db: None) -> None:
+    from audit.services import record
+    from core.context import Context
+
+    nobody = make_user("no-role", None)
+    record("classify", "success", Context(actor=nobody), declared_domain="medical")
+    browser = Client()
+    browser.force_login(nobody)
+    page = browser.get("/").content.decode()
+    assert "no role yet" in page and "Classify" not in page
+
+
+@override_settings(SECUREPIX_REQUIRE_2FA=True)
+def test_an_auditor_without_a_device_may_only_enrol(auditor: Any) -> None:
+    api = token_client(auditor)
+    assert api.get("/api/v1/tokens").status_code == 403
+    assert api.get("/api/v1/audit/events").status_code == 403
+    key_id = auditor.api_tokens.first().key_id
+    assert api.delete(f"/api/v1/tokens/{key_id}").status_code == 403
+    assert api.post("/api/v1/otp/totp").status_code == 201
+
+
+def test_token_days_is_a_ceiling(operator: Any) -> None:
+    api = APIClient()
+    form = {"username": operator.username, "password": ACCOUNT_PASSWORD}
+    too_long = api.post("/api/v1/tokens", {**form, "days": 365})
+    assert too_long.status_code == 400 and "days" in too_long.json()["error"]["fields"]
+    shorter = api.post("/api/v1/tokens", {**form, "days": 7})
+    assert shorter.status_code == 201
