@@ -23,6 +23,7 @@ from imaging.limits import DEFAULT_MAX_PIXELS
 
 from .engine import analysis, envelope
 from .engine.kdf import check_password
+from .passwords import check_file_password
 
 PASSWORD_ENV = "SECUREPIX_PASSWORD"
 
@@ -52,6 +53,11 @@ def register(commands: Any) -> None:
         sub.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=argparse.SUPPRESS)
         if name == "encrypt":
             sub.add_argument("--cipher", choices=envelope.CIPHERS, default="chaotic")
+            sub.add_argument(
+                "--allow-weak-password",
+                action="store_true",
+                help="encrypt even with a password the file-password policy calls weak (batch scripts of old files)",
+            )
         sub.set_defaults(handler=handler)
 
     analyze = commands.add_parser(
@@ -120,10 +126,12 @@ def _read_input(path: Path) -> bytes:
 Converter = Callable[[str, bytes], tuple[bytes, dict[str, Any], str]]
 
 
-def _run_batch(args: argparse.Namespace, convert: Converter) -> int:
+def _check_outputs(args: argparse.Namespace) -> None:
     if args.output is not None and Path(args.output).is_file() and len(args.inputs) > 1:
         raise UsageError(f"{args.output} is a file: -o names a folder for several inputs")
-    args.password = read_password(args, confirm=args.command == "encrypt")
+
+
+def _run_batch(args: argparse.Namespace, convert: Converter) -> int:
     worst = EXIT_OK
     show_bar = len(args.inputs) > 1 and not args.json and sys.stderr.isatty()
     for source in _progress(args.inputs, show_bar):
@@ -157,16 +165,24 @@ def _describe(image: imagefile.DecodedImage) -> dict[str, Any]:
 
 
 def run_encrypt(args: argparse.Namespace) -> int:
+    _check_outputs(args)
+    password = read_password(args, confirm=True)
+    if not args.allow_weak_password:
+        check_file_password(password)
+
     def convert(name: str, data: bytes) -> tuple[bytes, dict[str, Any], str]:
-        result = envelope.encrypt_file(data, args.password, cipher=args.cipher, max_pixels=args.max_pixels)
+        result = envelope.encrypt_file(data, password, cipher=args.cipher, max_pixels=args.max_pixels)
         return result.data, {"cipher": args.cipher, **_describe(result.source)}, naming.encrypted_name(name)
 
     return _run_batch(args, convert)
 
 
 def run_decrypt(args: argparse.Namespace) -> int:
+    _check_outputs(args)
+    password = read_password(args, confirm=False)
+
     def convert(name: str, data: bytes) -> tuple[bytes, dict[str, Any], str]:
-        image = envelope.decrypt_file(data, args.password, max_pixels=args.max_pixels)
+        image = envelope.decrypt_file(data, password, max_pixels=args.max_pixels)
         output, suffix = imagefile.encode(image)
         return output, _describe(image), naming.decrypted_name(name, suffix)
 

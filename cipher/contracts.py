@@ -14,6 +14,7 @@ from core.forms import Upload, boolean, one_upload, text
 
 from .engine.envelope import CIPHERS
 from .engine.kdf import check_password
+from .passwords import check_file_password
 
 _PASSWORD_MAX = 1024
 
@@ -48,6 +49,7 @@ class EncryptRequest:
         if self.cipher not in CIPHERS:
             raise InvalidInput({"cipher": [f"unknown cipher {self.cipher!r}; choose one of {', '.join(CIPHERS)}"]})
         check_password(self.password)
+        check_file_password(self.password)
         if self.acknowledge:
             check_acknowledgment_reason(self.acknowledgment_reason)
 

@@ -5,7 +5,10 @@ policy block).  Passwords and image bytes stay in memory."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
+from functools import cache
+from types import TracebackType
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +30,7 @@ from imaging.imagefile import DecodedImage
 
 from .contracts import DecryptRequest, EncryptRequest
 from .engine.envelope import EncryptedImage, decrypt_file, encrypt_decoded
+from .engine.kdf import KdfLimits
 
 MIME_TYPES = {".png": "image/png", ".dcm": "application/dicom", ".tiff": "image/tiff"}
 
@@ -67,6 +71,44 @@ _POLICY_REFUSALS = {
 }
 
 
+class DerivationGate:
+    """At most `slots` key derivations at once in this process, so that memory
+    stays within slots x the Argon2id memory cost; a request waits up to
+    `wait` seconds for its turn, then is told to come back (503)."""
+
+    def __init__(self, slots: int, wait: float) -> None:
+        self._slots = threading.BoundedSemaphore(slots)
+        self._wait = wait
+
+    def __enter__(self) -> DerivationGate:
+        if not self._slots.acquire(timeout=self._wait):
+            raise SecurePixError("too many decryptions at once: try again shortly", code=ErrorCode.BUSY)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._slots.release()
+
+
+@cache
+def derivation_gate(slots: int, wait: float) -> DerivationGate:
+    return DerivationGate(slots, wait)
+
+
+def _gate() -> DerivationGate:
+    return derivation_gate(settings.SECUREPIX_KDF_CONCURRENCY, settings.SECUREPIX_KDF_WAIT_SECONDS)
+
+
+def kdf_limits() -> KdfLimits:
+    """The server's policy for the key-derivation work a file may ask for."""
+    return KdfLimits(
+        max_memory_kib=settings.SECUREPIX_KDF_MAX_MEMORY_KIB,
+        max_iterations=settings.SECUREPIX_KDF_MAX_ITERATIONS,
+        max_parallelism=settings.SECUREPIX_KDF_MAX_PARALLELISM,
+    )
+
+
 def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
     return {
         "image_width": image.width,
@@ -97,7 +139,8 @@ def do_encrypt(*, context: Context, request: EncryptRequest) -> Encrypted:
         details = {"classification": result.as_dict(), "decision": decision.action}
         refusal = SecurePixError(f"{decision.reason}; {advice}", code=code, details=details)
         raise refuse(Action.ENCRYPT, context, refusal, Outcome.DENIED, **fields)
-    encrypted = encrypt_decoded(image, request.password, cipher=request.cipher)
+    with _gate():
+        encrypted = encrypt_decoded(image, request.password, cipher=request.cipher)
     with transaction.atomic():
         event = record(
             Action.ENCRYPT,
@@ -127,7 +170,13 @@ def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
     fields: dict[str, Any] = {"encrypted_sha256": hashlib.sha256(data).hexdigest(), "image_bytes": len(data)}
     try:
         request.check()
-        image = decrypt_file(data, request.password, max_pixels=settings.SECUREPIX_MAX_PIXELS)
+        image = decrypt_file(
+            data,
+            request.password,
+            max_pixels=settings.SECUREPIX_MAX_PIXELS,
+            kdf_limits=kdf_limits(),
+            gate=_gate(),
+        )
     except SecurePixError as error:
         refuse(Action.DECRYPT, context, error, **fields)
         raise

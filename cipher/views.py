@@ -28,12 +28,29 @@ from . import charts, services
 from .contracts import DecryptRequest, EncryptRequest
 from .engine import analysis, container
 from .engine.envelope import CIPHERS
+from .passwords import password_problems
 
 
 @require_GET
 @page(permissions.ENCRYPT)
 def encrypt_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "cipher/encrypt.html", {"domains": DOMAIN_CHOICES, "ciphers": CIPHERS})
+    context = {"domains": DOMAIN_CHOICES, "ciphers": CIPHERS, **_password_policy_context()}
+    return render(request, "cipher/encrypt.html", context)
+
+
+def _password_policy_context() -> dict[str, Any]:
+    return {"password_min_length": settings.SECUREPIX_FILE_PASSWORD_MIN_LENGTH}
+
+
+@require_POST
+@sensitive_post_parameters("password")
+@sensitive_variables("password")
+@page(permissions.ENCRYPT)
+def encrypt_password(request: HttpRequest) -> HttpResponse:
+    """What the file-password policy says of the password typed so far (as it is typed)."""
+    password = request.POST.get("password", "")
+    context = {"problems": password_problems(password) if password else [], "checked": bool(password)}
+    return no_store(render(request, "cipher/_password_policy.html", {**context, **_password_policy_context()}))
 
 
 @require_POST

@@ -34,6 +34,8 @@ class ErrorCode(Enum):
     BAD_MODEL = ("bad_model", 400, 2, "no such classifier, or its weights are not here")
     NO_ACKNOWLEDGMENT_NEEDED = ("no_acknowledgment_needed", 400, 2, "an acknowledgment where the policy asks for none")
     # Decryption
+    WEAK_PASSWORD = ("weak_password", 400, 2, "the password is too weak to protect a file (`reasons` say why)")
+    # Decryption
     AUTHENTICATION_FAILED = ("authentication_failed", 400, 3, "wrong password, or the file was altered")
     # Who you are
     NOT_AUTHENTICATED = ("not_authenticated", 401, 4, "no credentials were given")
@@ -58,6 +60,7 @@ class ErrorCode(Enum):
     METHOD_NOT_ALLOWED = ("method_not_allowed", 405, 2, "the endpoint does not take this HTTP method")
     NOT_ACCEPTABLE = ("not_acceptable", 406, 2, "the requested response type is not offered")
     SERVER_ERROR = ("server_error", 500, 1, "the platform failed (logged)")
+    BUSY = ("busy", 503, 1, "the server is at its limit of key derivations: try again shortly")
 
     def __init__(self, code: str, status: int, exit_code: int, meaning: str) -> None:
         self.code = code

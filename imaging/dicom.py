@@ -28,7 +28,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from core.errors import DamagedImage, ImageTooLarge, NotAnImage, UnsupportedImage
+from core.errors import DamagedImage, ImageTooLarge, NotAnImage, SecurePixError, UnsupportedImage
 
 from .tones import stretch
 
@@ -187,6 +187,15 @@ def render(dataset: Dataset) -> NDArray[np.uint8]:
     """First frame as 8 bits for display: modality LUT, then the VOI LUT or
     window when present (else min/max), MONOCHROME1 inverted, palette colour
     applied; YBR is converted to RGB once, by pydicom's decoder."""
+    try:
+        return _render(dataset)
+    except SecurePixError:
+        raise
+    except Exception as exc:  # pydicom's LUT and colour steps raise many types for inconsistent attributes
+        raise DamagedImage(f"the DICOM image cannot be shown: {exc}") from exc
+
+
+def _render(dataset: Dataset) -> NDArray[np.uint8]:
     layout = _layout(dataset)
     try:
         with warnings.catch_warnings():

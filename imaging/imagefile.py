@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
-from core.errors import DamagedImage, ImageTooLarge, NotAnImage, UnsupportedImage
+from core.errors import DamagedImage, ImageTooLarge, NotAnImage, SecurePixError, UnsupportedImage
 
 from . import dicom, nifti, png
 from .tones import stretch
@@ -112,7 +112,7 @@ class ParsedUpload:
 def parse(data: bytes, max_pixels: int) -> ParsedUpload:
     """Decode an uploaded file once: an image, a DICOM file or a NIfTI volume."""
     if nifti.is_nifti(data):
-        return ParsedUpload(data, None, volume_slice=nifti.render(data))
+        return ParsedUpload(data, None, volume_slice=nifti.render(data, max_pixels))
     if dicom.looks_like_dicom(data):
         return _parse_dicom(data, dicom.read_dataset(data), max_pixels)
     try:
@@ -137,20 +137,26 @@ def _parse_dicom(data: bytes, dataset: Dataset, max_pixels: int) -> ParsedUpload
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """The image's header, read by Pillow; its declared size is checked here,
+    before a single pixel is decoded."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # SecurePix's own limit decides (below); Pillow's warning comes at a lower size.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        if isinstance(exc, UnidentifiedImageError):
-            raise NotAnImage("the file is not an image that SecurePix can read") from exc
+            frames = getattr(image, "n_frames", 1)
+    except UnidentifiedImageError as exc:
+        raise NotAnImage("the file is not an image that SecurePix can read") from exc
+    except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"the image is over the limit of {max_pixels} pixels") from exc
+    except Exception as exc:  # Pillow's parsers raise many types for a damaged header
+        raise DamagedImage(f"the image file is damaged: {exc}") from exc
     if image.format not in SUPPORTED_FORMATS:
         raise UnsupportedImage(f"{image.format} images are not supported; use {', '.join(SUPPORTED_FORMATS)}")
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLarge(f"{width}x{height} is over the limit of {max_pixels} pixels")
-    if getattr(image, "n_frames", 1) > 1:
+    if frames > 1:
         raise UnsupportedImage(f"multi-frame {image.format} images are not supported; save one frame per file")
     return image
 
@@ -166,7 +172,9 @@ def _decode_opened(image: Image.Image, data: bytes) -> DecodedImage:
             metadata: dict[str, Any] = {}
         else:
             samples, mode, metadata = _decode_with_pillow(image)
-    except (OSError, ValueError, SyntaxError) as exc:
+    except SecurePixError:
+        raise
+    except Exception as exc:  # Pillow, OpenCV and tifffile raise many types for damaged data
         raise DamagedImage(f"the {source_format} file is damaged or truncated: {exc}") from exc
     if orientation in _UPRIGHT:
         samples = _UPRIGHT[orientation](samples)
@@ -231,12 +239,29 @@ def _decode_with_pillow(image: Image.Image) -> tuple[NDArray[Any], str, dict[str
         assert palette is not None
         metadata["palette_mode"] = palette.mode
         metadata["palette"] = _b64(bytes(image.getpalette(rawmode=palette.mode) or []))
-        if "transparency" in image.info:
-            transparency = image.info["transparency"]
-            metadata["transparency"] = _b64(transparency) if isinstance(transparency, bytes) else transparency
+    transparency = _sealed_transparency(mode, image.info.get("transparency"))
+    if transparency is not None:
+        metadata["transparency"] = transparency
     if image.info.get("icc_profile"):
         metadata["icc_profile"] = _b64(image.info["icc_profile"])
     return samples, mode, metadata
+
+
+def _sealed_transparency(mode: str, transparency: Any) -> int | list[int] | str | None:
+    """A PNG's tRNS as the sealed metadata keeps it, in the form Pillow writes it back: a palette's
+    alpha table (base64) or its one transparent index; the transparent grey value (0 or 1 for mode 1,
+    which Pillow reads as 0 or 255); the transparent [red, green, blue]."""
+    if transparency is None:
+        return None
+    if mode == "P":
+        return _b64(transparency) if isinstance(transparency, bytes) else int(transparency)
+    if mode == "1":
+        return int(transparency != 0)
+    if mode in ("L", "I;16"):
+        return int(transparency)
+    if mode == "RGB":
+        return [int(value) for value in transparency]
+    return None
 
 
 def encode(image: DecodedImage) -> tuple[bytes, str]:
@@ -257,7 +282,7 @@ def encode(image: DecodedImage) -> tuple[bytes, str]:
 
 
 def _encode_png(image: DecodedImage) -> bytes:
-    """The decoded pixels as a PNG (lossless), with palette and ICC profile restored."""
+    """The decoded pixels as a PNG (lossless), with palette, transparency and ICC profile restored."""
     if image.mode == "P":
         pil = _palette_image(image)
     else:

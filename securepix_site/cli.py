@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+import django
+
 from benchmarks import cipher_bench
 from cipher import cli as cipher_cli
 from classification import cli as classification_cli
@@ -36,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # The commands read their defaults from the settings (never the database).
+    # The commands read their defaults and the password policy from the settings (never the database).
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "securepix_site.settings")
+    django.setup()
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))

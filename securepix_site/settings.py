@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -131,6 +132,29 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = SECUREPIX_MAX_UPLOAD_BYTES
 # Uploaded images stay in memory: never a temporary file on disk.
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = SECUREPIX_MAX_UPLOAD_BYTES + 64 * 1024
+
+# Passwords that protect files (encryption): Django's own validators, so that
+# "a" does not encrypt a scan.  The command line applies them too, unless
+# --allow-weak-password (for batch scripts of old files).
+SECUREPIX_FILE_PASSWORD_MIN_LENGTH = envint("SECUREPIX_FILE_PASSWORD_MIN_LENGTH", 12, minimum=1)
+SECUREPIX_FILE_PASSWORD_VALIDATORS: list[dict[str, Any]] = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": SECUREPIX_FILE_PASSWORD_MIN_LENGTH},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Key derivation on the server (decryption): the most Argon2id work a file's
+# header may ask for (by default twice what the server writes at most), and
+# how many derivations run at once in one process (memory = that x the memory
+# cost); a request waits up to SECUREPIX_KDF_WAIT_SECONDS for its turn.
+SECUREPIX_KDF_MAX_MEMORY_KIB = envint("SECUREPIX_KDF_MAX_MEMORY_KIB", 64 * 1024, minimum=19 * 1024)
+SECUREPIX_KDF_MAX_ITERATIONS = envint("SECUREPIX_KDF_MAX_ITERATIONS", 4, minimum=2)
+SECUREPIX_KDF_MAX_PARALLELISM = envint("SECUREPIX_KDF_MAX_PARALLELISM", 4, minimum=1)
+SECUREPIX_KDF_CONCURRENCY = envint("SECUREPIX_KDF_CONCURRENCY", 2, minimum=1)
+SECUREPIX_KDF_WAIT_SECONDS = envfloat("SECUREPIX_KDF_WAIT_SECONDS", 30.0)
 
 # Domain classification (see README: Classification).
 SECUREPIX_CLASSIFIER = envstr("SECUREPIX_CLASSIFIER", "auto")  # checked by classification/checks.py

@@ -26,6 +26,7 @@ urlpatterns = [
     path("encrypt/", cipher.encrypt_page, name="encrypt"),
     path("encrypt/classify", cipher.encrypt_classify, name="encrypt-classify"),
     path("encrypt/run", cipher.encrypt_run, name="encrypt-run"),
+    path("encrypt/password", cipher.encrypt_password, name="encrypt-password"),
     path("encrypt/zip", cipher.encrypt_zip, name="encrypt-zip"),
     path("decrypt/", cipher.decrypt_page, name="decrypt"),
     path("decrypt/run", cipher.decrypt_run, name="decrypt-run"),

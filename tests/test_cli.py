@@ -109,7 +109,7 @@ def test_a_tampered_file_exits_3(photos: list[Path], tmp_path: Path) -> None:
 
 def test_the_password_can_come_from_a_file(photos: list[Path], tmp_path: Path) -> None:
     secret = tmp_path / "password.txt"
-    secret.write_text("from a file\n")
+    secret.write_text("from a file, long enough\n")
     assert (
         run(
             "encrypt", photos[0], "--output", tmp_path / "a.securepix.png", "--password-file", secret, password=None
@@ -117,7 +117,9 @@ def test_the_password_can_come_from_a_file(photos: list[Path], tmp_path: Path) -
         == 0
     )
     assert (
-        run("decrypt", tmp_path / "a.securepix.png", "--output", tmp_path / "a.png", password="from a file").returncode
+        run(
+            "decrypt", tmp_path / "a.securepix.png", "--output", tmp_path / "a.png", password="from a file, long enough"
+        ).returncode
         == 0
     )
 

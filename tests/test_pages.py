@@ -125,7 +125,12 @@ def test_oversized_uploads_in_the_pages_are_413(operator: Any) -> None:
 
 @pytest.mark.django_db
 def test_a_file_that_is_not_an_image_is_415_in_the_page_too(operator: Any) -> None:
-    form = {"image": _file(b"%PDF-1.7", "a.pdf"), "password": "p-1", "password2": "p-1", "declared_domain": "none"}
+    form = {
+        "image": _file(b"%PDF-1.7", "a.pdf"),
+        "password": IMAGE_PASSWORD,
+        "password2": IMAGE_PASSWORD,
+        "declared_domain": "none",
+    }
     response = htmx(browser_for(operator), "/encrypt/run", form)
     assert response.status_code == 415 and "not an image" in response.content.decode()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from imaging.imagefile import DecodedImage
 from imaging.limits import DEFAULT_MAX_PIXELS
 
 from . import container, diffusion
-from .kdf import FileKeys, KdfParams, derive_keys, new_salt
+from .kdf import FORMAT_LIMITS, FileKeys, KdfLimits, KdfParams, derive_keys, new_salt
 from .keystream import ChaoticKeystream
 
 CIPHERS = tuple(container.CIPHER_IDS)
@@ -171,8 +172,20 @@ def encrypt_file(
     return encrypt_decoded(imagefile.decode(data, max_pixels), password, cipher=cipher, kdf=kdf)
 
 
-def decrypt_file(data: bytes, password: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
-    """Decrypt a SecurePix PNG back to the exact decoded samples of the original."""
+def decrypt_file(
+    data: bytes,
+    password: str,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    kdf_limits: KdfLimits = FORMAT_LIMITS,
+    gate: AbstractContextManager[object] | None = None,
+) -> DecodedImage:
+    """Decrypt a SecurePix PNG back to the exact decoded samples of the
+    original.  The header's size and KDF parameters are checked against
+    `max_pixels` and `kdf_limits` before any work; `gate` (e.g. a semaphore
+    bounding how many derivations run at once) is held around the derivation."""
     header = container.read_header(data, max_pixels)
-    keys = derive_keys(password, header.salt, header.kdf)
+    header.kdf.check(kdf_limits)
+    with gate or nullcontext():
+        keys = derive_keys(password, header.salt, header.kdf)
     return unseal(data, keys, max_pixels=max_pixels)

@@ -27,16 +27,43 @@ MAX_PARALLELISM = 16
 
 
 @dataclass(frozen=True)
+class KdfLimits:
+    """The most key-derivation work a reader accepts from a file's header.
+    The command line takes the format's caps; a server takes a policy of its
+    own (no more than it writes itself, by default), so that a crafted header
+    cannot make each request cost a gigabyte and half a minute."""
+
+    max_memory_kib: int = MAX_MEMORY_KIB
+    max_iterations: int = MAX_ITERATIONS
+    max_parallelism: int = MAX_PARALLELISM
+
+    def __post_init__(self) -> None:
+        if not (
+            MIN_MEMORY_KIB <= self.max_memory_kib <= MAX_MEMORY_KIB
+            and MIN_ITERATIONS <= self.max_iterations <= MAX_ITERATIONS
+            and MIN_PARALLELISM <= self.max_parallelism <= MAX_PARALLELISM
+        ):
+            raise ValueError(
+                f"KDF limits must lie within the format's bounds: memory {MIN_MEMORY_KIB}-{MAX_MEMORY_KIB} KiB, "
+                f"iterations {MIN_ITERATIONS}-{MAX_ITERATIONS}, parallelism {MIN_PARALLELISM}-{MAX_PARALLELISM}"
+            )
+
+
+FORMAT_LIMITS = KdfLimits()
+
+
+@dataclass(frozen=True)
 class KdfParams:
     memory_kib: int = MIN_MEMORY_KIB
     iterations: int = MIN_ITERATIONS
     parallelism: int = 1
 
-    def check(self) -> None:
+    def check(self, limits: KdfLimits = FORMAT_LIMITS) -> None:
+        """Refuse parameters outside the format's bounds or the reader's `limits`, before any work."""
         bounds = (
-            ("memory", self.memory_kib, MIN_MEMORY_KIB, MAX_MEMORY_KIB, "KiB"),
-            ("iterations", self.iterations, MIN_ITERATIONS, MAX_ITERATIONS, ""),
-            ("parallelism", self.parallelism, MIN_PARALLELISM, MAX_PARALLELISM, ""),
+            ("memory", self.memory_kib, MIN_MEMORY_KIB, limits.max_memory_kib, "KiB"),
+            ("iterations", self.iterations, MIN_ITERATIONS, limits.max_iterations, ""),
+            ("parallelism", self.parallelism, MIN_PARALLELISM, limits.max_parallelism, ""),
         )
         for name, value, low, high, unit in bounds:
             if not low <= value <= high:

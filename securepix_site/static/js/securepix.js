@@ -63,6 +63,8 @@
           return "Acknowledge the mismatch (tick the box and give a reason) to encrypt.";
       }
       if (!password.value) return "Enter a password.";
+      if (password.value.length < password.minLength) return `The password needs at least ${password.minLength} characters.`;
+      if (document.querySelector("#password-policy[data-weak]")) return "The password is too weak to protect a file (see above).";
       if (password.value !== again.value) return "The two passwords differ.";
       return "";
     }
