@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from core.errors import ErrorCode
 from web.auth import Authenticated, has_device, needs_second_factor, second_factor_done
 from web.context import context_from
+from web.pages import no_store
 from web.throttles import TokenAddressThrottle
 from web.uploads import PasswordField
 
@@ -125,7 +126,7 @@ class Tokens(generics.ListAPIView[ApiToken]):
         body = {**TokenSerializer(token).data, "token": plain}
         if needs_second_factor(user) and not verified:
             body["warning"] = "this account must use two-factor authentication: enrol a TOTP device with this token"
-        return Response(body, status=status.HTTP_201_CREATED)
+        return no_store(Response(body, status=status.HTTP_201_CREATED))  # the token, shown once: never cached
 
 
 class TokenDetail(APIView):

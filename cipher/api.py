@@ -19,6 +19,7 @@ from core.domains import DOMAIN_CHOICES
 from web.auth import requires
 from web.context import context_from
 from web.throttles import DecryptAddressThrottle, DecryptUserThrottle
+from web.pages import no_store
 from web.uploads import PasswordField, uploads
 
 from . import services
@@ -99,4 +100,4 @@ class DecryptView(APIView):
         name = naming.decrypted_name(contract.upload.name, done.suffix)
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["X-SecurePix-Audit-Event"] = str(done.event.sequence)
-        return response
+        return no_store(response)  # the plaintext image: no cache may keep it

@@ -133,8 +133,11 @@ def decode(data: bytes, dataset: Dataset, max_pixels: int) -> tuple[NDArray[np.g
     compressed file is decompressed in it (and read once more, written out)."""
     layout = _layout(dataset)
     pixels = layout["rows"] * layout["columns"] * layout["frames"]
-    if pixels > max_pixels:
-        raise ImageTooLarge(f"the DICOM image has {pixels} pixels, over the limit of {max_pixels}")
+    # Colour planes count too: a planar-colour file is stored (and so decrypted) as one plane after another.
+    if pixels * layout["samples"] > max_pixels:
+        raise ImageTooLarge(
+            f"the DICOM image has {pixels} pixels x {layout['samples']} samples, over the limit of {max_pixels}"
+        )
     element = _raw_pixel_data(dataset)
     decompressed_from = None
     syntax = getattr(dataset, "file_meta", Dataset()).get("TransferSyntaxUID")

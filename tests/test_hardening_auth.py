@@ -92,3 +92,39 @@ def test_token_days_is_a_ceiling(operator: Any) -> None:
     assert too_long.status_code == 400 and "days" in too_long.json()["error"]["fields"]
     shorter = api.post("/api/v1/tokens", {**form, "days": 7})
     assert shorter.status_code == 201
+
+
+def test_the_plaintext_image_and_a_new_token_are_never_cached(operator_api: Any, operator: Any) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from cipher.engine.envelope import encrypt_file
+    from tests.images import encode, image_in_mode
+
+    password = "larch-beacon-mosaic-61"
+    encrypted = encrypt_file(encode(image_in_mode("RGB")), password).data
+    form = {"file": SimpleUploadedFile("x.securepix.png", encrypted), "password": password}
+    decrypted = operator_api.post("/api/v1/decrypt", form, format="multipart")
+    assert decrypted.status_code == 200 and decrypted["Cache-Control"] == "no-store"
+    token = APIClient().post("/api/v1/tokens", {"username": operator.username, "password": ACCOUNT_PASSWORD})
+    assert token.status_code == 201 and token["Cache-Control"] == "no-store"
+
+
+def test_the_documented_production_settings_pass_the_deploy_checks() -> None:
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("<!-- production settings -->\n```sh\n", 1)[1].split("```", 1)[0]
+    production = {}
+    for line in block.splitlines():
+        name, value = line.split("#", 1)[0].strip().split("=", 1)
+        production[name] = secrets.token_hex(32) if value == "<random>" else value
+    assert {"SECUREPIX_SECRET_KEY", "SECUREPIX_AUDIT_KEY", "SECUREPIX_HTTPS"} <= set(production)
+    check = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    done = subprocess.run(check, env={**os.environ, **production}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "no issues" in done.stdout

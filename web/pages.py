@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 
 from core.errors import SecurePixError
@@ -17,6 +18,7 @@ from core.errors import SecurePixError
 from .auth import has_device, needs_second_factor, otp_verified
 
 View = Callable[..., HttpResponse]
+Answer = TypeVar("Answer", bound=HttpResponseBase)
 
 
 def page(*perms: str, second_factor: bool = True) -> Callable[[View], View]:
@@ -62,7 +64,8 @@ def refusal(request: HttpRequest, error: SecurePixError) -> HttpResponse:
     return problem(request, "Not done", message if message.endswith(".") else message + ".", error.status)
 
 
-def no_store(response: HttpResponse) -> HttpResponse:
+def no_store(response: Answer) -> Answer:
+    """What no cache may keep: a plaintext image, a token shown once, a password's verdict."""
     response["Cache-Control"] = "no-store"
     return response
 
