@@ -18,8 +18,8 @@ from core import naming, permissions
 from core.domains import DOMAIN_CHOICES
 from web.auth import requires
 from web.context import context_from
-from web.throttles import DecryptAddressThrottle, DecryptUserThrottle
 from web.pages import no_store
+from web.throttles import DecryptAddressThrottle, DecryptUserThrottle
 from web.uploads import PasswordField, uploads
 
 from . import services

@@ -114,7 +114,6 @@ def test_the_documented_production_settings_pass_the_deploy_checks() -> None:
     import secrets
     import subprocess
     import sys
-
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
