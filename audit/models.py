@@ -28,6 +28,7 @@ class Action(models.TextChoices):
     OTP_ENROL = "otp_enrol", "Enrol two-factor device"
     EXPORT = "export", "Export audit events"
     VERIFY = "verify", "Verify audit chain"
+    ADMIN_CHANGE = "admin_change", "Administrative change"  # reason: added, changed or deleted
 
 
 class Outcome(models.TextChoices):
@@ -65,11 +66,12 @@ class AuditEvent(models.Model):
     previous_mac = models.CharField(max_length=64)
     mac = models.CharField(max_length=64, unique=True)
 
-    # Everything but the chain fields and the row id goes into the MAC.
+    # Everything but the chain fields and the row id goes into the MAC, the
+    # sequence number too: it is what the pages, exports and API headers show.
     CONTENT_FIELDS = (
-        "created", "actor_id", "username", "action", "outcome", "reason", "declared_domain", "predicted_domain",
-        "confidence", "mismatch", "model_name", "image_width", "image_height", "image_mode", "image_format",
-        "image_bytes", "encrypted_sha256", "client_address", "user_agent", "request_id", "extra",
+        "sequence", "created", "actor_id", "username", "action", "outcome", "reason", "declared_domain",
+        "predicted_domain", "confidence", "mismatch", "model_name", "image_width", "image_height", "image_mode",
+        "image_format", "image_bytes", "encrypted_sha256", "client_address", "user_agent", "request_id", "extra",
     )  # fmt: skip
 
     class Meta:

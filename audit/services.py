@@ -123,8 +123,9 @@ def check_chain() -> Verification:
             yield chain.Link(event.sequence, event.previous_mac, event.mac, event.content())
 
     def stored_head() -> tuple[int, str, str] | None:
+        # The head row is written in the first event's transaction: no row, nothing recorded (or the row deleted).
         stored = ChainHead.objects.filter(pk=1).first()
-        return None if stored is None or stored.count == 0 else (stored.count, stored.last_mac, stored.seal)
+        return None if stored is None else (stored.count, stored.last_mac, stored.seal)
 
     # The head first: events appended while this runs come after it, and chain on from it.
     head = stored_head()
@@ -196,7 +197,7 @@ def events(where: EventFilter, actor: Any = None) -> QuerySet[AuditEvent]:
     return query
 
 
-EXPORT_FIELDS = ("sequence", *AuditEvent.CONTENT_FIELDS, "previous_mac", "mac")
+EXPORT_FIELDS = (*AuditEvent.CONTENT_FIELDS, "previous_mac", "mac")
 EXPORT_FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 
 
@@ -215,7 +216,7 @@ def export(where: EventFilter, fmt: str, context: Context) -> Iterator[str]:
 
 
 def _row(event: AuditEvent) -> dict[str, Any]:
-    return {"sequence": event.sequence, **event.content(), "previous_mac": event.previous_mac, "mac": event.mac}
+    return {**event.content(), "previous_mac": event.previous_mac, "mac": event.mac}
 
 
 def _cell(value: Any) -> Any:

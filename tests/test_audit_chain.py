@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -22,7 +24,7 @@ KEY = b"k" * 32
 def _links(n: int) -> list[chain.Link]:
     links, previous = [], chain.GENESIS
     for i in range(1, n + 1):
-        content = {"action": "encrypt", "n": i}
+        content = {"sequence": i, "action": "encrypt"}
         mac = chain.mac(KEY, previous, content)
         links.append(chain.Link(i, previous, mac, content))
         previous = mac
@@ -69,6 +71,14 @@ def test_each_kind_of_tampering_is_named(index: int) -> None:
         swapped[index], swapped[index + 1] = links[index + 1], links[index]
         problem = chain.verify(KEY, swapped, head)
         assert problem is not None and problem.kind == "reordered"
+
+
+def test_events_without_a_head_name_the_missing_head() -> None:
+    links = _links(3)
+    problem = chain.verify(KEY, links, None)
+    assert problem == chain.Problem(
+        "head_missing", None, "the chain head was deleted: 3 events are on record but the head is gone"
+    )
 
 
 def test_another_key_cannot_vouch_for_the_chain() -> None:
@@ -181,9 +191,10 @@ def test_events_cut_off_the_end_are_noticed() -> None:
     AuditEvent.objects.filter(sequence=3).delete()
     code, result = _verify_audit()
     assert code == 1 and result["problem"]["kind"] == "deleted"  # type: ignore[index]
-    ChainHead.objects.update(count=2)  # rolling the head back needs the key too
-    code, result = _verify_audit()
-    assert code == 1 and result["problem"]["message"] == "the chain head was altered"  # type: ignore[index]
+    for count in (2, 0):  # rolling the head back needs the key too
+        ChainHead.objects.update(count=count)
+        code, result = _verify_audit()
+        assert code == 1 and result["problem"]["message"] == "the chain head was altered"  # type: ignore[index]
 
 
 @pytest.mark.django_db
@@ -217,3 +228,114 @@ def test_the_streaming_pass_agrees_with_the_full_one() -> None:
     assert chain.intact(KEY, iter([links[0], links[2]]), head)[0] is False  # a hole
     assert chain.intact(KEY, iter([]), None) == (True, 0)
     assert chain.intact(KEY, iter(links), None)[0] is False  # events without a head
+
+
+# What the MAC covers -------------------------------------------------------
+
+CHAIN_FIELDS = {"id", "previous_mac", "mac"}  # the row id and the links themselves
+
+
+def test_every_stored_field_of_an_event_is_in_its_mac() -> None:
+    stored = {field.attname for field in AuditEvent._meta.concrete_fields}
+    assert set(AuditEvent.CONTENT_FIELDS) == stored - CHAIN_FIELDS
+
+
+def _forgery(event: AuditEvent, name: str, someone_else: Any) -> Any:
+    """Another value for one field, of the right type."""
+    forged: dict[str, Any] = {
+        "sequence": event.sequence + 1,
+        "created": event.created + timedelta(seconds=1),
+        "actor": someone_else,
+        "username": "someone-else",
+        "action": "decrypt",
+        "outcome": "failure",
+        "reason": "forged",
+        "declared_domain": "legal",
+        "predicted_domain": "medical",
+        "confidence": 0.125,
+        "mismatch": False,
+        "model_name": "another-model",
+        "image_width": 11,
+        "image_height": 13,
+        "image_mode": "L",
+        "image_format": "JPEG",
+        "image_bytes": 1001,
+        "encrypted_sha256": "cd" * 32,
+        "client_address": "10.0.0.2",
+        "user_agent": "curl/8",
+        "request_id": "r-forged",
+        "extra": {"i": 99},
+    }
+    return forged[name]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("attacker")
+@pytest.mark.parametrize(
+    "name", [field.name for field in AuditEvent._meta.concrete_fields if field.name not in CHAIN_FIELDS]
+)
+def test_changing_any_field_an_auditor_sees_breaks_the_chain(name: str, operator: Any, auditor: Any) -> None:
+    event = record(
+        "encrypt",
+        "success",
+        Context(actor=operator, client_address="10.0.0.1", user_agent="browser", request_id="r1"),
+        declared_domain="medical",
+        predicted_domain="legal",
+        confidence=0.875,
+        mismatch=True,
+        model_name="resnet50",
+        image_width=640,
+        image_height=480,
+        image_mode="RGB",
+        image_format="PNG",
+        image_bytes=1000,
+        encrypted_sha256="ab" * 32,
+        extra={"i": 1},
+    )
+    assert check_chain().intact
+    AuditEvent.objects.filter(pk=event.pk).update(**{name: _forgery(event, name, auditor)})
+    code, result = _verify_audit()
+    assert code == 1 and result["intact"] is False
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("attacker")
+def test_renumbered_events_are_noticed() -> None:
+    _events(3)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {triggers.TABLE} SET sequence = sequence + 500")
+    code, result = _verify_audit()
+    assert code == 1 and result["problem"] == {
+        "kind": "renumbered",
+        "sequence": 501,
+        "message": "event 501 was recorded as event 1: its sequence number was changed",
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("attacker")
+def test_an_event_moved_by_its_sequence_number_is_named() -> None:
+    _events(4)
+    AuditEvent.objects.filter(sequence=2).update(sequence=502)
+    code, result = _verify_audit()
+    assert code == 1 and result["problem"] == {
+        "kind": "reordered",
+        "sequence": 502,
+        "message": "event 502 is out of order: it was recorded as event 2",
+    }
+
+
+@pytest.mark.django_db
+def test_a_deleted_chain_head_is_named() -> None:
+    _events(3)
+    ChainHead.objects.filter(pk=1).delete()
+    code, result = _verify_audit()
+    assert code == 1 and result == {
+        "intact": False,
+        "events": 3,
+        "problem": {
+            "kind": "head_missing",
+            "sequence": None,
+            "message": "the chain head was deleted: 3 events are on record but the head is gone",
+        },
+    }

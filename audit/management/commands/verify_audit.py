@@ -1,5 +1,6 @@
 """Recompute the audit chain: exit 0 when intact, 1 when broken (naming the
-first bad event: altered, deleted, inserted or reordered)."""
+first bad event: altered, deleted, inserted, reordered or renumbered; or a
+deleted chain head)."""
 
 from __future__ import annotations
 
