@@ -17,5 +17,8 @@ def resnet50_weights() -> Path | None:
 
 def policy() -> MismatchPolicy:
     return MismatchPolicy.parse(
-        settings.SECUREPIX_MISMATCH_THRESHOLD, settings.SECUREPIX_MISMATCH_DEFAULT, settings.SECUREPIX_MISMATCH_RULES
+        settings.SECUREPIX_MISMATCH_THRESHOLD,
+        settings.SECUREPIX_MISMATCH_DEFAULT,
+        settings.SECUREPIX_MISMATCH_RULES,
+        tuple(settings.SECUREPIX_SENSITIVITY_ORDER),
     )

@@ -174,6 +174,10 @@ SECUREPIX_OCR = envbool("SECUREPIX_OCR", True)
 SECUREPIX_MISMATCH_THRESHOLD = envfloat("SECUREPIX_MISMATCH_THRESHOLD", 0.6)
 SECUREPIX_MISMATCH_DEFAULT = envchoice("SECUREPIX_MISMATCH_DEFAULT", "acknowledge", DECISIONS)
 SECUREPIX_MISMATCH_RULES = envstr("SECUREPIX_MISMATCH_RULES", "")
+# Most sensitive first: declaring a domain at least as sensitive as the predicted one passes.
+SECUREPIX_SENSITIVITY_ORDER = envlist(
+    "SECUREPIX_SENSITIVITY_ORDER", ["medical", "legal", "finance", "personal", "surveillance", "none"]
+)
 
 CSRF_FAILURE_VIEW = "securepix_site.views.csrf_failure"
 LOGIN_URL = "login"

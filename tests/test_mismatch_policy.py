@@ -31,11 +31,24 @@ def test_by_default_a_confident_mismatch_needs_an_acknowledgment() -> None:
     assert all(policy.decide(d, "legal", 0.99).action != BLOCK for d in ("personal", "none", "finance"))
 
 
+def test_declaring_a_stricter_domain_passes_and_a_laxer_one_asks() -> None:
+    policy = MismatchPolicy()
+    over = policy.decide("personal", "none", 0.95)  # a cat photo declared personal
+    assert over.action == ALLOW and "at least as carefully" in over.reason
+    assert policy.decide("medical", "legal", 0.95).action == ALLOW
+    assert policy.decide("none", "personal", 0.95).action == ACKNOWLEDGE
+    assert policy.decide("legal", "medical", 0.95).action == ACKNOWLEDGE
+    custom = MismatchPolicy(sensitivity=("none", "surveillance", "personal", "finance", "legal", "medical"))
+    assert custom.decide("personal", "none", 0.95).action == ACKNOWLEDGE
+    with pytest.raises(ValueError, match="sensitivity"):
+        MismatchPolicy(sensitivity=("medical", "legal"))
+
+
 def test_rules_can_block_or_allow_pairs() -> None:
     policy = MismatchPolicy.parse(0.5, "acknowledge", "personal:medical=block, none:*=allow")
     assert policy.decide("personal", "medical", 0.8).action == BLOCK
     assert policy.decide("none", "finance", 0.8).action == ALLOW
-    assert policy.decide("legal", "finance", 0.8).action == ACKNOWLEDGE
+    assert policy.decide("finance", "legal", 0.8).action == ACKNOWLEDGE
 
 
 @pytest.mark.parametrize("rules", ["personal:medical", "personal:medical=shred", "pets:medical=block"])
