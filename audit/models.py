@@ -15,6 +15,8 @@ from django.db import models
 
 from core.domains import DOMAIN_CHOICES
 
+from .offline import LEAF_FIELDS
+
 
 class Action(models.TextChoices):
     ENCRYPT = "encrypt", "Encrypt"
@@ -28,6 +30,7 @@ class Action(models.TextChoices):
     OTP_ENROL = "otp_enrol", "Enrol two-factor device"
     EXPORT = "export", "Export audit events"
     VERIFY = "verify", "Verify audit chain"
+    WITNESS_ALERT = "witness_alert", "Witness alert"
     ADMIN_CHANGE = "admin_change", "Administrative change"  # reason: added, changed or deleted
 
 
@@ -37,8 +40,20 @@ class Outcome(models.TextChoices):
     DENIED = "denied", "Denied"
 
 
+class Decision(models.TextChoices):
+    """What the mismatch policy decided for an encryption (blank for other events)."""
+
+    ALLOW = "allow", "Allowed"
+    ACKNOWLEDGED = "acknowledged", "Allowed after an acknowledgment"
+    ACKNOWLEDGMENT_REQUIRED = "acknowledgment_required", "Held for an acknowledgment"
+    BLOCKED = "blocked", "Blocked"
+
+
 class AuditEvent(models.Model):
-    sequence = models.PositiveBigIntegerField(unique=True)  # 1, 2, 3, ... in chain order
+    # 1, 2, 3, ... in log order; None while the event waits for the sequencer
+    # (audit/log.py), which numbers it, chains it and adds it to the Merkle
+    # tree as leaf sequence - 1.
+    sequence = models.PositiveBigIntegerField(unique=True, null=True, blank=True)
     created = models.DateTimeField(db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
@@ -51,6 +66,7 @@ class AuditEvent(models.Model):
     predicted_domain = models.CharField(max_length=16, choices=DOMAIN_CHOICES, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     mismatch = models.BooleanField(default=False, db_index=True)
+    decision = models.CharField(max_length=24, choices=Decision.choices, blank=True, db_index=True)
     model_name = models.CharField(max_length=40, blank=True)
     image_width = models.PositiveIntegerField(null=True, blank=True)
     image_height = models.PositiveIntegerField(null=True, blank=True)
@@ -63,16 +79,12 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=300, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     extra = models.JSONField(default=dict, blank=True)
-    previous_mac = models.CharField(max_length=64)
-    mac = models.CharField(max_length=64, unique=True)
+    previous_mac = models.CharField(max_length=64, null=True, blank=True)
+    mac = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
     # Everything but the chain fields and the row id goes into the MAC, the
     # sequence number too: it is what the pages, exports and API headers show.
-    CONTENT_FIELDS = (
-        "sequence", "created", "actor_id", "username", "action", "outcome", "reason", "declared_domain",
-        "predicted_domain", "confidence", "mismatch", "model_name", "image_width", "image_height", "image_mode",
-        "image_format", "image_bytes", "encrypted_sha256", "client_address", "user_agent", "request_id", "extra",
-    )  # fmt: skip
+    CONTENT_FIELDS = LEAF_FIELDS
 
     class Meta:
         ordering = ["sequence"]
@@ -85,7 +97,12 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.sequence} {self.action} {self.outcome} by {self.username or 'anonymous'}"
+        return f"#{self.sequence or 'pending'} {self.action} {self.outcome} by {self.username or 'anonymous'}"
+
+    @property
+    def leaf_index(self) -> int | None:
+        """This event's index in the Merkle tree (sequence - 1), once sequenced."""
+        return None if self.sequence is None else self.sequence - 1
 
     def content(self) -> dict[str, Any]:
         content = {name: getattr(self, name) for name in self.CONTENT_FIELDS}
@@ -95,11 +112,59 @@ class AuditEvent(models.Model):
 
 class ChainHead(models.Model):
     """One row: how many events the chain has and the last MAC, sealed with the
-    audit key, so that events cut off the end are noticed too."""
+    audit key, so that events cut off the end are noticed too; and the Merkle
+    tree's right edge (the hashes of its perfect subtrees, hex), from which the
+    sequencer goes on.  Its row lock serialises the sequencer."""
 
     count = models.PositiveBigIntegerField(default=0)
     last_mac = models.CharField(max_length=64)
     seal = models.CharField(max_length=64)
+    tree_edge = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return f"{self.count} events"
+
+
+class MerkleNode(models.Model):
+    """The hash of one perfect subtree of the audit log's Merkle tree (RFC 6962):
+    leaves at level 0 (index = sequence - 1), and every complete subtree above
+    them, so that any proof costs O(log n) reads."""
+
+    level = models.PositiveSmallIntegerField()
+    index = models.PositiveBigIntegerField()
+    hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["level", "index"], name="audit_merkle_node_position")]
+        default_permissions = ()
+
+
+class Checkpoint(models.Model):
+    """A signed checkpoint (C2SP tlog-checkpoint as a signed note) of the tree at `size`."""
+
+    size = models.PositiveBigIntegerField(db_index=True)
+    root_hash = models.BinaryField(max_length=32)
+    note = models.TextField()  # the signed note, as served
+    created = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-size", "-id"]
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"checkpoint of {self.size} events"
+
+
+class Cosignature(models.Model):
+    """A witness's cosignature (C2SP tlog-cosignature) of a checkpoint, verified
+    against a configured witness key before it is kept."""
+
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="cosignatures")
+    witness = models.CharField(max_length=200)
+    line = models.TextField()  # the signature line, as it is appended to the note
+    signed_at = models.DateTimeField()  # the witness's timestamp
+    received = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["checkpoint", "witness"], name="audit_one_cosignature")]
+        default_permissions = ()

@@ -24,10 +24,10 @@ from django.utils import timezone
 from core.context import Context
 from core.errors import Forbidden, SecurePixError
 
-from . import chain
+from . import chain, log
 from .models import Action, AuditEvent, ChainHead, Outcome
 
-_append_lock = threading.Lock()  # one append at a time within a process; the database does it across processes
+_append_lock = threading.Lock()  # in_transaction: one writer at a time within a process (the database: across them)
 
 
 def _address(text: str | None) -> str:
@@ -47,33 +47,37 @@ def audit_key() -> bytes:
 
 
 def record(action: str, outcome: str, context: Context, *, reason: str = "", **fields: Any) -> AuditEvent:
-    """Append one event to the chain and return it."""
+    """Append one event to the log and return it.
+
+    The event is written at once, in the caller's transaction, without waiting
+    for any lock; the sequencer (audit/log.py) numbers it as soon as that
+    transaction commits, together with the events of every other writer that
+    committed meanwhile, and `event.sequence` is filled in then.  With
+    SECUREPIX_AUDIT_SEQUENCING=in_transaction it is numbered before this returns,
+    inside the caller's transaction (one writer at a time)."""
     if action not in Action.values or outcome not in Outcome.values:
         raise ValueError(f"unknown audit action or outcome: {action}/{outcome}")
     actor = context.actor
-    with _append_lock, transaction.atomic():
-        ChainHead.objects.get_or_create(pk=1, defaults={"count": 0, "last_mac": chain.GENESIS})
-        head = ChainHead.objects.select_for_update().get(pk=1)
-        event = AuditEvent(
-            sequence=head.count + 1,
-            created=timezone.now(),
-            actor=actor,
-            username=actor.get_username() if actor is not None else fields.pop("username", ""),
-            action=action,
-            outcome=outcome,
-            reason=reason,
-            client_address=_address(context.client_address),
-            user_agent=context.user_agent,
-            request_id=context.request_id,
-            previous_mac=head.last_mac,
-            **fields,
-        )
-        key = audit_key()
-        event.mac = chain.mac(key, event.previous_mac, event.content())
+    event = AuditEvent(
+        created=timezone.now(),
+        actor=actor,
+        username=actor.get_username() if actor is not None else fields.pop("username", ""),
+        action=action,
+        outcome=outcome,
+        reason=reason,
+        client_address=_address(context.client_address),
+        user_agent=context.user_agent,
+        request_id=context.request_id,
+        **fields,
+    )
+    if settings.SECUREPIX_AUDIT_SEQUENCING == "in_transaction":
+        with _append_lock, transaction.atomic():
+            event.save(force_insert=True)
+            log.wait_until_sequenced([event])
+    else:
         event.save(force_insert=True)
-        head.count, head.last_mac = event.sequence, event.mac
-        head.seal = chain.head_mac(key, head.count, head.last_mac)
-        head.save()
+        # robust: should the sequencer fail now, the event waits for the next run (it is never lost)
+        transaction.on_commit(lambda: log.wait_until_sequenced([event]), robust=True)
     return event
 
 
@@ -119,8 +123,10 @@ def check_chain() -> Verification:
     with every link in memory to name it."""
 
     def links() -> Iterator[chain.Link]:
-        for event in AuditEvent.objects.order_by("sequence", "id").iterator(chunk_size=2000):
-            yield chain.Link(event.sequence, event.previous_mac, event.mac, event.content())
+        for event in AuditEvent.objects.filter(sequence__isnull=False).order_by("sequence", "id").iterator(
+            chunk_size=2000
+        ):
+            yield chain.Link(event.sequence or 0, event.previous_mac or "", event.mac or "", event.content())
 
     def stored_head() -> tuple[int, str, str] | None:
         # The head row is written in the first event's transaction: no row, nothing recorded (or the row deleted).
@@ -205,7 +211,7 @@ def export(where: EventFilter, fmt: str, context: Context) -> Iterator[str]:
     """The matching events as CSV or JSON Lines, streamed; the export itself is recorded first."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; use csv or jsonl")
-    query = events(where)
+    query = events(where).filter(sequence__isnull=False)  # what the log holds: the sequenced events
     record(
         Action.EXPORT,
         Outcome.SUCCESS,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import django
 
+from audit import cli as audit_cli
 from benchmarks import cipher_bench
 from cipher import cli as cipher_cli
 from classification import cli as classification_cli
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     cipher_cli.register(commands)
     cipher_bench.register(commands)
     classification_cli.register(commands)
+    audit_cli.register(commands)
     return parser
 
 

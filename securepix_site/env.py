@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -67,12 +68,12 @@ def envlist(name: str, default: list[str]) -> list[str]:
 LOCAL_SECRETS: set[str] = set()  # names of the secrets made up for this process alone
 
 
-def local_secret(path: Path) -> str:
+def local_secret(path: Path, make: Callable[[], str] = lambda: secrets.token_urlsafe(50)) -> str:
     """A development machine's secret from its file (scripts/local-secrets, run
-    by `make run`, makes it); without the file, a random secret for this
+    by `make run`, makes it); without the file, one made up (`make`) for this
     process alone (tests, one-off commands), which a system check reports."""
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         LOCAL_SECRETS.add(path.name)
-        return secrets.token_urlsafe(50)
+        return make()

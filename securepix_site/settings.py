@@ -10,6 +10,7 @@ import dj_database_url
 
 from core.domains import DECISIONS
 from imaging.limits import DEFAULT_MAX_PIXELS
+from tlog import generate_key
 
 from .env import LOCAL_SECRETS, envbool, envchoice, envfloat, envint, envlist, envstr, local_secret
 
@@ -203,6 +204,23 @@ OTP_TOTP_ISSUER = "SecurePix"
 # (64 hex digits) in deployments, a random key file in DATA_DIR otherwise
 # (checked by audit/checks.py).
 SECUREPIX_AUDIT_KEY = envstr("SECUREPIX_AUDIT_KEY", "") or local_secret(DATA_DIR / "audit_key")
+# The verifiable log (docs/AUDIT.md): its name (the checkpoints' origin line),
+# its Ed25519 signing key (a signed-note signer key: `python -m tlog keygen
+# ORIGIN`; outside the database), the public keys it signed with before a
+# rotation, the witnesses whose cosignatures it keeps, and how often it signs.
+SECUREPIX_AUDIT_LOG_ORIGIN = envstr("SECUREPIX_AUDIT_LOG_ORIGIN", "securepix.local/audit")
+SECUREPIX_AUDIT_SIGNING_KEY = envstr("SECUREPIX_AUDIT_SIGNING_KEY", "") or local_secret(
+    DATA_DIR / "audit_signing_key", make=lambda: generate_key(SECUREPIX_AUDIT_LOG_ORIGIN)[0]
+)
+SECUREPIX_AUDIT_OLD_VERIFIER_KEYS = envlist("SECUREPIX_AUDIT_OLD_VERIFIER_KEYS", [])
+SECUREPIX_AUDIT_WITNESS_KEYS = envlist("SECUREPIX_AUDIT_WITNESS_KEYS", [])
+SECUREPIX_CHECKPOINT_EVERY = envint("SECUREPIX_CHECKPOINT_EVERY", 1000, minimum=1)
+SECUREPIX_CHECKPOINT_SECONDS = envfloat("SECUREPIX_CHECKPOINT_SECONDS", 1.0)
+# after_commit: writers never wait for each other, the sequencer numbers their
+# events in batches; in_transaction: each event is numbered inside its writer's
+# transaction (one writer at a time; simpler, slower).
+SECUREPIX_AUDIT_SEQUENCING = envchoice("SECUREPIX_AUDIT_SEQUENCING", "after_commit", ("after_commit", "in_transaction"))
+
 # Secrets made up for this process alone (no environment variable, no file): reported by a system check.
 SECUREPIX_EPHEMERAL_SECRETS = sorted(LOCAL_SECRETS)
 

@@ -21,6 +21,14 @@ ACCOUNT_PASSWORD = "tidal-quartz-lantern-47"
 
 
 @pytest.fixture(autouse=True)
+def _audit_numbered_in_the_test_transaction(settings: Any) -> None:
+    """Tests run inside a transaction that never commits, so the sequencer's
+    after-commit run would never come: number events inside it instead (the
+    after-commit mode has tests of its own, on committed transactions)."""
+    settings.SECUREPIX_AUDIT_SEQUENCING = "in_transaction"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """Throttle counters live in the cache: every test starts with none."""
     from django.core.cache import cache
@@ -92,6 +100,7 @@ def committed_audit(transactional_db: None) -> Any:
     MismatchAcknowledgment.objects.all().delete()  # they point at events
     with connection.cursor() as cursor:
         triggers.remove(connection)
-        cursor.execute(f"DELETE FROM {triggers.TABLE}")
+        for table in ("audit_cosignature", *triggers.LOG_TABLES, triggers.TABLE):
+            cursor.execute(f"DELETE FROM {table}")
         triggers.install(connection)
     ChainHead.objects.all().delete()

@@ -254,6 +254,7 @@ def _forgery(event: AuditEvent, name: str, someone_else: Any) -> Any:
         "predicted_domain": "medical",
         "confidence": 0.125,
         "mismatch": False,
+        "decision": "blocked",
         "model_name": "another-model",
         "image_width": 11,
         "image_height": 13,

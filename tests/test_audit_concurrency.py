@@ -62,3 +62,39 @@ def test_eight_threads_appending_at_once_leave_one_intact_chain(monkeypatch: pyt
     assert len(set(AuditEvent.objects.values_list("request_id", flat=True))) == THREADS * EACH
     result = check_chain()
     assert result.intact and result.events == THREADS * EACH
+
+
+@pytest.mark.usefixtures("committed_audit")
+def test_writers_that_never_wait_for_each_other_get_one_gapless_log(settings: object) -> None:
+    """The production mode: each writer commits its event without a lock; the
+    sequencer numbers whatever has committed, in batches, after each commit."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's shared in-memory test database refuses concurrent writers; the PostgreSQL run covers it")
+    settings.SECUREPIX_AUDIT_SEQUENCING = "after_commit"  # type: ignore[attr-defined]
+    errors: list[BaseException] = []
+    numbered: list[int] = []
+    start = threading.Barrier(THREADS)
+
+    def work(worker: int) -> None:
+        try:
+            start.wait()
+            for i in range(EACH):
+                event = record("classify", "success", Context(request_id=f"w{worker}-{i}"), extra={"i": i})
+                assert event.sequence is not None  # numbered once its (auto)commit is done
+                numbered.append(event.sequence)
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(numbered) == list(range(1, THREADS * EACH + 1))
+    assert check_chain().intact
+    from audit import log
+
+    assert log.tree_size() == THREADS * EACH

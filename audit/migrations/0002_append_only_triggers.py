@@ -8,11 +8,11 @@ from audit import triggers
 
 
 def install(apps: Any, schema_editor: Any) -> None:
-    triggers.install(schema_editor.connection)
+    triggers.install(schema_editor.connection, log_tables=False)
 
 
 def remove(apps: Any, schema_editor: Any) -> None:
-    triggers.remove(schema_editor.connection)
+    triggers.remove(schema_editor.connection, log_tables=False)
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,304 @@
+"""The audit log as a verifiable log: every event is a leaf of an RFC 6962
+Merkle tree, and signed checkpoints (C2SP tlog-checkpoint, as signed notes)
+commit to the tree, so that anyone holding the public key can check an event's
+inclusion, the log's consistency between two checkpoints, or a whole export
+without trusting the server (docs/AUDIT.md).
+
+Writers only insert events (audit.services.record).  The sequencer
+(`integrate`) numbers the waiting events in batches under one row lock: it
+chains them (HMAC, the key holder's check), adds them to the tree (a node
+table of perfect subtrees, so a proof costs O(log n) reads) and signs a
+checkpoint when enough events or enough time have passed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+import tlog
+from core.errors import ErrorCode, SecurePixError
+
+from . import chain
+from .models import AuditEvent, ChainHead, Checkpoint, Cosignature, MerkleNode
+
+BATCH = 2000  # events numbered per sequencer transaction
+LEAVES_PAGE = 1000  # the most leaves one request may fetch
+
+
+def leaf_bytes(event: AuditEvent) -> bytes:
+    """The event's canonical bytes: what its leaf hashes (docs/AUDIT.md)."""
+    return chain.canonical(event.content())
+
+
+def _key() -> bytes:
+    return str(settings.SECUREPIX_AUDIT_KEY).encode()
+
+
+@cache
+def _signer(signer_key: str) -> tlog.Ed25519Signer:
+    return tlog.parse_signer_key(signer_key)
+
+
+def signer() -> tlog.Ed25519Signer:
+    """The log's Ed25519 signing key (outside the database: SECUREPIX_AUDIT_SIGNING_KEY or its file)."""
+    return _signer(str(settings.SECUREPIX_AUDIT_SIGNING_KEY))
+
+
+def verifier_key() -> str:
+    """The current public key, in the signed-note verifier-key format."""
+    return signer().verifier.verifier_key
+
+
+def verifiers() -> list[tlog.Ed25519Verifier]:
+    """The current key and the rotated-out ones, so that old checkpoints still verify."""
+    old = [tlog.parse_verifier_key(key) for key in settings.SECUREPIX_AUDIT_OLD_VERIFIER_KEYS]
+    return [signer().verifier, *old]
+
+
+def witness_verifiers() -> list[tlog.Ed25519Verifier]:
+    return [tlog.parse_verifier_key(key) for key in settings.SECUREPIX_AUDIT_WITNESS_KEYS]
+
+
+# The sequencer -------------------------------------------------------------
+
+
+def _head() -> ChainHead:
+    ChainHead.objects.get_or_create(pk=1, defaults={"count": 0, "last_mac": chain.GENESIS})
+    return ChainHead.objects.select_for_update().get(pk=1)
+
+
+def integrate(limit: int = BATCH) -> dict[int, int]:
+    """Number, chain and add to the tree the events waiting (oldest first, up to
+    `limit`), and sign a checkpoint when one is due.  Returns {row id: sequence}
+    of the events it numbered."""
+    with transaction.atomic():
+        head = _head()
+        waiting = list(AuditEvent.objects.filter(sequence__isnull=True).order_by("id")[:limit])
+        if waiting:
+            _append(head, waiting)
+        _checkpoint_if_due(head)
+    return {event.pk: event.sequence for event in waiting if event.sequence is not None}
+
+
+def _append(head: ChainHead, events: list[AuditEvent]) -> None:
+    tree = tlog.CompactRange(head.count, [bytes.fromhex(h) for h in head.tree_edge])
+    nodes: list[MerkleNode] = []
+    key = _key()
+    for event in events:
+        event.sequence = head.count + 1
+        event.previous_mac = head.last_mac
+        event.mac = chain.mac(key, head.last_mac, event.content())
+        head.count, head.last_mac = event.sequence, event.mac
+        nodes += [MerkleNode(level=n.level, index=n.index, hash=n.hash) for n in tree.append(leaf_hash(event))]
+    AuditEvent.objects.bulk_update(events, ["sequence", "previous_mac", "mac"])
+    MerkleNode.objects.bulk_create(nodes)
+    head.seal = chain.head_mac(key, head.count, head.last_mac)
+    head.tree_edge = [h.hex() for h in tree.hashes]
+    head.save()
+
+
+def leaf_hash(event: AuditEvent) -> bytes:
+    return tlog.leaf_hash(leaf_bytes(event))
+
+
+def _checkpoint_if_due(head: ChainHead, force: bool = False) -> Checkpoint | None:
+    latest = Checkpoint.objects.order_by("-size", "-id").first()
+    if latest is not None and latest.size == head.count:
+        return None
+    due_by_count = latest is None or head.count - latest.size >= settings.SECUREPIX_CHECKPOINT_EVERY
+    due_by_time = latest is None or timezone.now() - latest.created >= timedelta(
+        seconds=settings.SECUREPIX_CHECKPOINT_SECONDS
+    )
+    if not (force or due_by_count or due_by_time):
+        return None
+    return sign_checkpoint(head)
+
+
+def sign_checkpoint(head: ChainHead) -> Checkpoint:
+    root = tlog.CompactRange(head.count, [bytes.fromhex(h) for h in head.tree_edge]).root()
+    body = tlog.format_checkpoint(tlog.Checkpoint(settings.SECUREPIX_AUDIT_LOG_ORIGIN, head.count, root))
+    note = tlog.sign_note(body, [signer()])
+    return Checkpoint.objects.create(size=head.count, root_hash=root, note=note, created=timezone.now())
+
+
+def wait_until_sequenced(events: Iterable[AuditEvent], timeout: float = 10.0) -> None:
+    """Fill in the sequence of `events` (already committed): integrate what is
+    waiting, the events of other writers too (one batch serves them all)."""
+    pending = {event.pk: event for event in events if event.sequence is None}
+    deadline = time.monotonic() + timeout
+    while pending:
+        numbered = integrate()
+        found = dict(
+            AuditEvent.objects.filter(pk__in=list(pending), sequence__isnull=False).values_list("pk", "sequence")
+        )
+        for pk, sequence in {**numbered, **found}.items():
+            if pk in pending:
+                event = pending.pop(pk)
+                event.sequence = sequence
+                event.refresh_from_db(fields=["previous_mac", "mac"])
+        if pending and time.monotonic() > deadline:
+            raise TimeoutError("the audit sequencer did not number the events in time")
+
+
+def checkpoint_now() -> Checkpoint:
+    """The latest checkpoint, after numbering what waits and signing a new one if the tree grew."""
+    integrate()
+    with transaction.atomic():
+        head = _head()
+        return _checkpoint_if_due(head, force=True) or latest_checkpoint()
+
+
+def latest_checkpoint() -> Checkpoint:
+    latest = Checkpoint.objects.order_by("-size", "-id").first()
+    if latest is None:
+        with transaction.atomic():
+            return sign_checkpoint(_head())
+    return latest
+
+
+def served_note(checkpoint: Checkpoint) -> str:
+    """The signed note with the witnesses' cosignature lines appended (C2SP tlog-cosignature)."""
+    lines = [c.line for c in checkpoint.cosignatures.order_by("witness")]  # each ends with its newline
+    return checkpoint.note + "".join(lines)
+
+
+# Proofs ----------------------------------------------------------------------
+
+
+class LogError(SecurePixError):
+    """A proof, leaf or cosignature request that the log cannot answer."""
+
+    error_code = ErrorCode.BAD_INPUT
+
+
+def tree_size() -> int:
+    head = ChainHead.objects.filter(pk=1).first()
+    return 0 if head is None else head.count
+
+
+def _subtree_hashes(positions: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The stored hashes of the perfect subtrees at `positions`, in one query."""
+    if not positions:
+        return {}
+    wanted = Q()
+    for level, index in positions:
+        wanted |= Q(level=level, index=index)
+    rows = MerkleNode.objects.filter(wanted).values_list("level", "index", "hash")
+    return {(level, index): bytes(value) for level, index, value in rows}
+
+
+def _with_stored_subtrees(build: Any) -> list[bytes]:
+    """Run a proof builder twice: once to learn which subtrees it needs, once
+    with their hashes fetched in a single query."""
+    needed: set[tuple[int, int]] = set()
+
+    def note(level: int, index: int) -> bytes:
+        needed.add((level, index))
+        return bytes(32)
+
+    build(note)
+    hashes = _subtree_hashes(needed)
+    missing = needed - hashes.keys()
+    if missing:
+        raise LogError(f"the tree is missing {len(missing)} stored subtree hash(es): the node table is damaged")
+    result: list[bytes] = build(lambda level, index: hashes[(level, index)])
+    return result
+
+
+def _check_size(size: int) -> None:
+    if not 1 <= size <= tree_size():
+        raise LogError(f"size must be between 1 and the tree's size, {tree_size()}")
+
+
+def inclusion_proof(index: int, size: int) -> tuple[bytes, list[bytes]]:
+    """(leaf hash, audit path) of leaf `index` in the tree of `size` leaves."""
+    _check_size(size)
+    if not 0 <= index < size:
+        raise LogError("index must be below size")
+    proof = _with_stored_subtrees(lambda subtree: tlog.inclusion_proof(index, size, subtree))
+    return _subtree_hashes({(0, index)})[(0, index)], proof
+
+
+def consistency_proof(old_size: int, new_size: int) -> list[bytes]:
+    _check_size(new_size)
+    if not 1 <= old_size <= new_size:
+        raise LogError("from must be between 1 and to")
+    return _with_stored_subtrees(lambda subtree: tlog.consistency_proof(old_size, new_size, subtree))
+
+
+def root_at(size: int) -> bytes:
+    _check_size(size)
+    return _with_stored_subtrees(lambda subtree: [tlog.root_from(size, subtree)])[0]
+
+
+def leaves(start: int, end: int) -> list[bytes]:
+    """The canonical bytes of leaves [start, end), at most LEAVES_PAGE of them."""
+    size = tree_size()
+    if not 0 <= start < end <= size or end - start > LEAVES_PAGE:
+        raise LogError(f"need 0 <= start < end <= {size} and at most {LEAVES_PAGE} leaves")
+    events = AuditEvent.objects.filter(sequence__gt=start, sequence__lte=end).order_by("sequence")
+    return [leaf_bytes(event) for event in events]
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+# Witnesses -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accepted:
+    witness: str
+    signed_at: datetime
+
+
+def add_cosignature(note_text: str) -> list[Accepted]:
+    """Keep the cosignatures in a witness's copy of a checkpoint that verify
+    against a configured witness key (others are ignored); the checkpoint must
+    be one this log signed."""
+    try:
+        note = tlog.parse_note(note_text)
+    except tlog.NoteError as exc:
+        raise LogError(f"not a signed note: {exc}") from exc
+    checkpoint = Checkpoint.objects.filter(note__startswith=note.text).order_by("-id").first()
+    if checkpoint is None or not checkpoint.note.startswith(note.text + "\n"):
+        raise LogError("this log signed no such checkpoint")
+    accepted = []
+    for signature in note.signatures:
+        for witness in witness_verifiers():
+            if (signature.name, signature.key_id) != (witness.name, witness.key_id):
+                continue
+            try:
+                stamp = tlog.verify_cosignature(note.text, signature, witness)
+            except tlog.NoteError as exc:
+                raise LogError(f"the cosignature of {witness.name} does not verify: {exc}") from exc
+            signed_at = datetime.fromtimestamp(stamp, tz=timezone.get_current_timezone())
+            Cosignature.objects.get_or_create(
+                checkpoint=checkpoint,
+                witness=witness.name,
+                defaults={"line": signature.line, "signed_at": signed_at, "received": timezone.now()},
+            )
+            accepted.append(Accepted(witness.name, signed_at))
+    if not accepted:
+        raise LogError("no cosignature from a known witness")
+    return accepted
+
+
+def decode_b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise LogError(f"bad base64: {exc}") from exc
