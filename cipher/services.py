@@ -16,6 +16,7 @@ from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from audit.models import Action, AuditEvent, Outcome
+from audit.models import Decision as AuditDecision
 from audit.services import record, refuse, require
 from classification import services as classification
 from classification.engine.classifier import Classification
@@ -138,7 +139,8 @@ def do_encrypt(*, context: Context, request: EncryptRequest) -> Encrypted:
         code, advice = _POLICY_REFUSALS[decision.action]
         details = {"classification": result.as_dict(), "decision": decision.action}
         refusal = SecurePixError(f"{decision.reason}; {advice}", code=code, details=details)
-        raise refuse(Action.ENCRYPT, context, refusal, Outcome.DENIED, **fields)
+        recorded = classification.RECORDED_DECISIONS[decision.action]
+        raise refuse(Action.ENCRYPT, context, refusal, Outcome.DENIED, decision=recorded, **fields)
     with _gate():
         encrypted = encrypt_decoded(image, request.password, cipher=request.cipher)
     with transaction.atomic():
@@ -147,11 +149,8 @@ def do_encrypt(*, context: Context, request: EncryptRequest) -> Encrypted:
             Outcome.SUCCESS,
             context,
             encrypted_sha256=hashlib.sha256(encrypted.data).hexdigest(),
-            extra={
-                "cipher": request.cipher,
-                "decision": decision.action,
-                "acknowledged": decision.action == ACKNOWLEDGE,
-            },
+            decision=AuditDecision.ACKNOWLEDGED if decision.action == ACKNOWLEDGE else AuditDecision.ALLOW,
+            extra={"cipher": request.cipher},
             **fields,
         )
         acknowledgment = None

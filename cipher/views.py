@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from typing import Any
 
@@ -15,9 +16,9 @@ from django.views.decorators.http import require_GET, require_POST
 from classification import services as classification
 from classification.contracts import ClassifyRequest
 from core import naming, permissions
-from core.domains import ACKNOWLEDGE, DOMAIN_CHOICES
+from core.domains import LABELS
 from core.errors import InvalidInput, SecurePixError
-from core.forms import Upload
+from core.forms import Upload, text
 from imaging import imagefile
 from web.context import context_from
 from web.pages import data_url, no_store, page, problem, refusal
@@ -30,12 +31,14 @@ from .engine import analysis, container
 from .engine.envelope import CIPHERS
 from .passwords import password_problems
 
+# "None" alone reads as if nothing were declared ("declared None"): the page says what it means.
+_LABELS = {**LABELS, "none": "None (not sensitive)"}
+
 
 @require_GET
 @page(permissions.ENCRYPT)
 def encrypt_page(request: HttpRequest) -> HttpResponse:
-    context = {"domains": DOMAIN_CHOICES, "ciphers": CIPHERS, **_password_policy_context()}
-    return render(request, "cipher/encrypt.html", context)
+    return render(request, "cipher/encrypt.html", {"ciphers": CIPHERS, **_password_policy_context()})
 
 
 def _password_policy_context() -> dict[str, Any]:
@@ -56,24 +59,87 @@ def encrypt_password(request: HttpRequest) -> HttpResponse:
 @require_POST
 @page(permissions.CLASSIFY)
 def encrypt_classify(request: HttpRequest) -> HttpResponse:
-    """The prediction for each chosen file, with the policy's decision for the declared domain."""
-    declared = request.POST.get("declared_domain", "")
-    rows: list[dict[str, Any]] = []
+    """The prediction for each chosen file, in file order, each with its own
+    declared-domain field (the policy's decision comes per file, from encrypt_decide)."""
     try:
         files = uploads(request, "images")
     except SecurePixError as error:
         return refusal(request, error)
     who = context_from(request)
-    for name, data in files:
+    rows: list[dict[str, Any]] = []
+    for index, (name, data) in enumerate(files):
+        row: dict[str, Any] = {"index": index, "name": name}
         try:
-            contract = ClassifyRequest(Upload(name, data), declared)
-            result, decision = classification.do_classify(context=who, request=contract)
-            rows.append({"name": name, "result": result, "decision": decision})
+            result, _ = classification.do_classify(context=who, request=ClassifyRequest(Upload(name, data)))
         except SecurePixError as error:
-            rows.append({"name": name, "error": error.message})
-    actions = {row["decision"].action for row in rows if row.get("decision")}
-    context = {"rows": rows, "needs_acknowledgment": ACKNOWLEDGE in actions}
-    return render(request, "cipher/_predictions.html", context)
+            rows.append({**row, "error": error.message})
+            continue
+        facts = {"predicted": result.domain, "confidence": str(result.confidence), "index": str(index), "name": name}
+        rows.append(
+            {
+                **row,
+                "result": result,
+                "label": _LABELS[result.domain],
+                "sure": _sure(result.confidence),
+                "reasons": classification.reasons_in_words(result),
+                "top5": [(label, _percent(p)) for label, p in result.top5],
+                "decide_values": json.dumps(facts),
+            }
+        )
+    return render(request, "cipher/_predictions.html", {"rows": rows, "domains": _LABELS.items()})
+
+
+@require_POST
+@page(permissions.ENCRYPT)
+def encrypt_decide(request: HttpRequest) -> HttpResponse:
+    """What the policy says of one file declared as chosen in the page, from its
+    prediction (never the image: do_encrypt classifies and decides again)."""
+    fields = request.POST
+    try:
+        index = _file_index(fields.get("index", ""))
+        declared = text(fields, f"declared_{index}", max_length=32)
+        predicted = text(fields, "predicted", max_length=32)
+        confidence = _confidence(text(fields, "confidence", max_length=32))
+        name = text(fields, "name", max_length=255)
+        decision = classification.preview_decision(declared=declared, predicted=predicted, confidence=confidence)
+    except SecurePixError as error:
+        return problem(request, "Not checked", f"{error.message}.", error.status)
+    context = {
+        "index": index,
+        "name": name,
+        "declared": declared,
+        "declared_label": _LABELS.get(declared, ""),
+        "predicted_label": _LABELS.get(predicted, ""),
+        "sure": _sure(confidence),
+        "decision": decision,
+    }
+    return render(request, "cipher/_decision.html", context)
+
+
+def _file_index(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or len(value) > 4:
+        raise InvalidInput({"index": ["must be a file's number in the page"]})
+    return int(value)
+
+
+def _confidence(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInput({"confidence": ["must be a number from 0 to 1"]}) from None
+
+
+def _percent(probability: float) -> str:
+    return f"{round(probability * 100)}%" if probability >= 0.005 else "<1%"
+
+
+def _sure(confidence: float) -> str:
+    """A confidence in words: "93% sure" (never a rounded-up "100% sure")."""
+    if confidence > 0.99:
+        return "more than 99% sure"
+    if confidence < 0.005:
+        return "less than 1% sure"
+    return f"{round(confidence * 100)}% sure"
 
 
 @require_POST
@@ -94,6 +160,7 @@ def encrypt_run(request: HttpRequest) -> HttpResponse:
     context = {
         "name": contract.upload.name,
         "download_name": naming.encrypted_name(contract.upload.name),
+        "declared_label": LABELS[contract.declared_domain],
         "done": done,
         "before": before,
         "after": after,

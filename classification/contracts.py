@@ -13,6 +13,8 @@ from core.forms import Upload, one_upload, text
 
 
 def check_domain(declared: str) -> None:
+    if not declared:
+        raise InvalidInput({"declared_domain": [f"choose the declared domain: one of {', '.join(DOMAINS)}"]})
     if declared not in DOMAINS:
         raise InvalidInput({"declared_domain": [f"unknown domain {declared!r}; choose one of {', '.join(DOMAINS)}"]})
 

@@ -3,20 +3,23 @@ process, the mismatch policy from settings, and acknowledgments."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 
 from audit.models import Action, AuditEvent, Outcome
+from audit.models import Decision as AuditDecision
 from audit.services import record, refuse, require
 from core import permissions
 from core.context import Context
-from core.domains import ACKNOWLEDGE
-from core.errors import ErrorCode, SecurePixError
+from core.domains import ACKNOWLEDGE, ALLOW, BLOCK, DOMAINS
+from core.errors import ErrorCode, InvalidInput, SecurePixError
 from imaging import imagefile
-from imaging.imagefile import ParsedUpload
+from imaging.imagefile import DecodedImage, ParsedUpload
 
 from .config import policy, resnet50_weights
 from .contracts import ClassifyRequest, check_acknowledgment_reason, check_domain
@@ -24,6 +27,8 @@ from .engine import backbones
 from .engine.classifier import Classification, DomainClassifier
 from .models import MismatchAcknowledgment
 from .policy import Decision
+
+log = logging.getLogger(__name__)
 
 _classifier: DomainClassifier | None = None
 _classifier_lock = threading.Lock()
@@ -43,6 +48,53 @@ def classifier() -> DomainClassifier:
         return _classifier
 
 
+_warm = threading.Event()  # the classifier is loaded and has classified once
+_warming: threading.Thread | None = None
+_warm_up_failed = False
+_warming_lock = threading.Lock()
+
+
+def warm_up() -> None:
+    """Load the classifier and classify one small generated image, so that the
+    first user's classification is as fast as the next (a model's first run is
+    slow: graph building, allocations, the face detector's cascade)."""
+    rows, columns = np.mgrid[0:96, 0:128]
+    gradient = np.stack([rows * 2, columns * 2, 255 - columns * 2], axis=-1).astype(np.uint8)
+    classifier().classify(ParsedUpload(b"", DecodedImage(gradient, "RGB", "PNG")))
+    _warm.set()
+    log.info("classifier %s loaded and warmed", model_name())
+
+
+def _warm_up_or_say_why() -> None:
+    global _warm_up_failed
+    try:
+        warm_up()
+    except Exception:  # a thread's error would otherwise only reach stderr
+        _warm_up_failed = True
+        log.exception("the classifier could not be loaded and warmed; /readyz says failed")
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Start the warm-up in a daemon thread, once per process (later calls return the same thread)."""
+    global _warming
+    with _warming_lock:
+        if _warming is None:
+            _warming = threading.Thread(target=_warm_up_or_say_why, name="securepix-classifier-warm-up", daemon=True)
+            _warming.start()
+        return _warming
+
+
+def readiness() -> str:
+    """The classifier's state: "ready" once it is warm, "failed" if it could not
+    be loaded, else "loading" (and the warm-up starts if nothing started it)."""
+    if _warm.is_set():
+        return "ready"
+    if _warm_up_failed:
+        return "failed"
+    warm_up_in_background()
+    return "loading"
+
+
 def model_name() -> str:
     """The backbone in use (or that `auto` will pick), without loading it."""
     if _classifier is not None:
@@ -57,6 +109,35 @@ def parse(data: bytes) -> ParsedUpload:
 
 def decide(declared: str, result: Classification) -> Decision:
     return policy().decide(declared, result.domain, result.confidence)
+
+
+def preview_decision(*, declared: str, predicted: str, confidence: float) -> Decision | None:
+    """What the policy will decide for a file declared `declared` ("" while the
+    user has not chosen: None) that was predicted `predicted` with `confidence`,
+    for the page to show per file before encrypting (`do_encrypt` classifies
+    and decides again)."""
+    if predicted not in DOMAINS:
+        raise InvalidInput({"predicted": [f"unknown domain {predicted!r}; choose one of {', '.join(DOMAINS)}"]})
+    if not 0.0 <= confidence <= 1.0:  # also refuses NaN
+        raise InvalidInput({"confidence": ["must be a number from 0 to 1"]})
+    if not declared:
+        return None
+    check_domain(declared)
+    return policy().decide(declared, predicted, confidence)
+
+
+def reasons_in_words(result: Classification) -> list[str]:
+    """The classification's reasons without the raw ImageNet labels, which the
+    pages show apart, once (`result.top5`)."""
+    return [reason for reason in result.reasons if not reason.startswith("ImageNet labels")]
+
+
+# What the audit trail records of the policy's decision on a declared domain.
+RECORDED_DECISIONS = {
+    ALLOW: AuditDecision.ALLOW,
+    ACKNOWLEDGE: AuditDecision.ACKNOWLEDGMENT_REQUIRED,
+    BLOCK: AuditDecision.BLOCKED,
+}
 
 
 def prediction_fields(declared: str, result: Classification) -> dict[str, Any]:
@@ -87,8 +168,8 @@ def do_classify(*, context: Context, request: ClassifyRequest) -> tuple[Classifi
         Outcome.SUCCESS,
         context,
         **prediction_fields(declared, result),
+        decision=RECORDED_DECISIONS[decision.action] if decision else "",
         image_bytes=size,
-        extra={"decision": decision.action} if decision else {},
     )
     return result, decision
 
@@ -122,9 +203,8 @@ def do_acknowledge(
             Outcome.SUCCESS,
             context,
             **prediction_fields(declared, result),
-            extra={
-                "acknowledgment": acknowledgment.pk,
-                "encryption_event": encryption.sequence if encryption else None,
-            },
+            decision=AuditDecision.ACKNOWLEDGED,
+            # the user's reason is what auditors review; the encryption is the event of the same request
+            extra={"acknowledgment": acknowledgment.pk, "reason": acknowledgment.reason},
         )
     return acknowledgment

@@ -172,6 +172,9 @@ SECUREPIX_CLASSIFIER = envstr("SECUREPIX_CLASSIFIER", "auto")  # checked by clas
 SECUREPIX_RESNET50_WEIGHTS = envstr("SECUREPIX_RESNET50_WEIGHTS", "")  # a local .h5 file
 SECUREPIX_KERAS_HOME = envstr("KERAS_HOME", str(Path.home() / ".keras"))  # where Keras caches weights
 SECUREPIX_OCR = envbool("SECUREPIX_OCR", True)
+# Load and warm the classifier when the web server starts (in the background;
+# GET /readyz answers 200 once it is ready), so the first user waits no longer than the next.
+SECUREPIX_WARM_UP = envbool("SECUREPIX_WARM_UP", True)
 SECUREPIX_MISMATCH_THRESHOLD = envfloat("SECUREPIX_MISMATCH_THRESHOLD", 0.6)
 SECUREPIX_MISMATCH_DEFAULT = envchoice("SECUREPIX_MISMATCH_DEFAULT", "acknowledge", DECISIONS)
 SECUREPIX_MISMATCH_RULES = envstr("SECUREPIX_MISMATCH_RULES", "")
@@ -273,6 +276,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        # /readyz answers 503 while the classifier loads: expected, not an error worth a log line
+        "not_readiness": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: "/readyz" not in record.getMessage(),
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["not_readiness"]}},
     "root": {"handlers": ["console"], "level": envstr("SECUREPIX_LOG_LEVEL", "INFO")},
 }

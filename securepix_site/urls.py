@@ -14,6 +14,7 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),
     path("accounts/login/code/", accounts.login_otp, name="login-otp"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -25,6 +26,7 @@ urlpatterns = [
     path("accounts/tokens/<str:key_id>/revoke", accounts.token_revoke, name="token-revoke"),
     path("encrypt/", cipher.encrypt_page, name="encrypt"),
     path("encrypt/classify", cipher.encrypt_classify, name="encrypt-classify"),
+    path("encrypt/decide", cipher.encrypt_decide, name="encrypt-decide"),
     path("encrypt/run", cipher.encrypt_run, name="encrypt-run"),
     path("encrypt/password", cipher.encrypt_password, name="encrypt-password"),
     path("encrypt/zip", cipher.encrypt_zip, name="encrypt-zip"),

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from audit.services import EventFilter, events
 from cipher.engine.envelope import CIPHERS
+from classification import services as classification
 from classification.models import MismatchAcknowledgment
 from core import permissions
 from core.errors import ErrorCode
@@ -30,7 +31,16 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers."""
     return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 once the classifier is loaded and warm, else 503 (loading or failed)."""
+    status = classification.readiness()
+    if status != "ready":
+        return JsonResponse({"status": status}, status=503)
+    return JsonResponse({"status": status, "classifier": classification.model_name()})
 
 
 def _wants_json(request: HttpRequest) -> bool:

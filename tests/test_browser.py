@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,11 +92,28 @@ def photo(tmp_path: Path) -> tuple[Path, np.ndarray]:
     return path, pixels
 
 
-def encrypt_files(page: Any, files: list[Path], declared: str) -> None:
+SUGGESTION = None  # in encrypt_files: press "Use the suggestion" instead of choosing a domain
+
+
+def file_block(page: Any, name: str) -> Any:
+    return page.locator(f"[data-testid=prediction][data-name='{name}']")
+
+
+def encrypt_files(page: Any, files: list[Path], declared: list[str | None]) -> None:
+    """Choose the files, declare each one's domain (or take the suggestion), and type the password."""
     page.goto("/encrypt/")
-    page.get_by_label("Declared domain").select_option(declared)
     page.locator("#images").set_input_files([str(f) for f in files])
-    page.wait_for_selector("[data-testid=prediction]")
+    expect(page.get_by_test_id("prediction")).to_have_count(len(files), timeout=60_000)  # the first loads the model
+    expect(page.locator("#gate-reason")).to_contain_text("Choose the declared domain of each image")
+    screenshot(page, "encrypt-choose")
+    for path, domain in zip(files, declared, strict=True):
+        block = file_block(page, path.name)
+        if domain is SUGGESTION:
+            block.get_by_role("button", name=re.compile("^Use the suggestion: ")).click()
+        else:
+            page.get_by_label(f"Declared domain of {path.name}").select_option(domain)
+        chosen = page.get_by_label(f"Declared domain of {path.name}").input_value()
+        expect(block.locator(f"[data-decision][data-declared='{chosen}']")).to_have_count(1)
     page.locator("#password").fill(IMAGE_PASSWORD)
     page.locator("#password2").fill(IMAGE_PASSWORD)
 
@@ -106,10 +124,12 @@ def test_an_operator_encrypts_a_photo_downloads_it_and_gets_the_same_pixels_back
     assert tab.get_by_test_id("role").inner_text() == "operator"
     assert tab.get_by_test_id("model").inner_text() == "efficientnet-lite0"
     source, pixels = photo(tmp_path)
-    encrypt_files(tab, [source], "personal")
-    assert tab.get_by_test_id("predicted-domain").inner_text() == "personal"
-    assert tab.locator("#previews img").count() == 1
-    tab.get_by_role("button", name="Encrypt").click()
+    encrypt_files(tab, [source], [SUGGESTION])
+    assert tab.get_by_test_id("predicted-domain").get_attribute("data-domain") == "personal"
+    assert tab.get_by_label("Declared domain of astronaut.png").input_value() == "personal"
+    assert tab.locator("[data-thumb] img").count() == 1  # the preview sits in the file's block
+    expect(tab.get_by_test_id("decision")).to_contain_text("Allowed")
+    tab.get_by_role("button", name="Encrypt", exact=True).click()
     result = tab.get_by_test_id("encrypted-result")
     result.wait_for()
     assert float(tab.get_by_test_id("entropy-after").inner_text()) > 7.99
@@ -169,13 +189,18 @@ def test_a_mismatch_holds_the_encrypt_button_until_acknowledged_and_the_auditor_
     log_in(tab, "radiographer")
     scan = tmp_path / "ct.dcm"
     scan.write_bytes(dicom_files.packaged("ct_signed"))
-    encrypt_files(tab, [scan], "personal")
-    assert tab.get_by_test_id("predicted-domain").inner_text() == "medical"
-    button = tab.get_by_role("button", name="Encrypt")
+    encrypt_files(tab, [scan], ["personal"])
+    assert tab.get_by_test_id("predicted-domain").get_attribute("data-domain") == "medical"
+    button = tab.get_by_role("button", name="Encrypt", exact=True)
+    gate = tab.locator("#gate-reason")
+    expect(gate).to_have_text("Acknowledge the mismatch for ct.dcm (tick its box and give a reason).")
     assert button.is_disabled()
-    tab.get_by_label("I have checked: encrypt as declared anyway.").check()
-    assert button.is_disabled()  # a reason is needed too
-    tab.get_by_label("Reason (kept with your acknowledgment, shown to auditors)").fill("consented teaching file")
+    tab.get_by_label("I have checked ct.dcm: encrypt it as Personal Privacy anyway.").check()
+    expect(gate).to_have_text("Give the reason for encrypting ct.dcm as declared.")  # a reason is needed too
+    assert button.is_disabled()
+    tab.get_by_label("Reason for ct.dcm (kept with your acknowledgment, shown to auditors)").fill(
+        "consented teaching file"
+    )
     assert button.is_enabled()
     button.click()
     tab.get_by_test_id("encrypted-result").wait_for()
@@ -208,18 +233,61 @@ def test_several_files_come_back_as_one_zip(tab: Any, tmp_path: Path) -> None:
         path = tmp_path / f"{name}.png"
         Image.fromarray(getattr(data, name)()).save(path)
         files.append(path)
-    encrypt_files(tab, files, "none")
-    expect(tab.get_by_test_id("prediction")).to_have_count(3)
-    if tab.get_by_test_id("acknowledge-box").count():
-        tab.get_by_label("I have checked: encrypt as declared anyway.").check()
-        tab.get_by_label("Reason (kept with your acknowledgment, shown to auditors)").fill("test pictures")
-    tab.get_by_role("button", name="Encrypt").click()
+    encrypt_files(tab, files, [SUGGESTION, SUGGESTION, SUGGESTION])
+    expect(tab.locator("[data-decision=allow]")).to_have_count(3)
+    tab.get_by_role("button", name="Encrypt", exact=True).click()
     with tab.expect_download() as download:
         tab.get_by_test_id("download-zip").click()
     archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
     assert sorted(archive.namelist()) == ["chelsea.securepix.png", "coffee.securepix.png", "rocket.securepix.png"]
     assert tab.locator("#progress").get_attribute("value") == "3"
     assert AuditEvent.objects.filter(action="encrypt", outcome="success").count() == 3
+
+
+def test_two_files_declared_differently_and_only_one_acknowledged(tab: Any, tmp_path: Path) -> None:
+    make_user("radiographer", "operator")
+    log_in(tab, "radiographer")
+    scan = tmp_path / "ct.dcm"
+    scan.write_bytes(dicom_files.packaged("ct_signed"))
+    portrait, _ = photo(tmp_path)
+    encrypt_files(tab, [scan, portrait], ["medical", "none"])
+    scan_block, portrait_block = file_block(tab, "ct.dcm"), file_block(tab, "astronaut.png")
+    expect(scan_block.get_by_test_id("decision")).to_contain_text("Allowed: ct.dcm will be encrypted as Medical")
+    assert scan_block.locator("input[type=checkbox]").count() == 0
+    expect(scan_block.get_by_role("button", name="Use the suggestion: Medical")).to_be_hidden()  # taken already
+    expect(portrait_block.get_by_test_id("decision")).to_contain_text("looks like Personal Privacy content")
+    screenshot(tab, "encrypt-declare")
+    tab.set_viewport_size({"width": 390, "height": 844})  # a phone
+    screenshot(tab, "encrypt-declare-phone")
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 400
+    tab.set_viewport_size({"width": 1280, "height": 900})
+    button = tab.get_by_role("button", name="Encrypt", exact=True)
+    assert button.is_disabled()
+    tab.get_by_label("I have checked astronaut.png: encrypt it as None (not sensitive) anyway.").check()
+    tab.get_by_label("Reason for astronaut.png (kept with your acknowledgment, shown to auditors)").fill("stock photo")
+    button.click()
+    expect(tab.get_by_test_id("encrypted-result")).to_have_count(2)
+    done = AuditEvent.objects.filter(action="encrypt", outcome="success")
+    assert sorted(done.values_list("declared_domain", "predicted_domain")) == [
+        ("medical", "medical"),
+        ("none", "personal"),
+    ]
+    acknowledgment = MismatchAcknowledgment.objects.get()
+    assert (acknowledgment.declared_domain, acknowledgment.reason) == ("none", "stock photo")
+
+
+def test_the_page_says_when_the_classifier_is_still_starting(tab: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from classification import services
+
+    state = {"now": "loading"}
+    monkeypatch.setattr(services, "readiness", lambda: state["now"])
+    make_user("radiographer", "operator")
+    log_in(tab, "radiographer")
+    tab.goto("/encrypt/")
+    indicator = tab.locator("#classifying")
+    expect(indicator).to_contain_text("Starting the classifier")
+    state["now"] = "ready"
+    expect(indicator).to_have_text("Classifying…")
 
 
 def test_operators_cannot_open_the_audit_page_and_auditors_filter_export_and_verify(tab: Any, tmp_path: Path) -> None:

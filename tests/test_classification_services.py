@@ -23,11 +23,11 @@ def test_classify_records_the_prediction_and_the_decision(operator: Any) -> None
     result, decision = services.do_classify(context=Context(actor=operator), request=request)
     assert result.domain == "medical" and decision is not None and decision.action == "acknowledge"
     event = AuditEvent.objects.get()
-    assert (event.action, event.predicted_domain, event.mismatch, event.extra) == (
+    assert (event.action, event.predicted_domain, event.mismatch, event.decision) == (
         "classify",
         "medical",
         True,
-        {"decision": "acknowledge"},
+        "acknowledgment_required",
     )
 
 

@@ -149,17 +149,109 @@ def test_encrypt_refuses_differing_passwords_without_echoing_them(operator: Any)
 
 
 @pytest.mark.django_db
-@override_settings(SECUREPIX_MISMATCH_RULES="personal:medical=block")
-def test_the_classify_fragment_says_mismatch_or_block(operator: Any) -> None:
+def test_the_encrypt_page_has_no_declared_domain_until_files_are_chosen(operator: Any) -> None:
+    body = browser_for(operator).get("/encrypt/").content.decode()
+    assert "declared_domain" not in body and '<select id="declared' not in body  # no silent default for all files
+    assert 'hx-params="images"' in body and 'data-readyz-url="/readyz"' in body
+
+
+@pytest.mark.django_db
+def test_the_classify_fragment_has_one_declared_domain_per_file_with_nothing_chosen(operator: Any) -> None:
     client = browser_for(operator)
-    scan = dicom_files.packaged("ct_signed")
-    blocked = htmx(client, "/encrypt/classify", {"images": _file(scan, "ct.dcm"), "declared_domain": "personal"})
-    assert "Blocked by policy" in blocked.content.decode() and "blocked" in blocked.content.decode()
-    mismatch = htmx(client, "/encrypt/classify", {"images": _file(scan, "ct.dcm"), "declared_domain": "legal"})
-    text = mismatch.content.decode()
-    assert "Mismatch" in text and 'id="acknowledge"' in text and "DICOM modality CT" in text
-    fine = htmx(client, "/encrypt/classify", {"images": _file(scan, "ct.dcm"), "declared_domain": "medical"})
-    assert 'id="acknowledge"' not in fine.content.decode()
+    files = [
+        _file(dicom_files.packaged("ct_signed"), "ct.dcm"),
+        _file(b"%PDF-1.7", "notes.pdf"),
+        _file(encode(image_in_mode("RGB", 64, 64)), "flat.png"),
+    ]
+    text = htmx(client, "/encrypt/classify", {"images": files}).content.decode()
+    assert text.count('data-testid="prediction"') == 3
+    assert 'name="declared_0"' in text and 'name="declared_2"' in text and 'name="declared_1"' not in text
+    assert text.count('<option value="">Choose…</option>') == 2 and "selected" not in text
+    assert "declared_domain" not in text
+    assert "Looks like <strong" in text and "Medical</strong> content, more than 99% sure" in text
+    assert "Why: " in text and "DICOM modality CT" in text
+    assert text.count("<details") == 2  # the raw labels, once per file, behind a toggle
+    assert "ImageNet labels:" not in text and "top labels" not in text and "looks none" not in text
+    assert 'data-suggest="medical" data-for="declared_0">Use the suggestion: Medical<' in text
+    assert "notes.pdf" in text and "cannot be encrypted" in text
+    assert 'hx-params="declared_0,predicted,confidence,index,name"' in text  # never the passwords
+
+
+def _decide(
+    client: Client, declared: str, predicted: str = "medical", confidence: str = "0.98", index: str = "1"
+) -> Any:
+    fields = {"predicted": predicted, "confidence": confidence, "index": index, "name": "ct.dcm"}
+    return htmx(client, "/encrypt/decide", {**fields, f"declared_{index}": declared})
+
+
+@pytest.mark.django_db
+@override_settings(SECUREPIX_MISMATCH_RULES="personal:medical=block")
+def test_decide_says_allow_acknowledge_with_fields_for_that_file_or_block(operator: Any) -> None:
+    client = browser_for(operator)
+    allowed = _decide(client, "medical").content.decode()
+    assert 'data-decision="allow"' in allowed and "Allowed: ct.dcm will be encrypted as Medical" in allowed
+    assert 'data-decision="allow"' in _decide(client, "medical", predicted="personal").content.decode()  # stricter
+    acknowledge = _decide(client, "legal").content.decode()
+    assert 'data-decision="acknowledge"' in acknowledge and 'data-declared="legal"' in acknowledge
+    assert "ct.dcm looks like Medical content (98% sure), which needs more care" in acknowledge
+    assert 'name="acknowledge_1"' in acknowledge and 'name="acknowledgment_reason_1"' in acknowledge
+    assert "I have checked ct.dcm: encrypt it as Legal anyway." in acknowledge
+    assert '<label for="acknowledgment_reason_1">Reason for ct.dcm' in acknowledge
+    blocked = _decide(client, "personal").content.decode()
+    assert 'data-decision="block"' in blocked and "Blocked by policy" in blocked and "acknowledge_1" not in blocked
+    unsure = _decide(client, "none", confidence="0.3").content.decode()
+    assert 'data-decision="allow"' in unsure
+    nothing = _decide(client, "")
+    assert nothing.status_code == 200 and "Choose the declared domain of ct.dcm" in nothing.content.decode()
+    assert _decide(client, "", confidence="nan").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("declared", "secret"),
+        ("predicted", "x-ray"),
+        ("confidence", "1.5"),
+        ("confidence", "-0.1"),
+        ("confidence", "nan"),
+        ("confidence", "very"),
+        ("index", "first"),
+        ("index", "²"),
+    ],
+)
+@pytest.mark.django_db
+def test_decide_refuses_bad_input_with_a_problem_fragment(operator: Any, field: str, value: str) -> None:
+    good = {"declared": "legal", "predicted": "medical", "confidence": "0.9", "index": "0"}
+    response = _decide(browser_for(operator), **{**good, field: value})
+    text = response.content.decode()
+    assert response.status_code == 400 and 'data-testid="problem"' in text and "<html" not in text
+    assert "data-decision" not in text
+
+
+@pytest.mark.django_db
+def test_decide_is_for_those_who_may_encrypt(auditor: Any) -> None:
+    assert Client().post("/encrypt/decide", {"index": "0"}).status_code == 302
+    assert _decide(browser_for(auditor), "legal").status_code == 403
+
+
+@pytest.mark.django_db
+def test_encrypt_refuses_a_file_without_a_declared_domain(operator: Any) -> None:
+    form = {
+        "image": _file(encode(image_in_mode("RGB")), "a.png"),
+        "password": IMAGE_PASSWORD,
+        "password2": IMAGE_PASSWORD,
+    }
+    response = htmx(browser_for(operator), "/encrypt/run", form)
+    assert response.status_code == 400 and "choose the declared domain" in response.content.decode().lower()
+    assert not AuditEvent.objects.filter(action="encrypt", outcome="success").exists()
+
+
+@pytest.mark.django_db
+def test_encrypt_decides_again_whatever_the_page_showed(operator: Any) -> None:
+    scan = _file(dicom_files.packaged("ct_signed"), "ct.dcm")
+    form = {"image": scan, "password": IMAGE_PASSWORD, "password2": IMAGE_PASSWORD, "declared_domain": "none"}
+    response = htmx(browser_for(operator), "/encrypt/run", form)
+    assert response.status_code == 409 and "acknowledge the mismatch" in response.content.decode()
 
 
 @pytest.mark.django_db

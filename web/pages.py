@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 
-from core.errors import SecurePixError
+from core.errors import InvalidInput, SecurePixError
 
 from .auth import has_device, needs_second_factor, otp_verified
 
@@ -59,8 +59,10 @@ def problem(request: HttpRequest, title: str, message: str, status: int) -> Http
 
 
 def refusal(request: HttpRequest, error: SecurePixError) -> HttpResponse:
-    """A SecurePix error as a page, with the status the API gives it."""
-    message = error.message[:1].upper() + error.message[1:]
+    """A SecurePix error as a page, with the status the API gives it (a form's
+    problems in words, without the field names the API reports)."""
+    text = "; ".join(p for ps in error.fields.values() for p in ps) if isinstance(error, InvalidInput) else error.message
+    message = text[:1].upper() + text[1:]
     return problem(request, "Not done", message if message.endswith(".") else message + ".", error.status)
 
 

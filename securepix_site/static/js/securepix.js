@@ -33,6 +33,74 @@
     return new Blob([bytes], { type: type });
   }
 
+  // The chosen files' blocks (one per file, in file order) and what each still needs.
+  function fileProblems(predictions) {
+    const choose = [], checking = [], other = [];
+    for (const block of predictions.querySelectorAll("[data-file]")) {
+      const name = block.dataset.name;
+      if (block.querySelector("[data-unreadable]")) {
+        other.push(name + " cannot be encrypted: choose the files again without it.");
+        continue;
+      }
+      const select = block.querySelector("select[data-declared]");
+      const decision = block.querySelector("[data-decision]");
+      if (!select.value) choose.push(name);
+      else if (!decision && block.querySelector(".decision-area [data-testid=problem]"))
+        other.push("The policy's decision for " + name + " could not be checked: choose its domain again.");
+      else if (!decision || decision.dataset.declared !== select.value || select.classList.contains("htmx-request"))
+        checking.push(name);
+      else if (decision.dataset.decision === "block")
+        other.push("The policy blocks " + name + " as declared: declare the right domain or ask an administrator.");
+      else if (decision.dataset.decision === "acknowledge") {
+        const box = block.querySelector("input[type=checkbox][name^=acknowledge_]");
+        const reason = block.querySelector("textarea[name^=acknowledgment_reason_]");
+        if (!box.checked) other.push("Acknowledge the mismatch for " + name + " (tick its box and give a reason).");
+        else if (!reason.value.trim()) other.push("Give the reason for encrypting " + name + " as declared.");
+      }
+    }
+    const problems = [];
+    if (choose.length) problems.push("Choose the declared domain of each image (or use the suggestion): " + choose.join(", ") + ".");
+    if (checking.length) problems.push("Checking the policy for " + checking.join(", ") + "…");
+    return problems.concat(other);
+  }
+
+  // The form fields of file `index` for /encrypt/run: that file's own declaration and acknowledgment.
+  function fileForm(form, index, file) {
+    const body = new FormData();
+    const field = (name) => form.querySelector("[name=" + name + "]");
+    body.set("image", file, file.name);
+    for (const name of ["password", "password2", "cipher"]) body.set(name, field(name).value);
+    body.set("declared_domain", field("declared_" + index).value);
+    const box = field("acknowledge_" + index);
+    const reason = field("acknowledgment_reason_" + index);
+    if (box && box.checked) {
+      body.set("acknowledge", "1");
+      body.set("acknowledgment_reason", reason ? reason.value : "");
+    }
+    return body;
+  }
+
+  // While the server loads its model (after a restart), say so instead of a bare "Classifying…".
+  function watchReadiness(form, indicator) {
+    let timer = null;
+    async function check() {
+      let ready = true;
+      try {
+        ready = (await fetch(form.dataset.readyzUrl, { credentials: "same-origin" })).ok;
+      } catch (error) {
+        ready = true; // no answer: nothing better to say than "Classifying…"
+      }
+      indicator.textContent = ready
+        ? "Classifying…"
+        : "Starting the classifier (the model loads once after a restart); your images are classified as soon as it is ready…";
+      timer = ready ? null : setTimeout(check, 2000);
+    }
+    check();
+    return function () {
+      if (timer === null) check();
+    };
+  }
+
   function setUpEncrypt(form) {
     const images = form.querySelector("#images");
     const previews = document.getElementById("previews");
@@ -48,20 +116,17 @@
     const status = document.getElementById("run-status");
     const results = document.getElementById("results");
     const zip = document.getElementById("zip");
+    const recheckReadiness = watchReadiness(form, document.getElementById("classifying"));
     let running = false;
+    let thumbnails = [];
 
     function blocker() {
       if (!images.files.length) return "Choose an image first.";
-      if (form.querySelector(".htmx-request") || images.classList.contains("htmx-request")) return "Classifying…";
-      if (predictions.querySelectorAll("[data-classified]").length < images.files.length) return "Waiting for the classification.";
-      if (predictions.querySelector(".blocked")) return "The policy blocks this domain for at least one image.";
-      if (predictions.querySelector(".prediction .problem")) return "Remove the file that cannot be read.";
-      if (predictions.querySelector(".mismatch")) {
-        const box = form.querySelector("#acknowledge");
-        const reason = form.querySelector("#acknowledgment_reason");
-        if (!box || !box.checked || !reason || !reason.value.trim())
-          return "Acknowledge the mismatch (tick the box and give a reason) to encrypt.";
-      }
+      if (images.classList.contains("htmx-request")) return "Classifying…";
+      if (predictions.querySelector(":scope > [data-testid=problem]")) return "The images could not be classified (see above): choose them again.";
+      if (predictions.querySelectorAll("[data-file]").length < images.files.length) return "Waiting for the classification.";
+      const problems = fileProblems(predictions);
+      if (problems.length) return problems.join(" ");
       if (!password.value) return "Enter a password.";
       if (password.value.length < password.minLength) return `The password needs at least ${password.minLength} characters.`;
       if (document.querySelector("#password-policy[data-weak]")) return "The password is too weak to protect a file (see above).";
@@ -79,27 +144,63 @@
       why.textContent = reason || "Ready.";
     }
 
+    // Each file's preview goes into its own block once the classification is in.
+    function placeThumbnails() {
+      for (const holder of predictions.querySelectorAll("[data-thumb]")) {
+        const thumbnail = thumbnails[Number(holder.dataset.thumb)];
+        if (thumbnail && !holder.firstChild) holder.append(thumbnail);
+      }
+      previews.hidden = predictions.querySelector("[data-thumb]") !== null;
+    }
+
     images.addEventListener("change", function () {
       previews.replaceChildren();
       predictions.replaceChildren();
+      for (const url of thumbnails.map((t) => t && t.src)) if (url) URL.revokeObjectURL(url);
+      thumbnails = [];
       for (const file of images.files) {
         const figure = document.createElement("figure");
         const caption = document.createElement("figcaption");
         caption.textContent = file.name;
+        let img = null;
         if (file.type.startsWith("image/")) {
-          const img = document.createElement("img");
+          img = document.createElement("img");
           img.src = URL.createObjectURL(file);
           img.alt = "preview of " + file.name;
           figure.append(img);
         }
+        thumbnails.push(img ? img.cloneNode() : null);
         figure.append(caption);
         previews.append(figure);
       }
+      previews.hidden = false;
+      recheckReadiness();
       gate();
     });
+    // "Use the suggestion": set that file's select as if the user had chosen it.
+    predictions.addEventListener("click", function (event) {
+      const suggest = event.target.closest("[data-suggest]");
+      if (!suggest) return;
+      const select = document.getElementById(suggest.dataset.for);
+      select.value = suggest.dataset.suggest;
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+      select.focus();
+    });
+    // A suggestion already taken needs no button.
+    function showSuggestions() {
+      for (const suggest of predictions.querySelectorAll("[data-suggest]"))
+        suggest.hidden = document.getElementById(suggest.dataset.for).value === suggest.dataset.suggest;
+    }
     form.addEventListener("input", gate);
-    form.addEventListener("change", gate);
-    document.body.addEventListener("htmx:afterSettle", gate);
+    form.addEventListener("change", function () {
+      showSuggestions();
+      gate();
+    });
+    document.body.addEventListener("htmx:afterSettle", function () {
+      placeThumbnails();
+      showSuggestions();
+      gate();
+    });
     document.body.addEventListener("htmx:beforeRequest", gate);
 
     form.addEventListener("submit", async function (event) {
@@ -116,12 +217,9 @@
       progress.value = 0;
       for (const [index, file] of files.entries()) {
         status.textContent = "Encrypting " + (index + 1) + " of " + files.length + ": " + file.name;
-        const body = new FormData(form);
-        body.delete("images");
-        body.set("image", file, file.name);
         const response = await fetch(form.dataset.runUrl, {
           method: "POST",
-          body: body,
+          body: fileForm(form, index, file),
           credentials: "same-origin",
           headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
         });
