@@ -61,7 +61,10 @@ def problem(request: HttpRequest, title: str, message: str, status: int) -> Http
 def refusal(request: HttpRequest, error: SecurePixError) -> HttpResponse:
     """A SecurePix error as a page, with the status the API gives it (a form's
     problems in words, without the field names the API reports)."""
-    text = "; ".join(p for ps in error.fields.values() for p in ps) if isinstance(error, InvalidInput) else error.message
+    if isinstance(error, InvalidInput):
+        text = "; ".join(problem for problems in error.fields.values() for problem in problems)
+    else:
+        text = error.message
     message = text[:1].upper() + text[1:]
     return problem(request, "Not done", message if message.endswith(".") else message + ".", error.status)
 
