@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -32,6 +34,8 @@ from core.errors import ErrorCode, SecurePixError
 
 from . import chain
 from .models import AuditEvent, ChainHead, Checkpoint, Cosignature, MerkleNode
+
+logger = logging.getLogger(__name__)
 
 BATCH = 2000  # events numbered per sequencer transaction
 LEAVES_PAGE = 1000  # the most leaves one request may fetch
@@ -150,6 +154,27 @@ def wait_until_sequenced(events: Iterable[AuditEvent], timeout: float = 10.0) ->
                 event.refresh_from_db(fields=["previous_mac", "mac"])
         if pending and time.monotonic() > deadline:
             raise TimeoutError("the audit sequencer did not number the events in time")
+
+
+def keep_sequencing(interval: float, stop: threading.Event | None = None) -> threading.Thread:
+    """A daemon thread that runs the sequencer every `interval` seconds (until
+    `stop` is set), so that every event is covered by a signed checkpoint within
+    about that delay even when no request comes (web servers start it:
+    securepix_site/wsgi.py)."""
+    stopped = stop or threading.Event()
+
+    def run() -> None:
+        while not stopped.wait(interval):
+            try:
+                integrate()
+            except Exception:  # the next round tries again; the events wait, never lost
+                logger.exception("the audit sequencer failed")
+            finally:
+                connection.close()
+
+    thread = threading.Thread(target=run, name="audit-sequencer", daemon=True)
+    thread.start()
+    return thread
 
 
 def checkpoint_now() -> Checkpoint:

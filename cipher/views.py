@@ -70,7 +70,7 @@ def encrypt_classify(request: HttpRequest) -> HttpResponse:
     for index, (name, data) in enumerate(files):
         row: dict[str, Any] = {"index": index, "name": name}
         try:
-            result, _ = classification.do_classify(context=who, request=ClassifyRequest(Upload(name, data)))
+            result = classification.do_classify(context=who, request=ClassifyRequest(Upload(name, data))).result
         except SecurePixError as error:
             rows.append({**row, "error": error.message})
             continue

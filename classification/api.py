@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.receipts import receipt
 from core import permissions
 from core.domains import DOMAIN_CHOICES
 from web.auth import Authenticated, requires
@@ -56,14 +57,17 @@ class ClassifyView(APIView):
     @extend_schema(request={"multipart/form-data": ClassifyForm}, responses=ClassificationResult)
     def post(self, request: Request) -> Response:
         contract = ClassifyRequest.from_form(request.data, uploads(request, "image"))
-        result, decision = services.do_classify(context=context_from(request), request=contract)
-        return Response(
+        done = services.do_classify(context=context_from(request), request=contract)
+        result, decision = done.result, done.decision
+        response = Response(
             {
                 **result.as_dict(),
                 "decision": decision.action if decision else None,
                 "decision_reason": decision.reason if decision else None,
             }
         )
+        receipt(response, done.event)
+        return response
 
 
 class AcknowledgmentSerializer(serializers.ModelSerializer[MismatchAcknowledgment]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -151,7 +152,14 @@ def prediction_fields(declared: str, result: Classification) -> dict[str, Any]:
     }
 
 
-def do_classify(*, context: Context, request: ClassifyRequest) -> tuple[Classification, Decision | None]:
+@dataclass(frozen=True)
+class Classified:
+    result: Classification
+    decision: Decision | None  # with a declared domain only
+    event: AuditEvent  # the receipt
+
+
+def do_classify(*, context: Context, request: ClassifyRequest) -> Classified:
     """Classify an image for a user, with the policy's decision when a domain is declared; recorded."""
     require(context, permissions.CLASSIFY, Action.CLASSIFY)
     size = len(request.upload.data)
@@ -163,7 +171,7 @@ def do_classify(*, context: Context, request: ClassifyRequest) -> tuple[Classifi
         raise
     declared = request.declared_domain
     decision = decide(declared, result) if declared else None
-    record(
+    event = record(
         Action.CLASSIFY,
         Outcome.SUCCESS,
         context,
@@ -171,7 +179,7 @@ def do_classify(*, context: Context, request: ClassifyRequest) -> tuple[Classifi
         decision=RECORDED_DECISIONS[decision.action] if decision else "",
         image_bytes=size,
     )
-    return result, decision
+    return Classified(result, decision, event)
 
 
 def do_acknowledge(

@@ -20,7 +20,9 @@ from tests import dicom_files
 
 def test_classify_records_the_prediction_and_the_decision(operator: Any) -> None:
     request = ClassifyRequest(Upload("ct.dcm", dicom_files.packaged("ct_signed")), "personal")
-    result, decision = services.do_classify(context=Context(actor=operator), request=request)
+    done = services.do_classify(context=Context(actor=operator), request=request)
+    result, decision = done.result, done.decision
+    assert done.event.sequence == 1
     assert result.domain == "medical" and decision is not None and decision.action == "acknowledge"
     event = AuditEvent.objects.get()
     assert (event.action, event.predicted_domain, event.mismatch, event.decision) == (
