@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.medical
 	$(BIN)/python -m benchmarks.classification
 	$(BIN)/python -m benchmarks.platform
+	$(BIN)/python -m benchmarks.audit_log
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -78,22 +78,36 @@ def witness_verifiers() -> list[tlog.Ed25519Verifier]:
 # The sequencer -------------------------------------------------------------
 
 
+def _head_if_free(wait: bool) -> ChainHead | None:
+    """The head row, locked (None when another sequencer holds it and `wait` is false)."""
+    skip = not wait and connection.features.has_select_for_update_skip_locked
+    head = ChainHead.objects.select_for_update(skip_locked=skip).filter(pk=1).first()
+    if head is None and not ChainHead.objects.filter(pk=1).exists():
+        ChainHead.objects.get_or_create(pk=1, defaults={"count": 0, "last_mac": chain.GENESIS})
+        head = ChainHead.objects.select_for_update().get(pk=1)
+    return head
+
+
 def _head() -> ChainHead:
-    ChainHead.objects.get_or_create(pk=1, defaults={"count": 0, "last_mac": chain.GENESIS})
-    return ChainHead.objects.select_for_update().get(pk=1)
+    head = _head_if_free(wait=True)
+    assert head is not None  # waiting for the lock always gets the row
+    return head
 
 
-def integrate(limit: int = BATCH) -> dict[int, int]:
+def integrate(limit: int = BATCH, wait: bool = True) -> dict[int, AuditEvent] | None:
     """Number, chain and add to the tree the events waiting (oldest first, up to
-    `limit`), and sign a checkpoint when one is due.  Returns {row id: sequence}
-    of the events it numbered."""
+    `limit`), and sign a checkpoint when one is due.  Returns the events it
+    numbered by row id; None when another sequencer was busy and `wait` is
+    false (that one numbers whatever had committed)."""
     with transaction.atomic():
-        head = _head()
+        head = _head_if_free(wait)
+        if head is None:
+            return None
         waiting = list(AuditEvent.objects.filter(sequence__isnull=True).order_by("id")[:limit])
         if waiting:
             _append(head, waiting)
         _checkpoint_if_due(head)
-    return {event.pk: event.sequence for event in waiting if event.sequence is not None}
+    return {event.pk: event for event in waiting}
 
 
 def _append(head: ChainHead, events: list[AuditEvent]) -> None:
@@ -143,15 +157,16 @@ def wait_until_sequenced(events: Iterable[AuditEvent], timeout: float = 10.0) ->
     pending = {event.pk: event for event in events if event.sequence is None}
     deadline = time.monotonic() + timeout
     while pending:
+        # Waiting for the lock, not polling: whoever holds it numbers every
+        # event committed by then, ours too (one batch serves many writers).
         numbered = integrate()
-        found = dict(
-            AuditEvent.objects.filter(pk__in=list(pending), sequence__isnull=False).values_list("pk", "sequence")
-        )
-        for pk, sequence in {**numbered, **found}.items():
+        if numbered is None or pending.keys() - numbered.keys():
+            rows = AuditEvent.objects.filter(pk__in=list(pending), sequence__isnull=False)
+            numbered = {**(numbered or {}), **{row.pk: row for row in rows.only("sequence", "previous_mac", "mac")}}
+        for pk, done in numbered.items():
             if pk in pending:
                 event = pending.pop(pk)
-                event.sequence = sequence
-                event.refresh_from_db(fields=["previous_mac", "mac"])
+                event.sequence, event.previous_mac, event.mac = done.sequence, done.previous_mac, done.mac
         if pending and time.monotonic() > deadline:
             raise TimeoutError("the audit sequencer did not number the events in time")
 
