@@ -23,15 +23,24 @@ from web.auth import requires
 from web.context import context_from
 
 from . import log, services
-from .models import Action, AuditEvent, Outcome
+from .models import Action, AuditEvent, Decision, Outcome
 
 
 class EventQuery(serializers.Serializer[Any]):
-    user = serializers.CharField(required=False, max_length=150)
+    user = serializers.CharField(required=False, max_length=150, help_text="part of the username, any case")
     action = serializers.ChoiceField(choices=Action.choices, required=False)
     outcome = serializers.ChoiceField(choices=Outcome.choices, required=False)
     domain = serializers.ChoiceField(choices=DOMAIN_CHOICES, required=False, help_text="declared or predicted")
-    mismatch = serializers.BooleanField(required=False, allow_null=True, default=None)
+    decision = serializers.ChoiceField(
+        choices=Decision.choices, required=False, help_text="what the mismatch policy decided"
+    )
+    mismatch = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="declared differs from predicted, even where the policy allowed it (an unsure prediction): "
+        "filter on `decision` to review what the policy held or blocked",
+    )
     since = serializers.DateTimeField(required=False, help_text="ISO 8601, inclusive")
     until = serializers.DateTimeField(required=False, help_text="ISO 8601, exclusive")
 

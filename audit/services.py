@@ -165,10 +165,13 @@ def verify(context: Context) -> Verification:
 
 @dataclass(frozen=True)
 class EventFilter:
-    user: str = ""  # username
+    user: str = ""  # part of a username, any case
     action: str = ""
     outcome: str = ""
     domain: str = ""  # declared or predicted
+    decision: str = ""  # the mismatch policy's (audit.models.Decision)
+    # declared != predicted, whatever the policy decided (it allows an unsure
+    # prediction): kept for the API's callers; `decision` is what to review
     mismatch: bool | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -187,13 +190,15 @@ def events(where: EventFilter, actor: Any = None) -> QuerySet[AuditEvent]:
     if actor is not None:
         query = query.filter(actor=actor)
     if where.user:
-        query = query.filter(username=where.user)
+        query = query.filter(username__icontains=where.user)
     if where.action:
         query = query.filter(action=where.action)
     if where.outcome:
         query = query.filter(outcome=where.outcome)
     if where.domain:
         query = query.filter(Q(declared_domain=where.domain) | Q(predicted_domain=where.domain))
+    if where.decision:
+        query = query.filter(decision=where.decision)
     if where.mismatch is not None:
         query = query.filter(mismatch=where.mismatch)
     if where.since is not None:
@@ -204,6 +209,9 @@ def events(where: EventFilter, actor: Any = None) -> QuerySet[AuditEvent]:
 
 
 EXPORT_FIELDS = (*AuditEvent.CONTENT_FIELDS, "previous_mac", "mac")
+# The CSV's own columns, read out of `extra` for a spreadsheet (JSON Lines
+# rows keep exactly the leaf's keys: the offline verifier rebuilds leaves from them).
+CSV_FIELDS = (*EXPORT_FIELDS, "acknowledgment_reason")
 EXPORT_FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 
 
@@ -219,6 +227,14 @@ def export(where: EventFilter, fmt: str, context: Context) -> Iterator[str]:
         extra={"format": fmt, "filter": where.as_dict(), "count": query.count()},
     )
     return _csv(query) if fmt == "csv" else _jsonl(query)
+
+
+def acknowledgment_reason(event: AuditEvent) -> str:
+    """The reason the user gave for an acknowledgment ("" for other events)."""
+    if event.action != Action.ACKNOWLEDGE or not isinstance(event.extra, dict):
+        return ""
+    reason = event.extra.get("reason", "")
+    return reason if isinstance(reason, str) else ""
 
 
 def _row(event: AuditEvent) -> dict[str, Any]:
@@ -245,9 +261,10 @@ class _Echo:
 
 
 def _csv(query: QuerySet[AuditEvent]) -> Iterator[str]:
-    writer = csv.DictWriter(_Echo(), fieldnames=EXPORT_FIELDS)
+    writer = csv.DictWriter(_Echo(), fieldnames=CSV_FIELDS)
     yield writer.writeheader()
     for event in query.iterator(chunk_size=2000):
         row = _row(event)
+        row["acknowledgment_reason"] = acknowledgment_reason(event)
         row["extra"] = json.dumps(row["extra"], sort_keys=True)
         yield writer.writerow({name: _cell(value) for name, value in row.items()})

@@ -206,20 +206,42 @@ def test_a_mismatch_holds_the_encrypt_button_until_acknowledged_and_the_auditor_
     tab.get_by_test_id("encrypted-result").wait_for()
     acknowledgment = MismatchAcknowledgment.objects.get()
     assert acknowledgment.reason == "consented teaching file" and acknowledgment.audit_event is not None
+    encryption = AuditEvent.objects.get(pk=acknowledgment.audit_event.pk)  # numbered once its transaction committed
 
-    auditor = browser.new_context(base_url=live_server.url).new_page()
+    # The compliance officer, in Paris: finds the acknowledgment by the policy's decision, reads the reason.
+    auditor = browser.new_context(base_url=live_server.url, timezone_id="Europe/Paris", locale="en-GB").new_page()
     log_in(auditor, "compliance")
     auditor.goto("/audit/")
-    auditor.get_by_label("Mismatch", exact=True).select_option("true")
+    auditor.get_by_label("Policy decision").select_option("acknowledged")
+    expect(auditor.get_by_test_id("event-count")).to_have_text("2")  # the encryption and its acknowledgment
     auditor.get_by_label("Action", exact=True).select_option("acknowledge")
     expect(auditor.get_by_test_id("event-count")).to_have_text("1")
+    expect(auditor).to_have_url(re.compile(r"/audit/\?action=acknowledge&decision=acknowledged$"))
     row = auditor.get_by_test_id("events").locator("tbody tr")
-    assert "radiographer" in row.inner_text() and "personal" in row.inner_text()
-    auditor.get_by_role("button", name="details").click()
-    assert (
-        "consented" not in auditor.get_by_test_id("event-detail").inner_text()
-    )  # the reason lives with the acknowledgment
-    assert f"'acknowledgment': {acknowledgment.pk}" in auditor.get_by_test_id("event-detail").inner_text()
+    for words in ("radiographer", "Acknowledge mismatch", "Personal Privacy → Medical", "consented teaching file"):
+        expect(row).to_contain_text(words)
+    when = row.locator("time")
+    expect(when).to_contain_text("CET")  # the viewer's time zone; UTC on hover
+    assert when.get_attribute("title").endswith(" UTC")  # type: ignore[union-attr]
+    screenshot(auditor, "audit-acknowledgments")
+
+    row.get_by_role("button", name="details").click()
+    dialog = auditor.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_test_id("reason-given")).to_have_text("consented teaching file")
+    expect(dialog).to_contain_text("Allowed after an acknowledgment")
+    assert "{" not in dialog.inner_text()  # in words, not a Python dict
+    screenshot(auditor, "audit-detail")
+    dialog.get_by_test_id("related-event").click()  # to its encryption
+    expect(dialog.get_by_role("heading", level=2)).to_have_text(f"Event #{encryption.sequence}: Encrypt, success")
+    expect(dialog).to_contain_text(encryption.encrypted_sha256)
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_hidden()
+
+    auditor.reload()  # the filter is in the address: a reload (or the link, shared) shows the same events
+    expect(auditor.get_by_test_id("event-count")).to_have_text("1")
+    expect(auditor.get_by_label("Action", exact=True)).to_have_value("acknowledge")
+    expect(auditor.get_by_label("Policy decision")).to_have_value("acknowledged")
     auditor.context.close()
 
 
@@ -298,6 +320,20 @@ def test_operators_cannot_open_the_audit_page_and_auditors_filter_export_and_ver
     make_user("compliance", "auditor")
     for i in range(30):
         record("classify", "success" if i % 3 else "failure", Context(actor=operator), declared_domain="medical")
+    scan = {"declared_domain": "personal", "predicted_domain": "medical", "confidence": 0.98, "mismatch": True}
+    held = Context(actor=operator, request_id="a" * 32)
+    record("encrypt", "denied", held, reason="acknowledgment_required", decision="acknowledgment_required", **scan)
+    done = Context(actor=operator, request_id="b" * 32)
+    record("encrypt", "success", done, decision="acknowledged", extra={"cipher": "chaotic"}, **scan)
+    record(
+        "acknowledge",
+        "success",
+        done,
+        decision="acknowledged",
+        extra={"acknowledgment": 1, "reason": "teaching"},
+        **scan,
+    )
+    record("otp_enrol", "success", Context(actor=operator))
     log_in(tab, "radiographer")
     response = tab.goto("/audit/")
     assert response.status == 403 and "does not allow" in tab.content()
@@ -308,20 +344,38 @@ def test_operators_cannot_open_the_audit_page_and_auditors_filter_export_and_ver
     tab.goto("/audit/")
     assert tab.get_by_test_id("event-count").inner_text() == str(AuditEvent.objects.count())
     assert tab.get_by_role("button", name="Older").is_visible()  # 25 a page
+    expect(tab.get_by_test_id("events")).to_contain_text("Enrol two-factor device")  # in words, not otp_enrol
+    screenshot(tab, "audit")
+    tab.get_by_label("User").fill("RADIO")  # part of the name, any case
+    expect(tab.get_by_test_id("event-count")).to_have_text(
+        str(AuditEvent.objects.filter(username="radiographer").count())
+    )
     tab.get_by_label("Outcome").select_option("failure")
     expect(tab.get_by_test_id("event-count")).to_have_text("10")
+    expect(tab).to_have_url(re.compile(r"/audit/\?user=RADIO&outcome=failure$"))
     with tab.expect_download() as download:
         tab.get_by_test_id("export-csv").click()
     lines = Path(download.value.path()).read_text().splitlines()
     assert len(lines) == 1 + 10 and lines[0].startswith("sequence,") and all(",failure," in line for line in lines[1:])
+    assert lines[0].endswith(",acknowledgment_reason")
     assert AuditEvent.objects.filter(action="export", username="compliance").count() == 1
+    tab.reload()
+    expect(tab.get_by_label("User")).to_have_value("RADIO")
+    expect(tab.get_by_test_id("event-count")).to_have_text("10")
     tab.get_by_test_id("verify").click()
     status = tab.get_by_test_id("chain-status")
     status.wait_for()
     assert status.inner_text().startswith("Intact:")
-    screenshot(tab, "audit")
+    tab.get_by_role("link", name="Clear").click()
+    expect(tab.get_by_label("User")).to_have_value("")
+    tab.get_by_label("Policy decision").select_option("acknowledged")
+    expect(tab.get_by_test_id("event-count")).to_have_text("2")
     tab.set_viewport_size({"width": 390, "height": 844})  # a phone
     screenshot(tab, "audit-phone")
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 400
+    tab.get_by_role("button", name="Details of event").first.click()
+    expect(tab.get_by_role("dialog")).to_contain_text("teaching")
+    screenshot(tab, "audit-detail-phone")
     assert tab.evaluate("document.documentElement.scrollWidth") <= 400
 
 

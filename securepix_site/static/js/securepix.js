@@ -262,7 +262,40 @@
     gate();
   }
 
+  // The audit page: times in the viewer's time zone (the UTC time stays in the
+  // title), and an event's detail in a dialog that htmx fills.
+  const LOCAL_TIME = {
+    year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short",
+  };
+
+  function localTimes(root) {
+    for (const time of root.querySelectorAll("time[data-local-time]")) {
+      const when = new Date(time.dateTime);
+      if (!Number.isNaN(when.getTime())) time.textContent = when.toLocaleString(undefined, LOCAL_TIME);
+    }
+  }
+
+  function setUpAudit(dialog) {
+    const body = document.getElementById("event-dialog-body");
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      if (event.detail.target !== body) return;
+      if (!dialog.open) dialog.showModal();
+      // The link that was followed is gone: start reading at the new event's title.
+      const title = body.querySelector("h2");
+      if (title) title.focus();
+    });
+    // A click on the backdrop (outside the dialog's box) closes it too.
+    dialog.addEventListener("click", function (event) {
+      if (event.target === dialog) dialog.close();
+    });
+  }
+
   ready(function () {
+    localTimes(document);
+    document.body.addEventListener("htmx:load", (event) => localTimes(event.detail.elt));
+    const dialog = document.getElementById("event-dialog");
+    if (dialog) setUpAudit(dialog);
     const form = document.getElementById("encrypt-form");
     if (form) setUpEncrypt(form);
     // The decrypt form: forget the password once the answer is in.
