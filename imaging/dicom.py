@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -216,13 +217,25 @@ def _render(dataset: Dataset) -> NDArray[np.uint8]:
     if layout["samples"] > 1:
         return stretch(frame, 0, float((1 << layout["bits"]) - 1))
     values = apply_modality_lut(frame, dataset)
-    if "VOILUTSequence" in dataset or "WindowWidth" in dataset:
+    if "VOILUTSequence" in dataset or _usable_window(dataset):
         low, high = _voi_output_range(dataset, values)
         values = apply_voi_lut(values, dataset)
     else:
         low, high = float(values.min()), float(values.max())
     image = stretch(values, low, high)
     return 255 - image if photometric == "MONOCHROME1" else image
+
+
+def _usable_window(dataset: Dataset) -> bool:
+    """A window the VOI step can apply: some files carry a width below 1 (the
+    standard's minimum), which is no window at all: show their full range."""
+    width = dataset.get("WindowWidth")
+    if width is None or width == "":
+        return False
+    try:
+        return float(width[0] if isinstance(width, MultiValue) else width) >= 1
+    except (TypeError, ValueError, IndexError):
+        return False
 
 
 def _voi_output_range(dataset: Dataset, values: NDArray[np.generic]) -> tuple[float, float]:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from classification.engine import backbones, domains, signals
 from classification.engine.classifier import DomainClassifier
+from classification.engine.data.lexicons import LEXICONS
 from classification.engine.head import DomainHead, train
 from classification.engine.torch_weights import UnsafeWeightsFile, load_state_dict
 from core.domains import DOMAINS
@@ -52,7 +53,8 @@ def test_a_rendered_invoice_is_finance_through_ocr(classifier: DomainClassifier)
     result = classifier.classify(documents.page("finance"))
     assert result.ocr == "used"
     assert result.domain == "finance", result.reasons
-    assert any(reason.startswith("text mentions:") for reason in result.reasons)
+    words = next(reason for reason in result.reasons if reason.startswith("words: "))
+    assert set(words.removeprefix("words: ").split(", ")) <= set(LEXICONS["finance"])
 
 
 def test_a_rendered_court_form_is_legal_through_ocr(classifier: DomainClassifier) -> None:
@@ -187,7 +189,7 @@ def test_evaluate_reports_accuracy_recall_and_confusion(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["per_domain"]["medical"] == 1.0
-    assert set(report) >= {"overall", "per_domain", "macro_recall", "confusion"}
+    assert set(report) >= {"overall", "per_domain", "macro_recall", "confusion", "ece"}
     assert report["confusion"]["medical"]["medical"] == 2
     bad = run("evaluate", tmp_path / "medical", password=None)
     assert bad.returncode == 2 and "one folder per domain" in bad.stderr

@@ -19,7 +19,7 @@ from imaging import imagefile
 from imaging.imagefile import ParsedUpload
 from imaging.limits import DEFAULT_MAX_PIXELS
 
-from . import backbones, signals
+from . import backbones, faces, signals
 from .head import DomainHead, load_default
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class DomainClassifier:
             self.head = load_default(self.backbone.name)
         if self.head is not None and self.head.backbone != self.backbone.name:
             raise ValueError(f"the domain head was trained on {self.head.backbone}, not {self.backbone.name}")
+        faces.detector()  # loaded now: a missing model fails at start, not on the first photo
         self.ocr_available = self.use_ocr and signals.ocr_available()
         if self.use_ocr and not self.ocr_available:
             log.warning("Tesseract is not installed: classifying without the OCR signal")
@@ -90,7 +91,8 @@ class DomainClassifier:
     ) -> tuple[list[signals.Evidence], list[tuple[str, float]], str]:
         """Evidence from the container, the ImageNet labels, faces and OCR (pages of text, or overlay captions)."""
         imagenet_evidence, top5 = signals.imagenet(probabilities)
-        found = [signals.container(upload), imagenet_evidence, signals.faces(grey)]
+        rgb, _ = self.rendered(upload)
+        found = [signals.container(upload), imagenet_evidence, signals.faces(signals.detect_faces(rgb))]
         reading: Callable[[], signals.Evidence] | None = None
         if signals.looks_like_text_page(grey):
             reading = partial(signals.text, grey)
@@ -116,18 +118,22 @@ class DomainClassifier:
     def combine(
         self, embedding: NDArray[np.float32], found: list[signals.Evidence], top5: list[tuple[str, float]], ocr: str
     ) -> Classification:
-        """Head probabilities (uniform without a head) times the signals' evidence, renormalised."""
+        """The head's log-probabilities (uniform without a head), weighted, plus the
+        signals' log-odds, then softmax at the head's calibration temperature:
+        the floor, weight and temperature are the head's (see head.FLOOR)."""
         if self.head is not None:
-            prior = self.head.probabilities(embedding[None])[0]
+            prior = self.head.floored(embedding[None])[0]
+            weight, temperature = self.head.weight, self.head.temperature
         else:
             prior = np.full(len(DOMAINS), 1 / len(DOMAINS))
-        logits = np.log(prior)
+            weight, temperature = 1.0, 1.0
+        logits = weight * np.log(prior)
         reasons: list[str] = []
         for evidence in found:
             for domain, amount in evidence.scores.items():
                 logits[DOMAINS.index(domain)] += amount
             reasons.extend(evidence.reasons)
-        logits -= logits.max()
+        logits = (logits - logits.max()) / temperature
         scores = np.exp(logits) / np.exp(logits).sum()
         best = int(np.argmax(scores))
         if self.head is not None and prior[best] >= 0.5:

@@ -18,6 +18,13 @@ from core.domains import DOMAINS
 from .domains import DATA
 
 HEADS = DATA / "heads"
+# How the head's probabilities meet the signals (classifier.combine), chosen by
+# the leave-one-package-out evaluation on the real images (docs/CLASSIFICATION.md):
+# the head is never surer than FLOOR allows, its log-probabilities count WEIGHT
+# against the signals' log-odds, and the sum is a softmax at TEMPERATURE.
+FLOOR = 0.01
+WEIGHT = 0.8
+TEMPERATURE = 1.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,9 @@ class DomainHead:
     coef: NDArray[np.float64]  # classes x features
     intercept: NDArray[np.float64]
     manifest: dict[str, Any]
+    floor: float = FLOOR
+    weight: float = WEIGHT
+    temperature: float = TEMPERATURE
 
     def probabilities(self, embeddings: NDArray[np.float32]) -> NDArray[np.float64]:
         """Per-domain probabilities in DOMAINS order, one row per embedding."""
@@ -42,6 +52,12 @@ class DomainHead:
             out[:, DOMAINS.index(domain)] = p[:, column]
         return np.asarray(out / out.sum(axis=1, keepdims=True), dtype=np.float64)
 
+    def floored(self, embeddings: NDArray[np.float32]) -> NDArray[np.float64]:
+        """The probabilities, none below the floor (a head trained on a few hundred
+        pictures is not 99.99 % sure of anything, and must leave room for evidence)."""
+        p = np.maximum(self.probabilities(embeddings), self.floor)
+        return np.asarray(p / p.sum(axis=1, keepdims=True), dtype=np.float64)
+
     def to_json(self) -> str:
         return json.dumps(
             {
@@ -52,6 +68,9 @@ class DomainHead:
                 "coef": self.coef.tolist(),
                 "intercept": self.intercept.tolist(),
                 "manifest": self.manifest,
+                "floor": self.floor,
+                "weight": self.weight,
+                "temperature": self.temperature,
             }
         )
 
@@ -70,6 +89,9 @@ class DomainHead:
             coef=np.array(raw["coef"]),
             intercept=np.array(raw["intercept"]),
             manifest=raw["manifest"],
+            floor=float(raw.get("floor", FLOOR)),
+            weight=float(raw.get("weight", WEIGHT)),
+            temperature=float(raw.get("temperature", TEMPERATURE)),
         )
 
 
@@ -92,12 +114,15 @@ def train(
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
     model.fit((x - mean) / scale, labels)
+    coef, intercept = model.coef_, model.intercept_
+    if len(model.classes_) == 2:  # one row for the second class against the first: split it into two softmax rows
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
     return DomainHead(
         backbone=backbone,
         classes=tuple(str(c) for c in model.classes_),
         mean=mean,
         scale=scale,
-        coef=model.coef_,
-        intercept=model.intercept_,
+        coef=coef,
+        intercept=intercept,
         manifest=manifest,
     )

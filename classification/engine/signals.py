@@ -11,10 +11,8 @@ import io
 import os
 import re
 import shutil
+import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +20,8 @@ from numpy.typing import NDArray
 from imaging import dicom
 from imaging.imagefile import ParsedUpload
 
+from . import faces as face_detection
+from .data.lexicons import LEXICONS
 from .domains import class_domain, class_name
 
 OCR_TIMEOUT_SECONDS = 60
@@ -29,32 +29,25 @@ OCR_TIMEOUT_SECONDS = 60
 # machine (about 1.5 s against 0.9 s here).
 _OCR_ENVIRONMENT = {"OMP_THREAD_LIMIT": "1"}
 
-LEXICONS = {
-    "finance": (
-        "invoice", "balance", "account", "tax", "payment", "amount due", "balance due", "bank", "statement",
-        "total", "subtotal", "iban", "credit", "debit", "interest", "transaction", "deposit", "withdrawal",
-        "receipt", "vat", "remittance", "due date", "salary", "payroll", "loan",
-    ),
-    "legal": (
-        "court", "plaintiff", "defendant", "agreement", "hereby", "statute", "attorney", "witness", "whereas",
-        "jurisdiction", "contract", "party", "parties", "clause", "judge", "case no", "docket", "affidavit",
-        "counsel", "hereinafter", "notary", "subpoena", "verdict", "law", "signed", "petitioner", "respondent",
-    ),
-    "medical": (
-        "patient", "diagnosis", "dose", "clinical", "hospital", "physician", "prescription", "mg", "radiology",
-        "discharge", "symptoms", "treatment", "medical record", "blood", "allergies", "mrn", "dob",
-    ),
-    "personal": (
-        "passport", "date of birth", "driver's licence", "driver's license", "driving licence", "nationality",
-        "identity card", "place of birth", "sex", "surname", "given names", "social security",
-    ),
-    "surveillance": ("cam", "camera", "rec", "cctv", "channel"),
-}  # fmt: skip
-OCR_WEIGHT_PER_HIT = 1.2
-OCR_WEIGHT_CAP = 4.0
-FACE_WEIGHT = 2.0
-DICOM_WEIGHT = 8.0
+OCR_WEIGHT_PER_TERM = 0.8
+OCR_WEIGHT_CAP = 6.0
+AMOUNTS_MIN = 6
+AMOUNTS_WEIGHT = 1.0
+AMOUNTS_WEIGHT_CAP = 3.0
+FACE_WEIGHT = 4.0
+CLINICAL_MODALITY_WEIGHT = 6.0
+NIFTI_WEIGHT = 6.0
+UNKNOWN_MODALITY_WEIGHT = 1.0
 IMAGENET_WEIGHT = 2.0
+IMAGENET_REASON_MASS = 0.25
+# What the ImageNet classes of each domain show, for the reasons (the labels stay in top5).
+IMAGENET_SUBJECTS = {
+    "medical": "medical equipment",
+    "legal": "envelopes, files, pens or weapons",
+    "finance": "money, wallets or safes",
+    "personal": "clothing or personal belongings",
+    "surveillance": "street, vehicles, shop fronts or screens",
+}
 
 
 @dataclass
@@ -69,18 +62,20 @@ class Evidence:
 
 
 def container(upload: ParsedUpload) -> Evidence:
-    """A DICOM file of a clinical modality, or a NIfTI volume, is medical imaging."""
+    """A NIfTI volume, or a DICOM file of a clinical modality, is evidence of
+    medical imaging (strong, not a verdict); a DICOM file without a modality is
+    only weak evidence, since any picture can be wrapped in one."""
     evidence = Evidence()
     if upload.is_nifti:
-        evidence.add("medical", DICOM_WEIGHT, "NIfTI volume")
+        evidence.add("medical", NIFTI_WEIGHT, "NIfTI volume")
     elif upload.dataset is not None:
         modality = dicom.modality(upload.dataset)
         if modality in dicom.NON_CLINICAL_MODALITIES:
             evidence.reasons.append(f"DICOM modality {modality} (not evidence by itself)")
         elif modality:
-            evidence.add("medical", DICOM_WEIGHT, f"DICOM modality {modality}")
+            evidence.add("medical", CLINICAL_MODALITY_WEIGHT, f"DICOM modality {modality}")
         else:
-            evidence.add("medical", DICOM_WEIGHT / 2, "DICOM file without a modality")
+            evidence.add("medical", UNKNOWN_MODALITY_WEIGHT, "DICOM file without a modality (weak evidence)")
     return evidence
 
 
@@ -94,35 +89,31 @@ def imagenet(probabilities: NDArray[np.float32], top_k: int = 10) -> tuple[Evide
         if domain != "none":
             mass[domain] = mass.get(domain, 0.0) + float(probabilities[index])
     for domain, amount in mass.items():
-        if amount >= 0.05:
-            labels = [class_name(int(i)) for i in order if class_domain(int(i)) == domain][:3]
-            evidence.add(domain, IMAGENET_WEIGHT * amount, f"ImageNet labels: {', '.join(labels)}")
+        if amount >= 0.05:  # named in the reasons only when it is a good part of what the picture shows
+            reason = f"shows {IMAGENET_SUBJECTS[domain]}" if amount >= IMAGENET_REASON_MASS else None
+            evidence.add(domain, IMAGENET_WEIGHT * amount, reason)
     top5 = [(class_name(int(i)), float(probabilities[i])) for i in order[:5]]
     return evidence, top5
 
 
-@cache
-def _face_detector() -> Any:
-    import cv2
-
-    cascades = Path(cv2.__file__).parent / "data"  # the Haar cascades ship inside the OpenCV wheel
-    return cv2.CascadeClassifier(str(cascades / "haarcascade_frontalface_alt2.xml"))
+def detect_faces(rgb: NDArray[np.uint8]) -> list[face_detection.Face]:
+    return face_detection.detector()(rgb)
 
 
-def faces(grey: NDArray[np.uint8]) -> Evidence:
-    """Frontal faces (OpenCV's Haar cascade, shipped in its wheel): personal content."""
+def faces(found: list[face_detection.Face]) -> Evidence:
+    """People in the picture: one to a few faces make a portrait or a group photo
+    (personal); a crowd of small faces is a public scene, personal or surveillance."""
     evidence = Evidence()
-    scale = min(1.0, 480 / max(grey.shape))  # faces that matter are large; small images detect fast
-    small: NDArray[Any] = grey
-    if scale < 1.0:
-        import cv2
-
-        small = np.asarray(cv2.resize(grey, (round(grey.shape[1] * scale), round(grey.shape[0] * scale))))
-    minimum = max(24, min(small.shape) // 10)
-    found = _face_detector().detectMultiScale(small, scaleFactor=1.15, minNeighbors=5, minSize=(minimum, minimum))
     count = len(found)
-    if count:
-        evidence.add("personal", FACE_WEIGHT + 0.5 * min(count - 1, 4), f"{count} face{'s' if count > 1 else ''}")
+    if not count:
+        return evidence
+    label = f"{count} face{'s' if count > 1 else ''}"
+    largest = max(face.area for face in found)
+    if count <= 4 or largest >= 0.01:
+        evidence.add("personal", FACE_WEIGHT + 0.5 * min(count - 1, 3), label)
+    else:
+        evidence.add("personal", FACE_WEIGHT / 2, f"{label}, small (a crowd)")
+        evidence.add("surveillance", FACE_WEIGHT / 2)
     return evidence
 
 
@@ -139,13 +130,18 @@ def ocr_available() -> bool:
 
 
 def looks_like_text_page(grey: NDArray[np.uint8]) -> bool:
-    """Mostly light background with many thin dark strokes in horizontal bands."""
+    """Mostly light background with many thin dark strokes in horizontal bands.
+    Columns dark from top to bottom (a form's frame, table rules, a scan's dark
+    margin) are left out first: they are not text and would join every line."""
     if min(grey.shape) < 64:
         return False
     light = float(np.mean(grey > 160))
     dark = grey < 110
+    dark = dark[:, dark.mean(axis=0) <= 0.3]
+    if light < 0.55 or dark.shape[1] < 64:
+        return False
     dark_fraction = float(np.mean(dark))
-    if light < 0.55 or not 0.0005 < dark_fraction < 0.35:
+    if not 0.0005 < dark_fraction < 0.35:
         return False
     rows = dark.mean(axis=1)
     text_rows = rows > 0.002
@@ -209,35 +205,73 @@ def ocr(grey: NDArray[np.uint8], page_mode: int) -> str:
     return done.stdout.decode("utf-8", errors="replace")
 
 
-def overlay_text(bands: list[NDArray[np.uint8]]) -> Evidence:
-    """OCR the overlay bands: a date and time, or a camera number, is what CCTV
-    burns into its frames."""
+def read_overlay(bands: list[NDArray[np.uint8]]) -> list[str]:
+    return [" ".join(ocr(255 - band, 6).split()) for band in bands]
+
+
+def overlay_evidence(captions: list[str]) -> Evidence:
+    """A date and time, or a camera number, is what CCTV burns into its frames."""
     evidence = Evidence()
-    for band in bands:
-        words = " ".join(ocr(255 - band, 6).split())
+    for words in captions:
         if _TIMESTAMP.search(words):
             evidence.add("surveillance", OVERLAY_TIMESTAMP_WEIGHT, "overlay: date and time")
         if _CAMERA.search(words):
             evidence.add("surveillance", OVERLAY_CAMERA_WEIGHT, "overlay: camera number")
-        del words
+    return evidence
+
+
+def overlay_text(bands: list[NDArray[np.uint8]]) -> Evidence:
+    """OCR the overlay bands of a frame and score them.  The text is never kept."""
+    captions = read_overlay(bands)
+    evidence = overlay_evidence(captions)
+    del captions
+    return evidence
+
+
+def normalised_words(text: str) -> str:
+    """Lower case, accents folded, only letters, digits and apostrophes, one space
+    between words and one at each end (so that terms match whole words)."""
+    folded = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9' ]+", " ", folded).split()
+    return f" {' '.join(words)} "
+
+
+def read_page(grey: NDArray[np.uint8]) -> str:
+    from PIL import Image
+
+    if grey.shape[1] > 1600:
+        image = Image.fromarray(grey)
+        grey = np.asarray(image.resize((1600, round(image.height * 1600 / image.width))))
+    return ocr(grey, 3)
+
+
+# An amount of money as any language writes it: 1,234.56  1.234,56  1 234,56  -12.00  € 5,00
+_AMOUNT = re.compile(r"(?<![\d.,])[-+]?\d{1,3}(?:[ .,\u00a0']?\d{3})*[.,]\d{2}(?![\d.,])|[$€£¥]\s?\d")
+
+
+def text_evidence(text: str) -> Evidence:
+    """Score a page's words against the domain lexicons (each distinct term found
+    counts, up to a cap; the reason names the first few), and count amounts of
+    money, which ledgers, invoices and statements are made of in any language."""
+    evidence = Evidence()
+    words = normalised_words(text)
+    for domain, lexicon in LEXICONS.items():
+        hits = [term for term in dict.fromkeys(lexicon) if f" {term} " in words]
+        if hits:
+            amount = min(OCR_WEIGHT_CAP, OCR_WEIGHT_PER_TERM * len(hits))
+            evidence.add(domain, amount, f"words: {', '.join(hits[:4])}")
+    amounts = len(_AMOUNT.findall(text))
+    if amounts >= AMOUNTS_MIN:
+        evidence.add(
+            "finance", min(AMOUNTS_WEIGHT_CAP, AMOUNTS_WEIGHT * amounts / AMOUNTS_MIN), f"{amounts} amounts of money"
+        )
+    del words
     return evidence
 
 
 def text(grey: NDArray[np.uint8]) -> Evidence:
     """OCR a page and score the domain lexicons.  The text is never kept."""
-    from PIL import Image
-
-    evidence = Evidence()
-    if grey.shape[1] > 1600:
-        image = Image.fromarray(grey)
-        grey = np.asarray(image.resize((1600, round(image.height * 1600 / image.width))))
-    words = ocr(grey, 3).lower()
-    words = re.sub(r"[^a-z0-9' ]+", " ", words)
-    padded = f" {' '.join(words.split())} "
-    for domain, lexicon in LEXICONS.items():
-        hits = [term for term in lexicon if f" {term} " in padded]
-        if hits:
-            amount = min(OCR_WEIGHT_CAP, OCR_WEIGHT_PER_HIT * len(hits))
-            evidence.add(domain, amount, f"text mentions: {', '.join(hits[:4])}")
-    del words, padded
+    text = read_page(grey)
+    evidence = text_evidence(text)
+    del text
     return evidence

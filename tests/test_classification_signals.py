@@ -1,0 +1,119 @@
+"""The classifier's signals on real pictures: BlazeFace faces, DICOM modality
+as evidence, multilingual page words, reasons in words, grouped evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from classification.engine import evaluation, faces, signals
+from classification.engine.classifier import DomainClassifier
+from imaging import imagefile
+from tests import dicom_files
+from tests.images import encode
+
+
+def _hopper() -> np.ndarray:
+    import matplotlib
+
+    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def _astronaut() -> np.ndarray:
+    from skimage import data
+
+    return np.asarray(data.astronaut())
+
+
+@pytest.fixture(scope="module")
+def classifier() -> DomainClassifier:
+    return DomainClassifier("efficientnet-lite0")
+
+
+def test_the_face_detector_weights_come_from_the_installed_package() -> None:
+    assert faces.model_path().name == "face_detection_full_range.tflite"
+
+
+def test_it_counts_the_people_of_a_group_photo() -> None:
+    height = 400
+    people = [np.asarray(Image.fromarray(p).resize((round(p.shape[1] * height / p.shape[0]), height))) for p in
+              (_hopper(), _astronaut(), _hopper())]  # fmt: skip
+    group = np.concatenate(people, axis=1)
+    found = signals.detect_faces(group)
+    assert len(found) == 3
+    assert signals.faces(found).reasons == ["3 faces"]
+
+
+def test_it_finds_a_face_cropped_to_fill_the_picture() -> None:
+    crop = _astronaut()[30:230, 150:330]  # the astronaut's face, edge to edge
+    assert len(signals.detect_faces(crop)) == 1
+
+
+def test_a_landscape_has_no_faces() -> None:
+    from skimage import data
+
+    assert signals.detect_faces(np.asarray(data.coffee())) == []
+
+
+def test_a_group_photo_is_personal_with_its_face_count(classifier: DomainClassifier) -> None:
+    group = np.concatenate([_astronaut(), _astronaut()], axis=1)
+    result = classifier.classify(encode(Image.fromarray(group)))
+    assert result.domain == "personal", result.reasons
+    assert "2 faces" in result.reasons
+
+
+def test_a_dicom_file_without_a_modality_is_weak_evidence_only() -> None:
+    data = dicom_files.with_attribute(dicom_files.packaged("ct_signed"), Modality="")
+    evidence = signals.container(imagefile.parse(data, 10**7))
+    assert evidence.reasons == ["DICOM file without a modality (weak evidence)"]
+    assert 0 < evidence.scores["medical"] < signals.CLINICAL_MODALITY_WEIGHT
+
+
+@pytest.mark.parametrize(
+    ("text", "domain", "words"),
+    [
+        ("Rechnung Nr. 2024-17  Gesamtbetrag 1.190,00 EUR inkl. MwSt", "finance", "rechnung"),
+        ("FACTURE n° 88 — Montant TTC, TVA 20 %", "finance", "facture"),
+        ("Annual Report 2023: revenue, dividends and ESG", "finance", "revenue"),
+        ("IN THE CIRCUIT COURT OF KANAWHA COUNTY. Petitioner v. Respondent", "legal", "court"),
+        ("Clinical guideline: treatment of patients with diabetes; dosage", "medical", "patients"),
+    ],
+)
+def test_page_words_in_several_languages_point_to_their_domain(text: str, domain: str, words: str) -> None:
+    evidence = signals.text_evidence(signals.normalised_words(text))
+    assert max(evidence.scores, key=evidence.scores.__getitem__) == domain
+    assert any(reason.startswith("words: ") and words in reason for reason in evidence.reasons)
+
+
+def test_reasons_are_words_not_imagenet_labels(classifier: DomainClassifier) -> None:
+    from skimage import data
+
+    result = classifier.classify(encode(Image.fromarray(data.coffee())))
+    labels = {label for label, _ in result.top5}
+    assert not any(label in reason for reason in result.reasons for label in labels)
+
+
+def test_cross_validation_groups_by_the_manifest_package(tmp_path: Path, classifier: DomainClassifier) -> None:
+    from skimage import data
+
+    for domain, picture in (("none", data.coffee()), ("personal", _astronaut())):
+        (tmp_path / domain).mkdir()
+        for i in range(2):
+            (tmp_path / domain / f"{i}.png").write_bytes(encode(Image.fromarray(np.asarray(picture)[i:])))
+    (tmp_path / "manifest.csv").write_text(
+        "file,domain,also,package\nnone/0.png,none,,a\nnone/1.png,none,personal,b\n"
+        "personal/0.png,personal,,a\npersonal/1.png,personal,,b\n"
+    )
+    examples = evaluation.read_examples(classifier, tmp_path)
+    assert sorted((e.path.parent.name, e.path.name, e.group, e.also) for e in examples) == [
+        ("none", "0.png", "a", ""),
+        ("none", "1.png", "b", "personal"),
+        ("personal", "0.png", "a", ""),
+        ("personal", "1.png", "b", ""),
+    ]
+    report = evaluation.report(examples, evaluation.predictions(classifier, examples, folds=5))
+    assert report["examples"] == 4 and 0 <= report["ece"] <= 1
