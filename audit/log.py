@@ -151,24 +151,69 @@ def sign_checkpoint(head: ChainHead) -> Checkpoint:
     return Checkpoint.objects.create(size=head.count, root_hash=root, note=note, created=timezone.now())
 
 
+class Sequencer:
+    """This process's sequencer thread: woken after each commit that recorded
+    an event (and every `interval` seconds), it numbers whatever has committed,
+    in batches, so that writers never wait for each other or for the lock."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Event()
+        self._done = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+
+    def wake(self) -> None:
+        with self._guard:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(timeout=float(settings.SECUREPIX_CHECKPOINT_SECONDS) or 1.0)
+            self._wake.clear()
+            try:
+                while integrate():  # batch after batch, until nothing waits
+                    pass
+            except Exception:  # the next round tries again; the events wait, never lost
+                logger.exception("the audit sequencer failed")
+            finally:
+                connection.close()
+            with self._done:
+                self._done.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        with self._done:
+            self._done.wait(timeout)
+
+
+sequencer = Sequencer()
+
+
 def wait_until_sequenced(events: Iterable[AuditEvent], timeout: float = 10.0) -> None:
-    """Fill in the sequence of `events` (already committed): integrate what is
-    waiting, the events of other writers too (one batch serves them all)."""
+    """Fill in the sequence of `events` (committed): in this thread's
+    transaction when it is still open (in_transaction), else by waking this
+    process's sequencer and waiting for it (or another process's) to number them."""
     pending = {event.pk: event for event in events if event.sequence is None}
+    if pending and connection.in_atomic_block:
+        numbered = integrate() or {}
+        _fill(pending, numbered)
     deadline = time.monotonic() + timeout
     while pending:
-        # Waiting for the lock, not polling: whoever holds it numbers every
-        # event committed by then, ours too (one batch serves many writers).
-        numbered = integrate()
-        if numbered is None or pending.keys() - numbered.keys():
-            rows = AuditEvent.objects.filter(pk__in=list(pending), sequence__isnull=False)
-            numbered = {**(numbered or {}), **{row.pk: row for row in rows.only("sequence", "previous_mac", "mac")}}
-        for pk, done in numbered.items():
-            if pk in pending:
-                event = pending.pop(pk)
-                event.sequence, event.previous_mac, event.mac = done.sequence, done.previous_mac, done.mac
+        sequencer.wake()
+        sequencer.wait(0.05)
+        rows = AuditEvent.objects.filter(pk__in=list(pending), sequence__isnull=False)
+        _fill(pending, {row.pk: row for row in rows.only("sequence", "previous_mac", "mac")})
         if pending and time.monotonic() > deadline:
             raise TimeoutError("the audit sequencer did not number the events in time")
+
+
+def _fill(pending: dict[int, AuditEvent], numbered: dict[int, AuditEvent]) -> None:
+    for pk, done in numbered.items():
+        if pk in pending:
+            event = pending.pop(pk)
+            event.sequence, event.previous_mac, event.mac = done.sequence, done.previous_mac, done.mac
 
 
 def keep_sequencing(interval: float, stop: threading.Event | None = None) -> threading.Thread:
@@ -187,7 +232,7 @@ def keep_sequencing(interval: float, stop: threading.Event | None = None) -> thr
             finally:
                 connection.close()
 
-    thread = threading.Thread(target=run, name="audit-sequencer", daemon=True)
+    thread = threading.Thread(target=run, name="audit-checkpoints", daemon=True)
     thread.start()
     return thread
 

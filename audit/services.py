@@ -50,11 +50,12 @@ def record(action: str, outcome: str, context: Context, *, reason: str = "", **f
     """Append one event to the log and return it.
 
     The event is written at once, in the caller's transaction, without waiting
-    for any lock; the sequencer (audit/log.py) numbers it as soon as that
-    transaction commits, together with the events of every other writer that
-    committed meanwhile, and `event.sequence` is filled in then.  With
-    SECUREPIX_AUDIT_SEQUENCING=in_transaction it is numbered before this returns,
-    inside the caller's transaction (one writer at a time)."""
+    for any lock or for any other writer; when that transaction commits, this
+    process's sequencer (audit/log.py) is woken and numbers it, with the events
+    of every other writer that committed meanwhile.  `event.sequence` is None
+    until then: `audit.log.wait_until_sequenced` (receipts use it) waits for
+    the number.  With SECUREPIX_AUDIT_SEQUENCING=in_transaction it is numbered
+    before this returns, inside the caller's transaction (one writer at a time)."""
     if action not in Action.values or outcome not in Outcome.values:
         raise ValueError(f"unknown audit action or outcome: {action}/{outcome}")
     actor = context.actor
@@ -76,8 +77,7 @@ def record(action: str, outcome: str, context: Context, *, reason: str = "", **f
             log.wait_until_sequenced([event])
     else:
         event.save(force_insert=True)
-        # robust: should the sequencer fail now, the event waits for the next run (it is never lost)
-        transaction.on_commit(lambda: log.wait_until_sequenced([event]), robust=True)
+        transaction.on_commit(log.sequencer.wake)
     return event
 
 

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.receipts import sequenced
 from classification import services as classification
 from classification.contracts import ClassifyRequest
 from core import naming, permissions
@@ -155,6 +156,7 @@ def encrypt_run(request: HttpRequest) -> HttpResponse:
         done = services.do_encrypt(context=context_from(request), request=contract)
     except SecurePixError as error:
         return refusal(request, error)
+    sequenced(done.event)  # for the receipt on the page
     encrypted_samples = analysis.body_samples(done.encrypted.header, done.encrypted.body)
     before, after = charts.profile(done.image.samples), charts.profile(encrypted_samples)
     context = {
@@ -208,6 +210,7 @@ def decrypt_run(request: HttpRequest) -> HttpResponse:
         done = services.do_decrypt(context=context_from(request), request=contract)
     except SecurePixError as error:
         return no_store(refusal(request, error))
+    sequenced(done.event)  # for the receipt on the page
     rendered = imagefile.render(done.image, done.data)
     context = {
         "name": naming.decrypted_name(contract.upload.name, done.suffix),
