@@ -41,8 +41,8 @@ def register(commands: Any) -> None:
     receipt = audit_commands.add_parser(
         "receipt", help="fetch and check the proof that an operation (its X-SecurePix-Audit-Leaf) was recorded"
     )
-    receipt.add_argument("--server", required=True, help="e.g. https://securepix.example.org")
-    receipt.add_argument("--leaf", type=int, required=True, help="the X-SecurePix-Audit-Leaf of the operation")
+    receipt.add_argument("--server", help="e.g. https://securepix.example.org")
+    receipt.add_argument("--leaf", type=int, help="the X-SecurePix-Audit-Leaf of the operation")
     receipt.add_argument("--token-file", type=Path, help="your API token (else $SECUREPIX_TOKEN)")
     receipt.add_argument("--key", required=True, metavar="PUBKEY", help="the log's verifier key, or a file holding it")
     receipt.add_argument("-o", "--output", type=Path, help="save the receipt (JSON) here")
@@ -83,7 +83,12 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_receipt(args: argparse.Namespace) -> int:
     key = _key(args.key)
     if args.check is not None:
-        receipt = json.loads(_read(args.check))
+        try:
+            receipt = json.loads(_read(args.check))
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{args.check} is not a receipt: {exc}") from exc
+    elif args.server is None or args.leaf is None:
+        raise UsageError("give --server and --leaf to fetch a receipt, or --check RECEIPT to check a saved one")
     else:
         token = http.read_token(args.token_file)
         note = http.get_text(args.server, "/api/v1/audit/checkpoint")

@@ -21,7 +21,7 @@ from core.domains import DOMAIN_CHOICES
 from web.context import context_from
 from web.pages import page, problem
 
-from . import services
+from . import log, services
 from .api import EventQuery
 from .models import Action, AuditEvent, Decision, Outcome
 
@@ -91,8 +91,21 @@ def audit_page(request: HttpRequest) -> HttpResponse:
         "filter_problem": "" if valid else _first_error(query),
         "mismatch": where.mismatch,  # from an older link: the page no longer offers this filter
         "without_mismatch": urlencode({k: v for k, v in values.items() if k != "mismatch"}),
+        **_signed_log(),
     }
     return render(request, "audit/audit.html", {**context, **_table(request, where, values)})
+
+
+def _signed_log() -> dict[str, object]:
+    """The latest signed checkpoint, its witnesses' cosignatures and their age (docs/AUDIT.md)."""
+    log.integrate()
+    checkpoint = log.latest_checkpoint()
+    return {
+        "checkpoint": checkpoint,
+        "checkpoint_root": log.b64(bytes(checkpoint.root_hash)),
+        "cosignatures": checkpoint.cosignatures.order_by("witness"),
+        "log_key": log.verifier_key(),
+    }
 
 
 @require_GET

@@ -377,3 +377,54 @@ def test_the_background_sequencer_covers_waiting_events_within_its_interval(sett
         thread.join()
     assert AuditEvent.objects.get().sequence == 1
     assert Checkpoint.objects.filter(size=1).exists()
+
+
+@pytest.mark.django_db
+def test_the_audit_page_shows_the_latest_checkpoint_and_its_witnesses(auditor: Any) -> None:
+    from django.test import Client
+    from django.utils import timezone
+
+    _record(4)
+    checkpoint = log.checkpoint_now()
+    Cosignature.objects.create(
+        checkpoint=checkpoint, witness="witness.example/w1", line="— witness.example/w1 x\n",
+        signed_at=timezone.now(), received=timezone.now(),
+    )  # fmt: skip
+    browser = Client()
+    browser.force_login(auditor)
+    page = browser.get("/audit/").content.decode()
+    assert f"<strong>{checkpoint.size}</strong> events" in page
+    assert "Cosigned by <strong>witness.example/w1</strong>" in page and log.verifier_key() in page
+
+
+def test_a_user_proves_their_operation_was_recorded_with_a_receipt(attack: Attack, tmp_path: Path) -> None:
+    import os
+
+    operator = make_user("radiographer", "operator")
+    _, token = ApiToken.issue(operator)
+    _record(5)
+    event = record("classify", "success", Context(actor=operator, request_id="mine"))
+    assert event.sequence is not None
+    saved = tmp_path / "receipt.json"
+    command = [sys.executable, "-m", "securepix_site.cli", "audit", "receipt", "--key", attack.log_key]
+    fetch = [*command, "--server", attack.server, "--leaf", str(event.sequence - 1), "-o", str(saved)]
+    environment = {**os.environ, "SECUREPIX_TOKEN": token}
+    fetched = subprocess.run(fetch, cwd=ROOT, capture_output=True, text=True, timeout=120, env=environment)
+    assert fetched.returncode == 0, fetched.stderr
+    assert f"event {event.sequence} (classify, success" in fetched.stdout and "is leaf 5" in fetched.stdout
+    offline = subprocess.run([*command, "--check", str(saved)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert offline.returncode == 0, offline.stderr
+    forged = json.loads(saved.read_text())
+    forged["leaf"] = base64.b64encode(base64.b64decode(forged["leaf"]).replace(b"success", b"failure")).decode()
+    saved.write_text(json.dumps(forged))
+    refused = subprocess.run([*command, "--check", str(saved)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 3 and "not in the signed tree" in refused.stderr
+
+
+def test_the_admin_shows_the_audit_logs_public_key(admin: Any) -> None:
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(admin)
+    page = browser.get("/admin/")
+    assert page.status_code == 200 and log.verifier_key() in page.content.decode()
