@@ -89,7 +89,10 @@ class Export(APIView):
 
     permission_classes = [requires(permissions.EXPORT)]
 
-    @extend_schema(parameters=[ExportQuery], responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[ExportQuery],
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/x-ndjson"): OpenApiTypes.STR},
+    )
     def get(self, request: Request) -> StreamingHttpResponse:
         query = ExportQuery(data=request.query_params)
         where = query.to_filter()
@@ -122,6 +125,16 @@ class Verify(APIView):
 NOTE_BYTES = 64 * 1024  # a cosigned checkpoint is a few hundred bytes
 
 
+class PlainTextView(APIView):
+    """Answers text/plain, and its errors in the one JSON error shape."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return response
+
+
 class PlainTextRenderer(renderers.BaseRenderer):
     media_type = "text/plain"
     format = "txt"
@@ -133,7 +146,7 @@ class PlainTextRenderer(renderers.BaseRenderer):
         return str(data).encode()
 
 
-class CheckpointView(APIView):
+class CheckpointView(PlainTextView):
     """GET: the latest signed checkpoint (C2SP tlog-checkpoint as a signed note,
     with the witnesses' cosignature lines), for anyone: it reveals only the
     number of events. POST (auditors): sign one now."""
@@ -153,7 +166,7 @@ class CheckpointView(APIView):
         return Response(log.served_note(log.checkpoint_now()))
 
 
-class KeyView(APIView):
+class KeyView(PlainTextView):
     """The log's public key in the signed-note verifier-key format
     (`<name>+<key hash>+<base64 of 0x01 || Ed25519 public key>`), for anyone."""
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import base64
 import io
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -24,10 +26,9 @@ import pydicom
 from numpy.typing import NDArray
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from core.errors import DamagedImage, ImageTooLarge, NotAnImage, SecurePixError, UnsupportedImage
 
@@ -44,16 +45,30 @@ def looks_like_dicom(data: bytes) -> bool:
     return data[128:132] == b"DICM"
 
 
-def read_dataset(data: bytes) -> Dataset:
-    """Parse a DICOM file, with or without preamble and file meta; never a
-    pydicom exception, always a SecurePix error."""
+@contextmanager
+def _decoder(failure: Callable[[str], SecurePixError]) -> Iterator[None]:
+    """pydicom and its codecs raise every kind of error for damaged data
+    (struct.error, zlib.error, NotImplementedError for an unknown VR, even a
+    Rust panic, which is a BaseException): here each one becomes `failure`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            dataset = pydicom.dcmread(io.BytesIO(data), force=True)
-            dataset.get_item(PIXEL_DATA)
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise NotAnImage(f"the DICOM file cannot be read: {exc}") from exc
+            yield
+    except (SecurePixError, KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError):
+        raise
+    except BaseException as exc:  # the codecs' panics are BaseExceptions
+        raise failure(f"{type(exc).__name__}: {exc}"[:300]) from exc
+
+
+def read_dataset(data: bytes) -> Dataset:
+    """Parse a DICOM file, with or without preamble and file meta; never a
+    pydicom exception, always a SecurePix error."""
+    with _decoder(lambda why: NotAnImage(f"the DICOM file cannot be read: {why}")):
+        dataset = pydicom.dcmread(io.BytesIO(data), force=True)
+        dataset.get_item(PIXEL_DATA)
+        syntax = dataset.file_meta.get("TransferSyntaxUID")
+        if syntax is not None and not (isinstance(syntax, UID) and syntax.is_transfer_syntax):
+            raise UnsupportedImage(f"the DICOM file names an unknown transfer syntax: {str(syntax)[:64]}")
     if dataset.get_item(PIXEL_DATA) is None or "Rows" not in dataset or "Columns" not in dataset:
         raise NotAnImage("the DICOM file has no image (no Pixel Data, Rows or Columns)")
     if "TransferSyntaxUID" not in dataset.file_meta:
@@ -121,10 +136,13 @@ def _decompressed(dataset: Dataset) -> bytes:
             dataset.decompress(generate_instance_uid=False)
     except (NotImplementedError, RuntimeError) as exc:
         raise UnsupportedImage(f"cannot decode {syntax.name} pixel data: {exc}") from exc
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise DamagedImage(f"the compressed {syntax.name} pixel data is damaged: {exc}") from exc
+    except (SecurePixError, KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError):
+        raise
+    except BaseException as exc:  # a codec's panic is a BaseException
+        raise DamagedImage(f"the compressed {syntax.name} pixel data is damaged: {exc}"[:300]) from exc
     out = io.BytesIO()
-    pydicom.dcmwrite(out, dataset, enforce_file_format=True)
+    with _decoder(lambda why: DamagedImage(f"the DICOM file cannot be written back: {why}")):
+        pydicom.dcmwrite(out, dataset, enforce_file_format=True)
     return out.getvalue()
 
 
@@ -149,6 +167,9 @@ def decode(data: bytes, dataset: Dataset, max_pixels: int) -> tuple[NDArray[np.g
         data = _decompressed(dataset)
         written = read_dataset(data)
         layout = _layout(written)
+        pixels = layout["rows"] * layout["columns"] * layout["frames"]  # as written out (a codec may disagree)
+        if pixels * layout["samples"] > max_pixels:
+            raise ImageTooLarge(f"the decoded DICOM image has {pixels} pixels, over the limit of {max_pixels}")
         element = _raw_pixel_data(written)
         little_endian = True  # written as Explicit VR Little Endian
     else:
@@ -191,12 +212,9 @@ def render(dataset: Dataset) -> NDArray[np.uint8]:
     """First frame as 8 bits for display: modality LUT, then the VOI LUT or
     window when present (else min/max), MONOCHROME1 inverted, palette colour
     applied; YBR is converted to RGB once, by pydicom's decoder."""
-    try:
-        return _render(dataset)
-    except SecurePixError:
-        raise
-    except Exception as exc:  # pydicom's LUT and colour steps raise many types for inconsistent attributes
-        raise DamagedImage(f"the DICOM image cannot be shown: {exc}") from exc
+    with _decoder(lambda why: DamagedImage(f"the DICOM image cannot be shown: {why}")):
+        rendering = _render(dataset)
+    return rendering
 
 
 def _render(dataset: Dataset) -> NDArray[np.uint8]:

@@ -104,12 +104,25 @@ class ParsedUpload:
         """8-bit RGB or grey, for display and classification (made once)."""
         if self._rendering is None:
             if self.volume_slice is not None:
-                self._rendering = self.volume_slice
+                rendering = self.volume_slice
             elif self.dataset is not None:
-                self._rendering = dicom.render(self.dataset)
+                rendering = dicom.render(self.dataset)
             else:
-                self._rendering = render(self.decoded)
+                rendering = render(self.decoded)
+            self._rendering = displayable(rendering)
         return self._rendering
+
+
+def displayable(rendering: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """A rendering as grey (height x width) or RGB (height x width x 3): alpha
+    and extra channels dropped; any other shape is a damaged image."""
+    if rendering.ndim == 3 and rendering.shape[2] in (1, 2):
+        rendering = rendering[..., 0]
+    elif rendering.ndim == 3 and rendering.shape[2] == 4:
+        rendering = rendering[..., :3]
+    if rendering.ndim not in (2, 3) or (rendering.ndim == 3 and rendering.shape[2] != 3) or 0 in rendering.shape:
+        raise DamagedImage(f"the image cannot be shown: its samples come out as {rendering.shape}")
+    return np.ascontiguousarray(rendering)
 
 
 def parse(data: bytes, max_pixels: int) -> ParsedUpload:

@@ -7,6 +7,7 @@ not unpacked."""
 
 from __future__ import annotations
 
+import io
 import math
 import struct
 import zlib
@@ -19,6 +20,7 @@ from core.errors import DamagedImage, ImageTooLarge, NotAnImage, UnsupportedImag
 from .tones import stretch
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
 _SLACK_BYTES = 64 * 1024  # header extensions and padding past the declared data
 _AUTO_GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS
 
@@ -29,14 +31,6 @@ def _inflate(data: bytes, limit: int) -> bytes:
         return zlib.decompressobj(_AUTO_GZIP_OR_ZLIB).decompress(data, limit + 1)
     except zlib.error as exc:
         raise DamagedImage(f"the NIfTI file's gzip stream is damaged: {exc}") from exc
-
-
-def _inflate_all(data: bytes, limit: int) -> bytes:
-    """A gzip stream of at most `limit` bytes; more is an error, not a download."""
-    out = _inflate(data, limit)
-    if len(out) > limit:
-        raise ImageTooLarge(f"the NIfTI file unpacks to more than the {limit} bytes its header declares")
-    return out
 
 
 def _head(data: bytes) -> bytes:
@@ -72,7 +66,10 @@ def declared_size(head: bytes) -> tuple[int, int]:
     if version == 1:
         dims = struct.unpack(order + "8h", head[40:56])
         bitpix = struct.unpack(order + "h", head[72:74])[0]
-        offset = int(struct.unpack(order + "f", head[108:112])[0])
+        declared_offset = struct.unpack(order + "f", head[108:112])[0]
+        if not math.isfinite(declared_offset):
+            raise DamagedImage("the NIfTI header declares an impossible data offset")
+        offset = int(declared_offset)
     else:
         bitpix = struct.unpack(order + "h", head[14:16])[0]
         dims = struct.unpack(order + "8q", head[16:80])
@@ -85,25 +82,61 @@ def declared_size(head: bytes) -> tuple[int, int]:
 
 
 def render(data: bytes, max_pixels: int) -> NDArray[np.uint8]:
-    """The middle axial slice, stretched from the 0.5th to the 99.5th percentile."""
+    """The middle axial slice (of the first volume), stretched from the 0.5th
+    to the 99.5th percentile.  Only that slice is read: a gzip stream is
+    inflated up to its end and no further."""
     import nibabel
 
-    voxels, total_bytes = declared_size(_head(data))
+    head = _head(data)
+    voxels, total_bytes = declared_size(head)
     if voxels > max_pixels:
         raise ImageTooLarge(f"the NIfTI volume has {voxels} voxels, over the limit of {max_pixels}")
-    raw = _inflate_all(data, total_bytes + _SLACK_BYTES) if data[:2] == _GZIP_MAGIC else data
     try:
-        image = nibabel.Nifti1Image.from_bytes(raw) if raw[344:347] == b"n+1" else nibabel.Nifti2Image.from_bytes(raw)
-        shape = image.shape
-        if len(shape) < 2:
-            raise UnsupportedImage("a NIfTI volume of one dimension has no slice to show")
-        # Only the middle slice is read (the first volume of a series): never the whole volume as floats.
-        index = (slice(None), slice(None), *([shape[2] // 2] if len(shape) > 2 else []), *[0] * (len(shape) - 3))
-        plane = np.asarray(image.dataobj[index], dtype=np.float64)
-    except UnsupportedImage:
-        raise
-    except Exception as exc:  # nibabel raises many types for a damaged file
-        raise DamagedImage(f"the NIfTI volume cannot be read: {exc}") from exc
-    if not np.isfinite(plane).all():
-        plane = np.nan_to_num(plane, nan=0.0, posinf=0.0, neginf=0.0)
-    return stretch(np.rot90(plane), float(np.percentile(plane, 0.5)), float(np.percentile(plane, 99.5)))
+        kind = nibabel.Nifti1Header if head[344:347] in (b"n+1", b"ni1") else nibabel.Nifti2Header
+        header = kind.from_fileobj(io.BytesIO(head), check=False)  # type: ignore[no-untyped-call]
+        shape = tuple(int(n) for n in header.get_data_shape())
+        dtype = np.dtype(header.get_data_dtype())
+        slope, intercept = header.get_slope_inter()
+        offset = int(header.get_data_offset())
+    except Exception as exc:  # nibabel raises many types for a damaged header
+        raise DamagedImage(f"the NIfTI header cannot be read: {exc}") from exc
+    if len(shape) < 2 or dtype.kind not in "iuf":
+        raise UnsupportedImage("only NIfTI volumes of numbers in two or more dimensions can be shown")
+    plane = shape[0] * shape[1] * dtype.itemsize
+    start = offset + (shape[2] // 2 if len(shape) > 2 else 0) * plane
+    if data[:2] == _GZIP_MAGIC:
+        raw = _inflate_range(data, start, plane, limit=total_bytes + _SLACK_BYTES)
+    else:
+        raw = data[start : start + plane]
+    if len(raw) < plane:
+        raise DamagedImage("the NIfTI volume is truncated: its middle slice is not all there")
+    values = np.frombuffer(raw, dtype=dtype).reshape(shape[1], shape[0]).T.astype(np.float64)  # x varies fastest
+    if slope is not None and np.isfinite(slope) and slope != 0:
+        values = values * slope + (intercept if intercept is not None and np.isfinite(intercept) else 0.0)
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    return stretch(np.rot90(values), float(np.percentile(values, 0.5)), float(np.percentile(values, 99.5)))
+
+
+def _inflate_range(data: bytes, start: int, length: int, limit: int) -> bytes:
+    """Bytes [start, start + length) of a gzip stream, keeping only those in
+    memory; the rest is inflated and thrown away, and a stream that unpacks
+    past `limit` (what its header declares) is refused."""
+    inflater = zlib.decompressobj(_AUTO_GZIP_OR_ZLIB)
+    out, position, read = bytearray(), 0, 0
+    try:
+        while True:
+            if inflater.unconsumed_tail:
+                chunk = inflater.unconsumed_tail
+            elif read < len(data) and not inflater.eof:
+                chunk, read = data[read : read + _CHUNK], read + _CHUNK
+            else:
+                break
+            piece = inflater.decompress(chunk, _CHUNK)
+            if position + len(piece) > start and len(out) < length:
+                out += piece[max(0, start - position) :]
+            position += len(piece)
+            if position > limit:
+                raise ImageTooLarge(f"the NIfTI file unpacks to more than the {limit} bytes its header declares")
+    except zlib.error as exc:
+        raise DamagedImage(f"the NIfTI file's gzip stream is damaged: {exc}") from exc
+    return bytes(out[:length])

@@ -52,10 +52,20 @@ def test_a_nifti_volume_over_the_limit_is_refused_from_its_header(operator_api: 
     assert AuditEvent.objects.get().reason == "image_too_large"
 
 
-def test_a_gzip_stream_that_unpacks_past_what_its_header_declares_is_refused() -> None:
-    small_header_big_stream = _nifti_gz((64, 64, 4), 64 * 1024 * 1024)
-    with pytest.raises(ImageTooLarge, match="unpacks to more"):
-        imagefile.parse(small_header_big_stream, 10**8)
+def test_a_gzip_stream_longer_than_its_header_declares_is_refused_in_bounded_memory() -> None:
+    import tracemalloc
+
+    small_header_big_stream = _nifti_gz((64, 64, 4), 64 * 1024 * 1024)  # 64 MB behind a 32 kB volume
+    honest = _nifti_gz((64, 64, 4), 64 * 64 * 4 * 2)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageTooLarge, match="unpacks to more"):
+            imagefile.parse(small_header_big_stream, 10**8)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024  # only the middle slice is kept; the rest is inflated and dropped
+    assert imagefile.parse(honest, 10**8).rendering().shape == (64, 64)
 
 
 @override_settings(SECUREPIX_MAX_PIXELS=1_000_000)

@@ -60,6 +60,7 @@ def test_a_failed_warm_up_says_failed(cold_process: None, monkeypatch: pytest.Mo
 def test_the_wsgi_server_starts_the_warm_up_unless_turned_off(cold_process: None, enabled: bool) -> None:
     from securepix_site import wsgi
 
-    with override_settings(SECUREPIX_WARM_UP=enabled):
+    # SECUREPIX_CHECKPOINT_SECONDS=0: no background sequencer thread against the test database
+    with override_settings(SECUREPIX_WARM_UP=enabled, SECUREPIX_CHECKPOINT_SECONDS=0):
         importlib.reload(wsgi)
     assert (services._warming is not None) is enabled
