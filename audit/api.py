@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, renderers, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -168,14 +168,20 @@ class CheckpointView(PlainTextView):
 
 class KeyView(PlainTextView):
     """The log's public key in the signed-note verifier-key format
-    (`<name>+<key hash>+<base64 of 0x01 || Ed25519 public key>`), for anyone."""
+    (`<name>+<key hash>+<base64 of 0x01 || Ed25519 public key>`), for anyone;
+    with `?all=1`, the keys it signed with before a rotation too, one a line
+    (a checkpoint's note names its key by its hash)."""
 
     permission_classes = [AllowAny]
     renderer_classes = [PlainTextRenderer]
 
-    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[OpenApiParameter("all", bool, description="also the rotated-out keys")],
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+    )
     def get(self, request: Request) -> Response:
-        return Response(log.verifier_key() + "\n")
+        keys = [v.verifier_key for v in log.verifiers()] if request.query_params.get("all") else [log.verifier_key()]
+        return Response("".join(key + "\n" for key in keys))
 
 
 class InclusionQuery(serializers.Serializer[Any]):

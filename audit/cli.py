@@ -33,7 +33,13 @@ def register(commands: Any) -> None:
     verify.add_argument(
         "--checkpoint", type=Path, action="append", required=True, metavar="FILE", help="a signed checkpoint (repeat)"
     )
-    verify.add_argument("--key", required=True, metavar="PUBKEY", help="the log's verifier key, or a file holding it")
+    verify.add_argument(
+        "--key",
+        action="append",
+        required=True,
+        metavar="PUBKEY",
+        help="the log's verifier key, or a file holding it (repeat for the keys of earlier rotations)",
+    )
     verify.add_argument("--witness-key", action="append", default=[], metavar="KEY", help="a witness's verifier key")
     verify.add_argument("--witnesses", type=int, default=0, help="cosignatures each checkpoint needs (default 0)")
     verify.set_defaults(handler=run_verify)
@@ -63,7 +69,7 @@ def _read(path: Path) -> str:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    key = _key(args.key)
+    key = [_key(k) for k in args.key]
     witness_keys = [_key(k) for k in args.witness_key]
     try:
         checkpoints = [

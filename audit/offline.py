@@ -35,13 +35,15 @@ class SignedCheckpoint:
 
 
 def read_checkpoint(
-    note_text: str, log_key: str, witness_keys: Sequence[str] = (), required_witnesses: int = 0
+    note_text: str, log_key: str | Sequence[str], witness_keys: Sequence[str] = (), required_witnesses: int = 0
 ) -> SignedCheckpoint:
-    """A checkpoint whose note is signed by the log's key (and cosigned by at least
-    `required_witnesses` of `witness_keys`)."""
-    log_verifier = tlog.parse_verifier_key(log_key)
+    """A checkpoint whose note is signed by the log's key, or one of its keys
+    across rotations (and cosigned by at least `required_witnesses` of `witness_keys`)."""
+    keys = [log_key] if isinstance(log_key, str) else list(log_key)
+    log_verifiers = [tlog.parse_verifier_key(key) for key in keys]
+    log_verifier = log_verifiers[0]
     try:
-        verified = tlog.verify_note(note_text, [log_verifier])
+        verified = tlog.verify_note(note_text, log_verifiers)
         checkpoint = tlog.parse_checkpoint(verified.text)
     except (tlog.NoteError, tlog.CheckpointError) as exc:
         raise VerificationFailed(f"the checkpoint is not signed by {log_verifier.name}: {exc}") from exc

@@ -428,3 +428,23 @@ def test_the_admin_shows_the_audit_logs_public_key(admin: Any) -> None:
     browser.force_login(admin)
     page = browser.get("/admin/")
     assert page.status_code == 200 and log.verifier_key() in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_after_a_key_rotation_old_checkpoints_still_verify(client: Any, settings: Any) -> None:
+    from audit.offline import read_checkpoint
+
+    _record(3)
+    old_note = log.checkpoint_now().note
+    old_key = log.verifier_key()
+    new_signer, _ = tlog.generate_key("securepix.local/audit")
+    settings.SECUREPIX_AUDIT_SIGNING_KEY = new_signer
+    settings.SECUREPIX_AUDIT_OLD_VERIFIER_KEYS = [old_key]
+    _record(2, start=3)
+    new_note = log.checkpoint_now().note
+    keys = client.get("/api/v1/audit/key?all=1").content.decode().split()
+    assert keys[1] == old_key and keys[0] == log.verifier_key() != old_key
+    assert read_checkpoint(old_note, keys).checkpoint.size == 3
+    assert read_checkpoint(new_note, keys).checkpoint.size == 5
+    with pytest.raises(ValueError, match="not signed"):
+        read_checkpoint(old_note, keys[0])
