@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
@@ -1164,3 +1165,16 @@ def fuzz_settings(weight: float = 1.0, *, shrink: bool = True) -> settings:
             HealthCheck.filter_too_much,
         ],
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def summary_fixture() -> Iterator[None]:
+    """Each fuzz module writes its summary of failures when it ends."""
+    yield
+    write_summary()
+
+
+@pytest.fixture(autouse=True)
+def collected_fixture() -> Iterator[None]:
+    """In collect mode, a test fails at its end with every failure it recorded."""
+    yield from fail_if_collected()

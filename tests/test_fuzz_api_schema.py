@@ -104,15 +104,8 @@ def bearer(role: str, in_process_app: None) -> str:
     return f"Bearer {plain}"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _summary() -> Iterator[None]:
-    yield
-    mutations.write_summary()
-
-
-@pytest.fixture(autouse=True)
-def _collected() -> Iterator[None]:
-    yield from mutations.fail_if_collected()
+# the fuzz report and collected failures (tests/mutations.py)
+_summary, _collected = mutations.summary_fixture, mutations.collected_fixture
 
 
 def _failure_key(label: str, failure: Failure) -> str:

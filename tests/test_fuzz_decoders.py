@@ -13,7 +13,6 @@ how many ran, and every distinct failure is saved under /tmp/fuzz-crashers
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -83,15 +82,8 @@ def classifier() -> DomainClassifier:
     )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _summary() -> Iterator[None]:
-    yield
-    mutations.write_summary()
-
-
-@pytest.fixture(autouse=True)
-def _collected() -> Iterator[None]:
-    yield from mutations.fail_if_collected()
+# the fuzz report and collected failures (tests/mutations.py)
+_summary, _collected = mutations.summary_fixture, mutations.collected_fixture
 
 
 # The decoders -------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import io
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,15 +202,8 @@ def run_case(clients: dict[bool, Any], endpoint: Endpoint, case: FuzzInput, fiel
     check_contract(endpoint, response, before)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _summary() -> Iterator[None]:
-    yield
-    mutations.write_summary()
-
-
-@pytest.fixture(autouse=True)
-def _collected() -> Iterator[None]:
-    yield from mutations.fail_if_collected()
+# the fuzz report and collected failures (tests/mutations.py)
+_summary, _collected = mutations.summary_fixture, mutations.collected_fixture
 
 
 # The fuzz tests, one per endpoint ---------------------------------------------------
