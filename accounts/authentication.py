@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -12,6 +13,8 @@ from rest_framework.request import Request
 from core.errors import ErrorCode
 
 from .models import PREFIX, ApiToken, token_hash
+
+LAST_USED_RESOLUTION = timedelta(minutes=5)  # a token's last use is recorded to within this
 
 
 def _refused(message: str, code: ErrorCode) -> exceptions.AuthenticationFailed:
@@ -41,7 +44,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise _refused("this API token has expired", ErrorCode.TOKEN_EXPIRED)
         if not token.user.is_active:
             raise _refused("this account is disabled", ErrorCode.ACCOUNT_DISABLED)
-        ApiToken.objects.filter(pk=token.pk).update(last_used=timezone.now())
+        now = timezone.now()
+        if token.last_used is None or now - token.last_used >= LAST_USED_RESOLUTION:
+            # Not a write per request: reads stay reads (and can go to a replica).
+            ApiToken.objects.filter(pk=token.pk).update(last_used=now)
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

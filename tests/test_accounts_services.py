@@ -43,3 +43,20 @@ def test_the_admin_revokes_tokens_through_the_audited_service(admin: Any, operat
     revocation = AuditEvent.objects.get(action="token_revoke")
     assert revocation.username == admin.username
     assert revocation.extra == {"token": token.key_id, "owner": operator.username}
+
+
+def test_a_token_in_use_is_not_written_on_every_request(operator: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    _, plain = services.do_issue_token(context=Context(actor=operator), name="script")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
+    assert api.get("/api/v1/history").status_code == 200  # the first use is recorded
+    first = ApiToken.objects.get(name="script").last_used
+    assert first is not None
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get("/api/v1/history").status_code == 200
+    assert not any(q["sql"].lstrip().upper().startswith("UPDATE") for q in queries.captured_queries)
+    assert ApiToken.objects.get(name="script").last_used == first
