@@ -58,9 +58,10 @@ def test_a_failed_warm_up_says_failed(cold_process: None, monkeypatch: pytest.Mo
 
 @pytest.mark.parametrize("enabled", [True, False])
 def test_the_wsgi_server_starts_the_warm_up_unless_turned_off(cold_process: None, enabled: bool) -> None:
-    from securepix_site import wsgi
-
     # SECUREPIX_CHECKPOINT_SECONDS=0: no background sequencer thread against the test database
+    # (importing the module runs it: the first import too happens under these settings)
     with override_settings(SECUREPIX_WARM_UP=enabled, SECUREPIX_CHECKPOINT_SECONDS=0):
+        from securepix_site import wsgi
+
         importlib.reload(wsgi)
     assert (services._warming is not None) is enabled
