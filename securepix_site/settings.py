@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from core.domains import DECISIONS
 from imaging.limits import DEFAULT_MAX_PIXELS
@@ -226,6 +227,13 @@ SECUREPIX_AUDIT_SEQUENCING = envchoice("SECUREPIX_AUDIT_SEQUENCING", "after_comm
 
 # Secrets made up for this process alone (no environment variable, no file): reported by a system check.
 SECUREPIX_EPHEMERAL_SECRETS = sorted(LOCAL_SECRETS)
+if SECUREPIX_EPHEMERAL_SECRETS and SECUREPIX_HTTPS and not DEBUG:
+    # Served for real: every process and node must share one secret key, audit
+    # key and signing key, or sessions break and the audit log forks.
+    raise ImproperlyConfigured(
+        f"SECUREPIX_HTTPS is on but no {', '.join(SECUREPIX_EPHEMERAL_SECRETS)} is configured: set "
+        "SECUREPIX_SECRET_KEY, SECUREPIX_AUDIT_KEY and SECUREPIX_AUDIT_SIGNING_KEY (README: Production settings)"
+    )
 
 # Throttle counters live in the cache: "memory" counts per server process,
 # "database" shares the counts between processes (its table is made by

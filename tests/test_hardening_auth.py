@@ -131,3 +131,17 @@ def test_the_documented_production_settings_pass_the_deploy_checks() -> None:
     done = subprocess.run(check, env={**environment, **production}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "no issues" in done.stdout
+
+
+def test_served_for_real_without_its_keys_the_platform_refuses_to_start(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith("SECUREPIX_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
+    environment.update(SECUREPIX_DEBUG="0", SECUREPIX_HTTPS="1", SECUREPIX_DATA_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "manage.py", "check"], env=environment, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "SECUREPIX_HTTPS is on but no" in done.stderr and "SECUREPIX_AUDIT_SIGNING_KEY" in done.stderr
