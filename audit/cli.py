@@ -14,6 +14,7 @@ from typing import Any
 from core.errors import EXIT_OK, ErrorCode, SecurePixError, UsageError
 
 from . import http, offline
+from .offline import key_argument
 
 
 class AuditCheckFailed(SecurePixError):
@@ -56,11 +57,6 @@ def register(commands: Any) -> None:
     receipt.set_defaults(handler=run_receipt)
 
 
-def _key(value: str) -> str:
-    path = Path(value)
-    return path.read_text().strip().splitlines()[0] if path.is_file() else value.strip()
-
-
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -69,8 +65,8 @@ def _read(path: Path) -> str:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    key = [_key(k) for k in args.key]
-    witness_keys = [_key(k) for k in args.witness_key]
+    key = [key_argument(k) for k in args.key]
+    witness_keys = [key_argument(k) for k in args.witness_key]
     try:
         checkpoints = [
             offline.read_checkpoint(_read(path), key, witness_keys, args.witnesses) for path in args.checkpoint
@@ -87,7 +83,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_receipt(args: argparse.Namespace) -> int:
-    key = _key(args.key)
+    key = key_argument(args.key)
     if args.check is not None:
         try:
             receipt = json.loads(_read(args.check))

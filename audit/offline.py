@@ -9,6 +9,7 @@ import binascii
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import tlog
@@ -22,6 +23,12 @@ LEAF_FIELDS = (
     "image_mode", "image_format", "image_bytes", "encrypted_sha256", "client_address", "user_agent", "request_id",
     "extra",
 )  # fmt: skip
+
+
+def key_argument(value: str) -> str:
+    """A key given on the command line: the key itself, or a file whose first line it is."""
+    path = Path(value)
+    return path.read_text().strip().splitlines()[0] if path.is_file() else value.strip()
 
 
 class VerificationFailed(ValueError):

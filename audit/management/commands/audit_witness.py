@@ -16,14 +16,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 import tlog
 from audit import http
+from audit.offline import key_argument
 from audit.witness import Alert, Witness
 
 ALERT_EXIT = 2
-
-
-def _key(value: str) -> str:
-    path = Path(value)
-    return path.read_text().strip().splitlines()[0] if path.is_file() else value.strip()
 
 
 class Command(BaseCommand):
@@ -42,12 +38,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(name)s %(message)s", level=logging.INFO)
         try:
-            signer = tlog.parse_signer_key(_key(options["witness_key"]))
+            signer = tlog.parse_signer_key(key_argument(options["witness_key"]))
         except tlog.NoteError as exc:
             raise CommandError(f"--witness-key: {exc}") from exc
         witness = Witness(
             server=options["server"],
-            log_key=_key(options["log_key"]),
+            log_key=key_argument(options["log_key"]),
             signer=signer,
             state_dir=options["state"],
             token=http.read_token(options["token_file"]) if options["token_file"] else "",
