@@ -45,6 +45,7 @@ class EncryptRequest:
         return self.acknowledgment_reason if self.acknowledge else ""
 
     def check(self) -> None:
+        self.upload.check()
         check_domain(self.declared_domain)
         if self.cipher not in CIPHERS:
             raise InvalidInput({"cipher": [f"unknown cipher {self.cipher!r}; choose one of {', '.join(CIPHERS)}"]})
@@ -67,4 +68,5 @@ class DecryptRequest:
         )
 
     def check(self) -> None:
+        self.upload.check()
         check_password(self.password)

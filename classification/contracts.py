@@ -35,5 +35,6 @@ class ClassifyRequest:
         return cls(one_upload(files, "image", "image"), text(fields, "declared_domain", max_length=32))
 
     def check(self) -> None:
+        self.upload.check()
         if self.declared_domain:
             check_domain(self.declared_domain)

@@ -18,19 +18,23 @@ _FALSE = ("false", "0", "off", "no", "")
 class Upload:
     name: str
     data: bytes
+    field: str = "image"
+    problem: str = ""  # what is wrong with the form's file(s): checked by the service, so that it is recorded
 
     def __repr__(self) -> str:  # never the bytes, in a traceback or a log
         return f"Upload(name={self.name!r}, {len(self.data)} bytes)"
 
+    def check(self) -> None:
+        if self.problem:
+            raise InvalidInput({self.field: [self.problem]})
+
 
 def one_upload(files: Sequence[tuple[str, bytes]], field: str, what: str) -> Upload:
-    """The one non-empty file of a form field."""
+    """The one non-empty file of a form field (or what is wrong with it)."""
     if len(files) != 1:
-        raise InvalidInput({field: [f"choose one {what}"]})
+        return Upload("", b"", field, f"choose one {what}")
     name, data = files[0]
-    if not data:
-        raise InvalidInput({field: ["the file is empty"]})
-    return Upload(name, data)
+    return Upload(name, data, field, "" if data else "the file is empty")
 
 
 def text(fields: Mapping[str, Any], name: str, default: str = "", *, max_length: int = 2000) -> str:

@@ -82,3 +82,16 @@ def test_only_a_role_that_may_encrypt_can(auditor: Any) -> None:
     with pytest.raises(Forbidden):
         _encrypt(auditor, encode(image_in_mode("RGB")))
     assert AuditEvent.objects.get().outcome == "denied"
+
+
+def test_a_request_without_its_file_is_refused_and_recorded(operator_api: Any) -> None:
+    missing = operator_api.post("/api/v1/encrypt", {"password": IMAGE_PASSWORD, "declared_domain": "none"})
+    assert missing.status_code == 400 and missing.json()["error"]["fields"] == {"image": ["choose one image"]}
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    empty = operator_api.post(
+        "/api/v1/decrypt", {"file": SimpleUploadedFile("x.png", b""), "password": IMAGE_PASSWORD}, format="multipart"
+    )
+    assert empty.status_code == 400 and empty.json()["error"]["fields"] == {"file": ["the file is empty"]}
+    refusals = list(AuditEvent.objects.order_by("id").values_list("action", "outcome", "reason"))
+    assert refusals == [("encrypt", "failure", "invalid_image"), ("decrypt", "failure", "invalid_file")]
