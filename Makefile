@@ -35,7 +35,8 @@ run: $(STAMP)
 
 # The audit and API tests run a second time on a real PostgreSQL server, which
 # scripts/postgres-test-server installs (as root) and starts on a local port.
-PLATFORM_TESTS := tests/test_audit_chain.py tests/test_audit_concurrency.py tests/test_audit_log.py tests/test_admin_audit.py tests/test_api.py \
+PLATFORM_TESTS := tests/test_audit_chain.py tests/test_audit_concurrency.py tests/test_audit_log.py tests/test_audit_upgrade.py \
+	tests/test_admin_audit.py tests/test_api.py \
 	tests/test_roles.py tests/test_accounts.py tests/test_no_secrets.py tests/test_mismatch_policy.py
 
 test: $(STAMP)

@@ -69,6 +69,11 @@ def do_confirm_totp(*, context: Context, code: str, token: ApiToken | None = Non
     return device
 
 
+def do_record_password_change(*, context: Context) -> None:
+    """A user changed their own password (the page; never the password in the event)."""
+    record(Action.PASSWORD_CHANGE, Outcome.SUCCESS, context)
+
+
 def do_reject_login(*, request: HttpRequest, username: str, reason: str) -> None:
     """A login that failed at its second step (a right password, a missing or
     wrong one-time password): recorded (accounts/signals.py) and counted

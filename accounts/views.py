@@ -100,6 +100,18 @@ PENDING_SECONDS = 300
 OTP_ATTEMPTS = 5
 
 
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """One's own password: only from a session past its second factor, and recorded."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        services.do_record_password_change(context=context_from(self.request))
+        return response
+
+
+password_change = sensitive_post_parameters()(page()(cast(Any, PasswordChangeView.as_view())))
+
+
 class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 

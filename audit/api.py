@@ -21,6 +21,7 @@ from core.domains import DOMAIN_CHOICES
 from core.errors import Forbidden
 from web.auth import requires
 from web.context import context_from
+from web.throttles import CosignatureAddressThrottle
 
 from . import log, services
 from .models import Action, AuditEvent, Decision, Outcome
@@ -158,7 +159,7 @@ class CheckpointView(PlainTextView):
 
     @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request: Request) -> Response:
-        log.integrate()
+        log.refresh_if_stale()  # never waits for the sequencer: anyone may ask, as often as they like
         return Response(log.served_note(log.latest_checkpoint()))
 
     @extend_schema(request=None, responses={(200, "text/plain"): OpenApiTypes.STR})
@@ -276,10 +277,15 @@ class CosignatureView(APIView):
     key are kept and served with the checkpoint."""
 
     permission_classes = [AllowAny]  # the cosignature itself is the credential
+    throttle_classes = [CosignatureAddressThrottle]
 
     @extend_schema(request={"text/plain": OpenApiTypes.STR}, responses={200: dict[str, Any]})
     def post(self, request: Request) -> Response:
-        if len(request.body) > NOTE_BYTES:  # the upload limit bounds the body itself
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = NOTE_BYTES + 1
+        if declared > NOTE_BYTES:  # before the body is read
             raise log.LogError(f"a cosigned checkpoint is at most {NOTE_BYTES} bytes")
         accepted = log.add_cosignature(request.body.decode("utf-8", errors="replace"))
         return Response({"accepted": [{"witness": a.witness, "signed_at": a.signed_at.isoformat()} for a in accepted]})

@@ -245,6 +245,14 @@ def keep_sequencing(interval: float, stop: threading.Event | None = None) -> thr
     return thread
 
 
+def refresh_if_stale() -> None:
+    """For readers of the checkpoint: when the newest is older than the bounded
+    delay, number and sign what waits, unless a sequencer is at it already."""
+    latest = Checkpoint.objects.order_by("-size", "-id").only("created").first()
+    if latest is None or timezone.now() - latest.created >= timedelta(seconds=settings.SECUREPIX_CHECKPOINT_SECONDS):
+        integrate(wait=False)
+
+
 def checkpoint_now() -> Checkpoint:
     """The latest checkpoint, after numbering what waits and signing a new one if the tree grew."""
     integrate()
@@ -366,8 +374,13 @@ def add_cosignature(note_text: str) -> list[Accepted]:
         note = tlog.parse_note(note_text)
     except tlog.NoteError as exc:
         raise LogError(f"not a signed note: {exc}") from exc
-    checkpoint = Checkpoint.objects.filter(note__startswith=note.text).order_by("-id").first()
-    if checkpoint is None or not checkpoint.note.startswith(note.text + "\n"):
+    try:
+        size = tlog.parse_checkpoint(note.text).size
+    except tlog.CheckpointError as exc:
+        raise LogError(f"not a checkpoint: {exc}") from exc
+    candidates = Checkpoint.objects.filter(size=size).order_by("-id")[:100]  # by the indexed size, then exactly
+    checkpoint = next((c for c in candidates if c.note.startswith(note.text + "\n")), None)
+    if checkpoint is None:
         raise LogError("this log signed no such checkpoint")
     accepted = []
     for signature in note.signatures:
@@ -378,7 +391,10 @@ def add_cosignature(note_text: str) -> list[Accepted]:
                 stamp = tlog.verify_cosignature(note.text, signature, witness)
             except tlog.NoteError as exc:
                 raise LogError(f"the cosignature of {witness.name} does not verify: {exc}") from exc
-            signed_at = datetime.fromtimestamp(stamp, tz=timezone.get_current_timezone())
+            try:
+                signed_at = datetime.fromtimestamp(stamp, tz=timezone.get_current_timezone())
+            except (OverflowError, ValueError, OSError) as exc:
+                raise LogError(f"the cosignature of {witness.name} has an impossible time: {stamp}") from exc
             Cosignature.objects.get_or_create(
                 checkpoint=checkpoint,
                 witness=witness.name,

@@ -17,6 +17,8 @@ from core.domains import DOMAIN_CHOICES
 
 from .offline import LEAF_FIELDS
 
+LEGACY_MISSING = ("sequence", "decision")  # not in the chained content of events recorded before 0.2
+
 
 class Action(models.TextChoices):
     ENCRYPT = "encrypt", "Encrypt"
@@ -31,6 +33,7 @@ class Action(models.TextChoices):
     EXPORT = "export", "Export audit events"
     VERIFY = "verify", "Verify audit chain"
     WITNESS_ALERT = "witness_alert", "Witness alert"
+    PASSWORD_CHANGE = "password_change", "Change own password"
     ADMIN_CHANGE = "admin_change", "Administrative change"  # reason: added, changed or deleted
 
 
@@ -104,8 +107,11 @@ class AuditEvent(models.Model):
         """This event's index in the Merkle tree (sequence - 1), once sequenced."""
         return None if self.sequence is None else self.sequence - 1
 
-    def content(self) -> dict[str, Any]:
-        content = {name: getattr(self, name) for name in self.CONTENT_FIELDS}
+    def content(self, legacy: bool = False) -> dict[str, Any]:
+        """What the MAC (and the leaf) covers; `legacy`: what the chain covered
+        for events recorded before 0.2, which lacked the sequence and the decision."""
+        names = [n for n in self.CONTENT_FIELDS if n not in LEGACY_MISSING] if legacy else self.CONTENT_FIELDS
+        content = {name: getattr(self, name) for name in names}
         content["created"] = self.created.isoformat(timespec="microseconds")
         return content
 
@@ -120,6 +126,8 @@ class ChainHead(models.Model):
     last_mac = models.CharField(max_length=64)
     seal = models.CharField(max_length=64)
     tree_edge = models.JSONField(default=list, blank=True)
+    # events up to this sequence were chained before 0.2 (content without sequence and decision)
+    legacy_until = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.count} events"

@@ -49,12 +49,16 @@ def read_checkpoint(
     keys = [log_key] if isinstance(log_key, str) else list(log_key)
     log_verifiers = [tlog.parse_verifier_key(key) for key in keys]
     log_verifier = log_verifiers[0]
+    if any(v.signature_type != tlog.ED25519 for v in log_verifiers):
+        raise VerificationFailed("a log key is an Ed25519 signing key (type 0x01), not a witness's cosigning key")
     try:
         verified = tlog.verify_note(note_text, log_verifiers)
         checkpoint = tlog.parse_checkpoint(verified.text)
     except (tlog.NoteError, tlog.CheckpointError) as exc:
         raise VerificationFailed(f"the checkpoint is not signed by {log_verifier.name}: {exc}") from exc
-    witnesses = []
+    if checkpoint.origin != log_verifier.name:
+        raise VerificationFailed(f"the checkpoint is of the log {checkpoint.origin!r}, not {log_verifier.name!r}")
+    witnesses: list[str] = []
     note = tlog.parse_note(note_text)
     for key in witness_keys:
         witness = tlog.parse_verifier_key(key)
@@ -64,7 +68,8 @@ def read_checkpoint(
                     tlog.verify_cosignature(verified.text, signature, witness)
                 except tlog.NoteError as exc:
                     raise VerificationFailed(f"the cosignature of {witness.name} does not verify: {exc}") from exc
-                witnesses.append(witness.name)
+                if witness.name not in witnesses:  # a witness counts once, however often it is listed
+                    witnesses.append(witness.name)
     if len(witnesses) < required_witnesses:
         raise VerificationFailed(
             f"the checkpoint has {len(witnesses)} witness cosignature(s), {required_witnesses} required: "
@@ -97,6 +102,7 @@ def export_rows(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
 class Report:
     events: int
     checkpoints: tuple[int, ...]  # the sizes checked
+    signed: int  # how many of the events, from the first, the checkpoints vouch for
 
 
 def verify_export(export: TextIO, checkpoints: Sequence[SignedCheckpoint]) -> Report:
@@ -134,7 +140,7 @@ def verify_export(export: TextIO, checkpoints: Sequence[SignedCheckpoint]) -> Re
             f"the export ends at event {expected - 1}, but a checkpoint signs {pending[0].checkpoint.size} events: "
             "events were cut off or deleted"
         )
-    return Report(expected - 1, tuple(checked))
+    return Report(expected - 1, tuple(checked), verified_up_to)
 
 
 def verify_receipt(receipt: dict[str, Any], log_key: str) -> tuple[int, int]:

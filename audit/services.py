@@ -7,6 +7,7 @@ concurrent requests never fork the chain.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import ipaddress
 import json
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -27,7 +28,7 @@ from core.errors import Forbidden, SecurePixError
 from . import chain, log
 from .models import Action, AuditEvent, ChainHead, Outcome
 
-_append_lock = threading.Lock()  # in_transaction: one writer at a time within a process (the database: across them)
+_append_lock = threading.Lock()  # in_transaction on SQLite: one writer at a time within a process
 
 
 def _address(text: str | None) -> str:
@@ -72,7 +73,10 @@ def record(action: str, outcome: str, context: Context, *, reason: str = "", **f
         **fields,
     )
     if settings.SECUREPIX_AUDIT_SEQUENCING == "in_transaction":
-        with _append_lock, transaction.atomic():
+        # PostgreSQL queues writers on the head row itself; a process lock held
+        # there as well could deadlock against a transaction that records twice.
+        guard = _append_lock if connection.vendor == "sqlite" else contextlib.nullcontext()
+        with guard, transaction.atomic():
             event.save(force_insert=True)
             log.wait_until_sequenced([event])
     else:
@@ -122,11 +126,15 @@ def check_chain() -> Verification:
     this): one streaming pass, and only when it finds a break, a second pass
     with every link in memory to name it."""
 
+    stored = ChainHead.objects.filter(pk=1).first()
+    legacy_until = stored.legacy_until if stored is not None else 0
+
     def links() -> Iterator[chain.Link]:
         for event in AuditEvent.objects.filter(sequence__isnull=False).order_by("sequence", "id").iterator(
             chunk_size=2000
         ):
-            yield chain.Link(event.sequence or 0, event.previous_mac or "", event.mac or "", event.content())
+            content = event.content(legacy=(event.sequence or 0) <= legacy_until)
+            yield chain.Link(event.sequence or 0, event.previous_mac or "", event.mac or "", content)
 
     def stored_head() -> tuple[int, str, str] | None:
         # The head row is written in the first event's transaction: no row, nothing recorded (or the row deleted).

@@ -61,8 +61,13 @@ class Witness:
         temporary = self.state_dir / (STATE_FILE + ".part")
         temporary.write_text(json.dumps(entry))
         temporary.replace(self.state_dir / STATE_FILE)
-        with (self.state_dir / SEEN_FILE).open("a") as seen:
-            seen.write(json.dumps(entry) + "\n")
+        if not self._seen(size, root):
+            with (self.state_dir / SEEN_FILE).open("a") as seen:
+                seen.write(json.dumps(entry) + "\n")
+
+    def _seen_size(self, size: int) -> bool:
+        path = self.state_dir / SEEN_FILE
+        return path.exists() and any(json.loads(line)["size"] == size for line in path.read_text().splitlines() if line)
 
     def poll(self) -> Alert | tlog.Checkpoint:
         """One round: the checkpoint accepted and cosigned, or what is wrong."""
@@ -73,6 +78,8 @@ class Witness:
             checkpoint = tlog.parse_checkpoint(body)
         except (tlog.NoteError, tlog.CheckpointError) as exc:
             return Alert("bad_signature", f"the checkpoint is not signed by {verifier.name}: {exc}", 0)
+        if checkpoint.origin != verifier.name:
+            return Alert("bad_signature", f"the checkpoint is of {checkpoint.origin!r}, not {verifier.name!r}", 0)
         previous = self._state()
         if previous is not None:
             alert = self._compare(previous, checkpoint)
@@ -91,6 +98,8 @@ class Witness:
         if size < old_size:
             if self._seen(size, root):
                 return Alert("rollback", f"the log went back to an older state: {size} events, after {old_size}", size)
+            if self._seen_size(size):
+                return Alert("fork", f"another root for {size} events than the one this witness saw", size)
             return Alert("truncation", f"the log has {size} events, after {old_size}: the newest were cut", size)
         if size == old_size:
             if root != old_root:
@@ -99,11 +108,14 @@ class Witness:
         if old_size == 0:
             return None
         query = urllib.parse.urlencode({"from": old_size, "to": size})
-        proof = http.get_json(self.server, f"/api/v1/audit/proof/consistency?{query}", self.token)["proof"]
         try:
-            tlog.verify_consistency(old_size, size, old_root, root, [base64.b64decode(p) for p in proof])
-        except (tlog.ProofError, ValueError) as exc:
-            message = f"the log of {size} events does not extend the {old_size} this witness saw: {exc}"
+            answer = http.get_json(self.server, f"/api/v1/audit/proof/consistency?{query}", self.token)
+            proof = [base64.b64decode(p, validate=True) for p in answer["proof"]]
+            tlog.verify_consistency(old_size, size, old_root, root, proof)
+        except (tlog.ProofError, ValueError, KeyError, TypeError, http.ServerUnreachable) as exc:
+            # a log that grew but cannot prove it extends what was seen: as good as a fork
+            why = getattr(exc, "message", str(exc))
+            message = f"the log of {size} events does not extend the {old_size} this witness saw: {why}"
             return Alert("fork", message, size)
         return None
 

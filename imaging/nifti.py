@@ -21,6 +21,8 @@ from .tones import stretch
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+_BITS_PER_VOXEL = (8, 16, 24, 32, 64, 128, 256)  # the NIfTI data types
+_MAX_DATA_OFFSET = 16 * 1024 * 1024
 _SLACK_BYTES = 64 * 1024  # header extensions and padding past the declared data
 _AUTO_GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS
 
@@ -75,8 +77,10 @@ def declared_size(head: bytes) -> tuple[int, int]:
         dims = struct.unpack(order + "8q", head[16:80])
         offset = struct.unpack(order + "q", head[168:176])[0]
     rank = dims[0]
-    if not 1 <= rank <= 7 or any(d < 1 for d in dims[1 : rank + 1]) or bitpix <= 0 or bitpix % 8 or offset < 0:
+    if not 1 <= rank <= 7 or any(d < 1 for d in dims[1 : rank + 1]) or bitpix not in _BITS_PER_VOXEL:
         raise DamagedImage("the NIfTI header declares impossible dimensions")
+    if not 0 <= offset <= _MAX_DATA_OFFSET:  # header extensions are small; a huge offset only inflates work
+        raise DamagedImage(f"the NIfTI header puts its data {offset} bytes in: more than {_MAX_DATA_OFFSET}")
     voxels = math.prod(dims[1 : rank + 1])
     return voxels, offset + voxels * (bitpix // 8)
 

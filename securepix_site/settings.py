@@ -266,6 +266,7 @@ REST_FRAMEWORK = {
         "decrypt_user": envstr("SECUREPIX_DECRYPT_RATE_USER", "30/min"),
         "decrypt_address": envstr("SECUREPIX_DECRYPT_RATE_ADDRESS", "60/min"),
         "token_address": envstr("SECUREPIX_TOKEN_RATE_ADDRESS", "20/min"),
+        "cosignature_address": envstr("SECUREPIX_COSIGNATURE_RATE_ADDRESS", "60/min"),
     },
     "URL_FORMAT_OVERRIDE": None,  # `format` is the export's own parameter
 }

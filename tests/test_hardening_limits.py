@@ -18,7 +18,7 @@ from audit.models import AuditEvent
 from cipher import services
 from cipher.engine import container, envelope
 from cipher.engine.kdf import KdfLimits, KdfParams
-from core.errors import ImageTooLarge, KdfParametersRefused
+from core.errors import DamagedImage, ImageTooLarge, KdfParametersRefused
 from imaging import imagefile
 from tests import dicom_files
 from tests.images import encode, image_in_mode
@@ -135,3 +135,15 @@ def test_derivations_beyond_the_concurrency_bound_wait_then_are_told_to_come_bac
     assert busy.status_code == 503 and busy.json()["error"]["code"] == "busy"
     done = _post(operator_api, "/api/v1/decrypt", "file", encrypted, "x.securepix.png", password=IMAGE_PASSWORD)
     assert done.status_code == 200
+
+
+def test_a_nifti_header_cannot_make_the_server_inflate_more_than_its_volume() -> None:
+    import nibabel
+
+    header = nibabel.Nifti1Header()
+    header.set_data_shape((64, 64, 4))
+    header.set_data_dtype(np.int16)
+    header["vox_offset"] = 1e30  # "the data starts a quintillion terabytes in"
+    bomb = gzip.compress(header.binaryblock + b"\0" * 4 + bytes(64 * 1024 * 1024), compresslevel=9)
+    with pytest.raises(DamagedImage, match="puts its data"):
+        imagefile.parse(bomb, 10**8)

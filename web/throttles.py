@@ -27,6 +27,10 @@ class TokenAddressThrottle(AddressThrottle):
     scope = "token_address"
 
 
+class CosignatureAddressThrottle(AddressThrottle):
+    scope = "cosignature_address"
+
+
 def decrypt_wait(request: Any) -> float | None:
     """For the decrypt page: the API's decryption throttles (same counters), as
     the seconds to wait, or None when the attempt may go ahead."""
