@@ -25,7 +25,7 @@ from django.utils import timezone
 from core.context import Context
 from core.errors import Forbidden, SecurePixError
 
-from . import chain, log
+from . import chain, log, receipts
 from .models import Action, AuditEvent, ChainHead, Outcome
 
 _append_lock = threading.Lock()  # in_transaction on SQLite: one writer at a time within a process
@@ -72,6 +72,7 @@ def record(action: str, outcome: str, context: Context, *, reason: str = "", **f
         request_id=context.request_id,
         **fields,
     )
+    receipts.note(event)
     if settings.SECUREPIX_AUDIT_SEQUENCING == "in_transaction":
         # PostgreSQL queues writers on the head row itself; a process lock held
         # there as well could deadlock against a transaction that records twice.

@@ -14,7 +14,6 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from audit.receipts import receipt
 from core import naming, permissions
 from core.domains import DOMAIN_CHOICES
 from web.auth import requires
@@ -75,7 +74,6 @@ class EncryptView(APIView):
         response["X-SecurePix-Confidence"] = f"{done.classification.confidence:.4f}"
         response["X-SecurePix-Model"] = done.classification.model
         response["X-SecurePix-Decision"] = done.decision.action
-        receipt(response, done.event)
         if done.acknowledgment is not None:
             response["X-SecurePix-Acknowledgment"] = str(done.acknowledgment.pk)
         return response
@@ -100,5 +98,4 @@ class DecryptView(APIView):
         response = HttpResponse(done.data, content_type=done.content_type)
         name = naming.decrypted_name(contract.upload.name, done.suffix)
         response["Content-Disposition"] = f'attachment; filename="{name}"'
-        receipt(response, done.event)
         return no_store(response)  # the plaintext image: no cache may keep it

@@ -12,7 +12,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.receipts import receipt
 from core import permissions
 from core.domains import DOMAIN_CHOICES
 from web.auth import Authenticated, requires
@@ -66,7 +65,6 @@ class ClassifyView(APIView):
                 "decision_reason": decision.reason if decision else None,
             }
         )
-        receipt(response, done.event)
         return response
 
 

@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "securepix_site.middleware.RequestIdMiddleware",
+    "audit.receipts.ReceiptMiddleware",  # every answer names the audit event its request recorded
     # last, as django-axes asks: turns a locked-out login into its own response
     "axes.middleware.AxesMiddleware",
 ]

@@ -448,3 +448,19 @@ def test_after_a_key_rotation_old_checkpoints_still_verify(client: Any, settings
     assert read_checkpoint(new_note, keys).checkpoint.size == 5
     with pytest.raises(ValueError, match="not signed"):
         read_checkpoint(old_note, keys[0])
+
+
+@pytest.mark.django_db
+def test_every_operation_that_records_an_event_answers_with_its_receipt(operator: Any, auditor_api: Any) -> None:
+    from rest_framework.test import APIClient
+
+    from tests.conftest import ACCOUNT_PASSWORD
+
+    token = APIClient().post("/api/v1/tokens", {"username": operator.username, "password": ACCOUNT_PASSWORD})
+    verify = auditor_api.get("/api/v1/audit/verify")
+    export = auditor_api.get("/api/v1/audit/export?format=jsonl")
+    for answer, action in ((token, "token_create"), (verify, "verify"), (export, "export")):
+        assert answer.status_code in (200, 201)
+        event = AuditEvent.objects.get(sequence=int(answer["X-SecurePix-Audit-Event"]))
+        assert event.action == action and answer["X-SecurePix-Audit-Leaf"] == str(event.sequence - 1)
+    assert "X-SecurePix-Audit-Event" not in auditor_api.get("/api/v1/audit/key")  # nothing recorded, no receipt
