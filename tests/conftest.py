@@ -100,7 +100,7 @@ def committed_audit(transactional_db: None) -> Any:
     MismatchAcknowledgment.objects.all().delete()  # they point at events
     with connection.cursor() as cursor:
         triggers.remove(connection)
-        for table in ("audit_cosignature", *triggers.LOG_TABLES, triggers.TABLE):
+        for table in (*reversed(triggers.LOG_TABLES), triggers.TABLE):  # cosignatures first
             cursor.execute(f"DELETE FROM {table}")
         triggers.install(connection)
     ChainHead.objects.all().delete()

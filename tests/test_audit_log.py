@@ -210,11 +210,14 @@ def _as_attacker(*statements: str) -> None:
         triggers.install(connection)
 
 
+_TABLES = ("audit_chainhead", triggers.TABLE, *triggers.LOG_TABLES)  # each after those it points at
+
+
 def _everything() -> dict[str, list[tuple[Any, ...]]]:
     """A copy of the audit tables, as a backup would hold them."""
     copy = {}
     with connection.cursor() as cursor:
-        for table in (triggers.TABLE, *triggers.LOG_TABLES, "audit_chainhead"):
+        for table in _TABLES:
             cursor.execute(f"SELECT * FROM {table} ORDER BY id")
             copy[table] = cursor.fetchall()
     return copy
@@ -224,21 +227,9 @@ def _restore(copy: dict[str, list[tuple[Any, ...]]]) -> None:
     triggers.remove(connection)
     try:
         with connection.cursor() as cursor:
-            for table in (
-                "audit_cosignature",
-                "audit_checkpoint",
-                "audit_merklenode",
-                triggers.TABLE,
-                "audit_chainhead",
-            ):
+            for table in reversed(_TABLES):  # the rows that point at others first
                 cursor.execute(f"DELETE FROM {table}")
-            for table in (
-                "audit_chainhead",
-                triggers.TABLE,
-                "audit_merklenode",
-                "audit_checkpoint",
-                "audit_cosignature",
-            ):
+            for table in _TABLES:
                 for row in copy[table]:
                     marks = ", ".join(["%s"] * len(row))
                     cursor.execute(f"INSERT INTO {table} VALUES ({marks})", row)
