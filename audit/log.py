@@ -14,6 +14,7 @@ checkpoint when enough events or enough time have passed.
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import threading
 import time
@@ -169,18 +170,11 @@ class Sequencer:
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
 
-    def start(self) -> None:
-        """Run the thread, if it is not running yet.  Unwoken, it still runs
-        every SECUREPIX_CHECKPOINT_SECONDS, so that every event is covered by a
-        signed checkpoint within about that delay even when no request comes
-        (web servers start it: securepix_site/wsgi.py)."""
+    def wake(self) -> None:
         with self._guard:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
                 self._thread.start()
-
-    def wake(self) -> None:
-        self.start()
         self._wake.set()
 
     def _run(self) -> None:
@@ -228,6 +222,27 @@ def _fill(pending: dict[int, AuditEvent], numbered: dict[int, AuditEvent]) -> No
         if pk in pending:
             event = pending.pop(pk)
             event.sequence, event.previous_mac, event.mac = done.sequence, done.previous_mac, done.mac
+
+
+def keep_sequencing(interval: float, stop: threading.Event | None = None) -> threading.Thread:
+    """A daemon thread that runs the sequencer every `interval` seconds (until
+    `stop` is set), so that every event is covered by a signed checkpoint within
+    about that delay even when no request comes (web servers start it:
+    securepix_site/wsgi.py)."""
+    stopped = stop or threading.Event()
+
+    def run() -> None:
+        while not stopped.wait(interval):
+            try:
+                integrate()
+            except Exception:  # the next round tries again; the events wait, never lost
+                logger.exception("the audit sequencer failed")
+            finally:
+                connection.close()
+
+    thread = threading.Thread(target=run, name="audit-checkpoints", daemon=True)
+    thread.start()
+    return thread
 
 
 def refresh_if_stale() -> None:
@@ -389,3 +404,10 @@ def add_cosignature(note_text: str) -> list[Accepted]:
     if not accepted:
         raise LogError("no cosignature from a known witness")
     return accepted
+
+
+def decode_b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise LogError(f"bad base64: {exc}") from exc

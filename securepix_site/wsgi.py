@@ -11,9 +11,9 @@ application = get_wsgi_application()
 if settings.SECUREPIX_CHECKPOINT_SECONDS > 0:
     # Events are numbered right after each commit; this also signs the
     # checkpoint that covers the last of them within the bounded delay.
-    from audit.log import sequencer
+    from audit.log import keep_sequencing
 
-    sequencer.start()
+    keep_sequencing(settings.SECUREPIX_CHECKPOINT_SECONDS)
 
 if settings.SECUREPIX_WARM_UP:
     # Every server (runserver and gunicorn's workers too) imports this module:

@@ -350,16 +350,22 @@ def test_history_rewritten_with_the_stolen_signing_key_is_caught(attack: Attack)
 
 @pytest.mark.usefixtures("committed_audit")
 def test_the_background_sequencer_covers_waiting_events_within_its_interval(settings: Any) -> None:
+    import threading
     import time
 
     from django.utils import timezone
 
     settings.SECUREPIX_CHECKPOINT_SECONDS = 0.1
     AuditEvent(created=timezone.now(), action="classify", outcome="success").save()  # as a writer leaves it
-    log.sequencer.start()  # started, never woken: no request comes
-    deadline = time.monotonic() + 20
-    while not Checkpoint.objects.filter(size__gte=1).exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    stop = threading.Event()
+    thread = log.keep_sequencing(0.1, stop)
+    try:
+        deadline = time.monotonic() + 20
+        while not Checkpoint.objects.filter(size__gte=1).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join()
     assert AuditEvent.objects.get().sequence == 1
     assert Checkpoint.objects.filter(size=1).exists()
 
