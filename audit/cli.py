@@ -5,6 +5,7 @@ was recorded, fetched from the server and checked)."""
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 import urllib.parse
@@ -110,7 +111,7 @@ def run_receipt(args: argparse.Namespace) -> int:
         raise AuditCheckFailed(f"receipt BROKEN: {exc}") from exc
     if args.output is not None:
         args.output.write_text(json.dumps(receipt, indent=2) + "\n")
-    event = json.loads(http.b64decode(receipt["leaf"]))
+    event = json.loads(base64.b64decode(receipt["leaf"], validate=True))
     print(
         f"event {event['sequence']} ({event['action']}, {event['outcome']}, {event['created']}) is leaf {index} "
         f"of the signed log of {size} events",

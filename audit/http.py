@@ -3,7 +3,6 @@ SecurePix server's public audit endpoints (standard library only)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import urllib.error
@@ -64,7 +63,3 @@ def post_text(server: str, path: str, text: str, token: str = "") -> Any:
 
 def post_json(server: str, path: str, payload: dict[str, Any], token: str = "") -> Any:
     return json.loads(_request(server, path, token, json.dumps(payload).encode(), "application/json"))
-
-
-def b64decode(text: str) -> bytes:
-    return base64.b64decode(text, validate=True)

@@ -14,7 +14,6 @@ checkpoint when enough events or enough time have passed.
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 import threading
 import time
@@ -405,9 +404,3 @@ def add_cosignature(note_text: str) -> list[Accepted]:
         raise LogError("no cosignature from a known witness")
     return accepted
 
-
-def decode_b64(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise LogError(f"bad base64: {exc}") from exc
