@@ -17,7 +17,7 @@ from audit.receipts import sequenced
 from classification import services as classification
 from classification.contracts import ClassifyRequest
 from core import naming, permissions
-from core.domains import LABELS
+from core.domains import ALLOW, LABELS
 from core.errors import InvalidInput, SecurePixError
 from core.forms import Upload, text
 from imaging import imagefile
@@ -76,6 +76,8 @@ def encrypt_classify(request: HttpRequest) -> HttpResponse:
             rows.append({**row, "error": error.message})
             continue
         facts = {"predicted": result.domain, "confidence": str(result.confidence), "index": str(index), "name": name}
+        if result.leaning is not None:
+            facts.update(leaning=result.leaning[0], leaning_confidence=str(result.leaning[1]))
         rows.append(
             {
                 **row,
@@ -102,7 +104,13 @@ def encrypt_decide(request: HttpRequest) -> HttpResponse:
         predicted = text(fields, "predicted", max_length=32)
         confidence = _confidence(text(fields, "confidence", max_length=32))
         name = text(fields, "name", max_length=255)
-        decision = classification.preview_decision(declared=declared, predicted=predicted, confidence=confidence)
+        leaning = None
+        if towards := fields.get("leaning", ""):
+            probability = _confidence(text(fields, "leaning_confidence", max_length=32), "leaning_confidence")
+            leaning = (towards[:32], probability)
+        decision = classification.preview_decision(
+            declared=declared, predicted=predicted, confidence=confidence, leaning=leaning
+        )
     except SecurePixError as error:
         return problem(request, "Not checked", f"{error.message}.", error.status)
     context = {
@@ -113,7 +121,11 @@ def encrypt_decide(request: HttpRequest) -> HttpResponse:
         "predicted_label": _LABELS.get(predicted, ""),
         "sure": _sure(confidence),
         "decision": decision,
+        "unsure": False,
     }
+    if leaning is not None and predicted == "none" and decision is not None and decision.action != ALLOW:
+        # asked because the unsure answer leans to a stricter domain: name that one
+        context.update(predicted_label=_LABELS[leaning[0]], sure=_sure(leaning[1]), unsure=True)
     return render(request, "cipher/_decision.html", context)
 
 
@@ -123,11 +135,11 @@ def _file_index(value: str) -> int:
     return int(value)
 
 
-def _confidence(value: str) -> float:
+def _confidence(value: str, field: str = "confidence") -> float:
     try:
         return float(value)
     except ValueError:
-        raise InvalidInput({"confidence": ["must be a number from 0 to 1"]}) from None
+        raise InvalidInput({field: ["must be a number from 0 to 1"]}) from None
 
 
 def _percent(probability: float) -> str:

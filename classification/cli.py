@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
+from core.domains import ALLOW
 from core.errors import EXIT_OK, ErrorCode, SecurePixError, UsageError
 
 from .config import resnet50_weights
@@ -107,10 +108,64 @@ def run_evaluate(args: argparse.Namespace) -> int:
     classifier = _classifier(args)
     examples = _examples(classifier, args.dataset)
     also_train = [e for extra in args.train_also for e in _examples(classifier, extra)]
-    result = evaluation.report(examples, evaluation.predictions(classifier, examples, args.cross_validate, also_train))
+    results = evaluation.predictions(classifier, examples, args.cross_validate, also_train)
+    result = evaluation.report(examples, results)
     result["model"] = classifier.backbone.name
-    print(json.dumps(result) if args.json else evaluation.render_table(result))
+    result["policy"] = policy_figures(examples, results)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(evaluation.render_table(result))
+        print(render_policy_figures(result["policy"]))
     return EXIT_OK
+
+
+UNDER_DECLARED = ("none", "personal")
+
+
+def policy_figures(examples: list[Any], results: list[Any]) -> dict[str, Any]:
+    """What the configured mismatch policy does with these predictions: the share
+    of images declared as what they are (or their second acceptable domain)
+    that still need an acknowledgment, and the share of medical images that pass
+    without one when declared `none` or `personal`."""
+    from .config import policy
+
+    rules = policy()
+
+    def passes(declared: str, result: Any) -> bool:
+        return bool(rules.decide(declared, result.domain, result.confidence, result.leaning).action == ALLOW)
+
+    needless = [
+        e.path.name
+        for e, r in zip(examples, results, strict=True)
+        if not passes(e.domain, r) and not (e.also and passes(e.also, r))
+    ]
+    medical = [(e, r) for e, r in zip(examples, results, strict=True) if e.domain == "medical"]
+    figures: dict[str, Any] = {
+        "correct_declaration_acknowledged": len(needless) / len(examples) if examples else 0.0,
+        "correct_declaration_acknowledged_files": needless,
+    }
+    for declared in UNDER_DECLARED:
+        passing = [e.path.name for e, r in medical if passes(declared, r)]
+        figures[f"medical_declared_{declared}_passing"] = len(passing) / len(medical) if medical else None
+        figures[f"medical_declared_{declared}_passing_files"] = passing
+    return figures
+
+
+def render_policy_figures(figures: dict[str, Any]) -> str:
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    lines = [
+        "mismatch policy (as configured): correctly declared, yet asked to acknowledge "
+        + share(figures["correct_declaration_acknowledged"])
+    ]
+    lines += [
+        f"medical declared {declared}, passing without an acknowledgment "
+        + share(figures[f"medical_declared_{declared}_passing"])
+        for declared in UNDER_DECLARED
+    ]
+    return "\n".join(lines)
 
 
 def _examples(classifier: Any, dataset: Path) -> Any:

@@ -21,4 +21,5 @@ def policy() -> MismatchPolicy:
         settings.SECUREPIX_MISMATCH_DEFAULT,
         settings.SECUREPIX_MISMATCH_RULES,
         tuple(settings.SECUREPIX_SENSITIVITY_ORDER),
+        settings.SECUREPIX_MISMATCH_LEANING,
     )

@@ -3,7 +3,11 @@
 For each (declared, predicted) pair and a confidence threshold the policy says
 allow, acknowledge (the user must acknowledge the mismatch with a reason) or
 block.  Default: a confident mismatch needs an acknowledgment; nothing is
-blocked.  Django-free, so that the command line can use it too.
+blocked.  When the classifier is unsure (its answer is `none` because no domain
+reached its confidence), a leaning towards a domain stricter than the declared
+one still asks from `leaning_threshold` on: a CT dose screen that is 52 %
+medical must not pass as `none`.  Django-free, so that the command line can
+use it too.
 """
 
 from __future__ import annotations
@@ -30,14 +34,16 @@ SENSITIVITY = ("medical", "legal", "finance", "personal", "surveillance", "none"
 class MismatchPolicy:
     threshold: float = 0.6
     default: str = ACKNOWLEDGE
+    leaning_threshold: float = 0.5
     rules: dict[tuple[str, str], str] = field(default_factory=dict)
     sensitivity: tuple[str, ...] = SENSITIVITY
 
     def __post_init__(self) -> None:
         if sorted(self.sensitivity) != sorted(DOMAINS):
             raise ValueError(f"the sensitivity order must name each domain once: {', '.join(DOMAINS)}")
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"the mismatch threshold must be between 0 and 1, not {self.threshold}")
+        for name, value in (("threshold", self.threshold), ("leaning threshold", self.leaning_threshold)):
+            if not 0.0 <= value <= 1.0:  # also refuses NaN
+                raise ValueError(f"the mismatch {name} must be between 0 and 1, not {value}")
         for (declared, predicted), action in [(("*", "*"), self.default), *self.rules.items()]:
             if action not in DECISIONS:
                 raise ValueError(f"unknown policy action {action!r}; use {', '.join(DECISIONS)}")
@@ -47,7 +53,12 @@ class MismatchPolicy:
 
     @classmethod
     def parse(
-        cls, threshold: float, default: str, rules: str, sensitivity: tuple[str, ...] = SENSITIVITY
+        cls,
+        threshold: float,
+        default: str,
+        rules: str,
+        sensitivity: tuple[str, ...] = SENSITIVITY,
+        leaning_threshold: float = 0.5,
     ) -> MismatchPolicy:
         """Rules as text: `declared:predicted=action` pairs separated by commas,
         e.g. `personal:medical=block,none:*=allow`; they come before the
@@ -60,14 +71,36 @@ class MismatchPolicy:
             except ValueError:
                 raise ValueError(f"mismatch rule {item!r} is not of the form declared:predicted=action") from None
             parsed[(declared.strip(), predicted.strip())] = action.strip()
-        return cls(threshold=threshold, default=default, rules=parsed, sensitivity=tuple(sensitivity))
+        return cls(
+            threshold=threshold,
+            default=default,
+            rules=parsed,
+            sensitivity=tuple(sensitivity),
+            leaning_threshold=leaning_threshold,
+        )
 
     def stricter_or_equal(self, declared: str, predicted: str) -> bool:
         return self.sensitivity.index(declared) <= self.sensitivity.index(predicted)
 
-    def decide(self, declared: str, predicted: str, confidence: float) -> Decision:
+    def decide(
+        self, declared: str, predicted: str, confidence: float, leaning: tuple[str, float] | None = None
+    ) -> Decision:
+        """`leaning`: when the answer is an unsure `none`, the domain the image
+        leans to and its probability (Classification.leaning)."""
         if declared not in DOMAINS:
             raise ValueError(f"unknown declared domain {declared!r}; choose one of {', '.join(DOMAINS)}")
+        if leaning is not None and predicted == "none":
+            towards, probability = leaning
+            if (
+                towards in DOMAINS
+                and probability >= self.leaning_threshold
+                and not self.stricter_or_equal(declared, towards)
+            ):
+                return Decision(
+                    self.default,
+                    f"declared {declared}; the classifier is unsure, but the image may be {towards} "
+                    f"({probability:.0%}), which needs more care",
+                )
         if predicted == declared:
             return Decision(ALLOW, f"the image looks {predicted}, as declared")
         if confidence < self.threshold:

@@ -109,22 +109,27 @@ def parse(data: bytes) -> ParsedUpload:
 
 
 def decide(declared: str, result: Classification) -> Decision:
-    return policy().decide(declared, result.domain, result.confidence)
+    return policy().decide(declared, result.domain, result.confidence, result.leaning)
 
 
-def preview_decision(*, declared: str, predicted: str, confidence: float) -> Decision | None:
+def preview_decision(
+    *, declared: str, predicted: str, confidence: float, leaning: tuple[str, float] | None = None
+) -> Decision | None:
     """What the policy will decide for a file declared `declared` ("" while the
-    user has not chosen: None) that was predicted `predicted` with `confidence`,
-    for the page to show per file before encrypting (`do_encrypt` classifies
-    and decides again)."""
+    user has not chosen: None) that was predicted `predicted` with `confidence`
+    (and `leaning`, Classification.leaning), for the page to show per file
+    before encrypting (`do_encrypt` classifies and decides again)."""
     if predicted not in DOMAINS:
         raise InvalidInput({"predicted": [f"unknown domain {predicted!r}; choose one of {', '.join(DOMAINS)}"]})
-    if not 0.0 <= confidence <= 1.0:  # also refuses NaN
-        raise InvalidInput({"confidence": ["must be a number from 0 to 1"]})
+    for name, value in (("confidence", confidence), ("leaning", leaning[1] if leaning else 0.0)):
+        if not 0.0 <= value <= 1.0:  # also refuses NaN
+            raise InvalidInput({name: ["must be a number from 0 to 1"]})
+    if leaning is not None and leaning[0] not in DOMAINS:
+        raise InvalidInput({"leaning": [f"unknown domain {leaning[0]!r}; choose one of {', '.join(DOMAINS)}"]})
     if not declared:
         return None
     check_domain(declared)
-    return policy().decide(declared, predicted, confidence)
+    return policy().decide(declared, predicted, confidence, leaning)
 
 
 def reasons_in_words(result: Classification) -> list[str]:

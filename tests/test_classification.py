@@ -191,6 +191,13 @@ def test_evaluate_reports_accuracy_recall_and_confusion(tmp_path: Path) -> None:
     assert report["per_domain"]["medical"] == 1.0
     assert set(report) >= {"overall", "per_domain", "macro_recall", "confusion", "ece"}
     assert report["confusion"]["medical"]["medical"] == 2
+    policy = report["policy"]  # what the configured mismatch policy makes of these predictions
+    right = report["overall"] == 1.0
+    assert (policy["correct_declaration_acknowledged"] == 0.0) or not right
+    assert policy["medical_declared_none_passing"] == 0.0  # both scans are confidently medical
+    assert policy["medical_declared_personal_passing_files"] == []
+    table = run("evaluate", tmp_path, password=None)
+    assert "medical declared none, passing without an acknowledgment 0.0%" in table.stdout
     bad = run("evaluate", tmp_path / "medical", password=None)
     assert bad.returncode == 2 and "one folder per domain" in bad.stderr
 

@@ -88,3 +88,30 @@ def test_an_acknowledgment_needs_a_reason_and_a_mismatch() -> None:
     with pytest.raises(SecurePixError, match="no acknowledgment"):
         services.do_acknowledge(context=context, declared="medical", result=_result("medical", 0.93), reason="why")
     assert MismatchAcknowledgment.objects.count() == 0 and not AuditEvent.objects.exists()
+
+
+def test_an_unsure_none_leaning_to_a_stricter_domain_asks() -> None:
+    """A CT dose screen the classifier calls `none` because medical reached only
+    52 % must not pass when declared none or personal; over-declaring passes."""
+    policy = MismatchPolicy()
+    leaning = ("medical", 0.52)
+    for declared in ("none", "personal", "finance"):
+        decision = policy.decide(declared, "none", 0.05, leaning)
+        assert decision.action == ACKNOWLEDGE
+        assert "may be medical (52%)" in decision.reason
+    assert policy.decide("medical", "none", 0.05, leaning).action == ALLOW
+    assert policy.decide("none", "none", 0.05, ("medical", 0.45)).action == ALLOW  # below the leaning threshold
+    assert policy.decide("none", "none", 0.05, ("personal", 0.55)).action == ACKNOWLEDGE
+    assert policy.decide("personal", "none", 0.05, ("surveillance", 0.55)).action == ALLOW  # less strict
+    assert MismatchPolicy(leaning_threshold=1.0).decide("none", "none", 0.05, leaning).action == ALLOW
+    with pytest.raises(ValueError, match="leaning threshold"):
+        MismatchPolicy(leaning_threshold=float("nan"))
+
+
+def test_the_leaning_is_that_of_an_unsure_none_only() -> None:
+    def result(domain: str, **scores: float) -> Classification:
+        return Classification(domain, max(scores.values()), scores, [], "m", [])
+
+    assert result("none", medical=0.52, finance=0.39, none=0.09).leaning == ("medical", 0.52)
+    assert result("none", medical=0.2, none=0.8).leaning is None
+    assert result("medical", medical=0.9, none=0.1).leaning is None

@@ -174,14 +174,32 @@ def test_the_classify_fragment_has_one_declared_domain_per_file_with_nothing_cho
     assert "ImageNet labels:" not in text and "top labels" not in text and "looks none" not in text
     assert 'data-suggest="medical" data-for="declared_0">Use the suggestion: Medical<' in text
     assert "notes.pdf" in text and "cannot be encrypted" in text
-    assert 'hx-params="declared_0,predicted,confidence,index,name"' in text  # never the passwords
+    # never the passwords
+    assert 'hx-params="declared_0,predicted,confidence,leaning,leaning_confidence,index,name"' in text
 
 
 def _decide(
-    client: Client, declared: str, predicted: str = "medical", confidence: str = "0.98", index: str = "1"
+    client: Client,
+    declared: str,
+    predicted: str = "medical",
+    confidence: str = "0.98",
+    index: str = "1",
+    **leaning: str,
 ) -> Any:
-    fields = {"predicted": predicted, "confidence": confidence, "index": index, "name": "ct.dcm"}
+    fields = {"predicted": predicted, "confidence": confidence, "index": index, "name": "ct.dcm", **leaning}
     return htmx(client, "/encrypt/decide", {**fields, f"declared_{index}": declared})
+
+
+@pytest.mark.django_db
+def test_decide_asks_when_an_unsure_none_leans_to_a_stricter_domain(operator: Any) -> None:
+    client = browser_for(operator)
+    unsure = {"predicted": "none", "confidence": "0.09", "leaning": "medical", "leaning_confidence": "0.52"}
+    asked = _decide(client, "personal", **unsure).content.decode()
+    assert 'data-decision="acknowledge"' in asked
+    assert "ct.dcm may be Medical content (52% sure: the classifier is unsure)" in asked
+    assert 'data-decision="allow"' in _decide(client, "medical", **unsure).content.decode()
+    for bad in ({"leaning": "x-ray"}, {"leaning_confidence": "2"}, {"leaning_confidence": "much"}):
+        assert _decide(client, "none", **{**unsure, **bad}).status_code == 400
 
 
 @pytest.mark.django_db

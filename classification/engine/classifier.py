@@ -36,6 +36,15 @@ class Classification:
     ocr: str = "not needed"  # "used", "not needed", or "unavailable"
     head: str | None = None
 
+    @property
+    def leaning(self) -> tuple[str, float] | None:
+        """An unsure `none` (no domain reached the classifier's confidence): the
+        domain it leans to and that domain's probability; else None."""
+        if self.domain != "none" or not self.scores:
+            return None
+        towards = max(self.scores, key=lambda domain: self.scores[domain])
+        return None if towards == "none" else (towards, self.scores[towards])
+
     def as_dict(self) -> dict[str, Any]:
         result = asdict(self)
         result["top5"] = [[label, round(p, 4)] for label, p in self.top5]
@@ -89,13 +98,18 @@ class DomainClassifier:
     def gather_signals(
         self, upload: ParsedUpload, grey: NDArray[np.uint8], probabilities: NDArray[np.float32]
     ) -> tuple[list[signals.Evidence], list[tuple[str, float]], str]:
-        """Evidence from the container, the ImageNet labels, faces and OCR (pages of text, or overlay captions)."""
+        """Evidence from the container, the ImageNet labels, faces and OCR (pages of text,
+        dark or light, or overlay captions)."""
         imagenet_evidence, top5 = signals.imagenet(probabilities)
         rgb, _ = self.rendered(upload)
         found = [signals.container(upload), imagenet_evidence, signals.faces(signals.detect_faces(rgb))]
         reading: Callable[[], signals.Evidence] | None = None
         if signals.looks_like_text_page(grey):
             reading = partial(signals.text, grey)
+        elif signals.looks_like_text_page(inverted := 255 - grey):
+            # Light text on a dark screen (a scanner console, a dose report,
+            # a viewer in dark mode): read it as a page, dark on light.
+            reading = partial(signals.text, inverted)
         elif bands := signals.overlay_bands(grey):
             reading = partial(signals.overlay_text, bands)
         ocr = "not needed"
