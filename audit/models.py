@@ -35,6 +35,9 @@ class Action(models.TextChoices):
     WITNESS_ALERT = "witness_alert", "Witness alert"
     PASSWORD_CHANGE = "password_change", "Change own password"
     ADMIN_CHANGE = "admin_change", "Administrative change"  # reason: added, changed or deleted
+    JOB_SUBMIT = "job_submit", "Submit a job"
+    JOB_CANCEL = "job_cancel", "Cancel a job"
+    DOWNLOAD = "download", "Download a stored result"
 
 
 class Outcome(models.TextChoices):

@@ -93,7 +93,38 @@ def measure(runs: int, events: int) -> dict[str, object]:
     result["export_jsonl_ms"] = round((time.perf_counter() - started) * 1000, 1)
     result["export_jsonl_bytes"] = size
     result["database"] = django.db.connection.vendor
+    result.update(page_weight(user))
     return result
+
+
+def page_weight(user: object) -> dict[str, object]:
+    """Bytes of the encrypt page's answer for a 4096x4096 RGB photo-like image
+    (the result is linked, not embedded), and the time of the request."""
+    import numpy as np
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+    from PIL import Image
+
+    rng = np.random.default_rng(4096)
+    base = np.asarray(Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).resize((4096, 4096)))
+    pixels = np.clip(base.astype(np.int16) + rng.integers(-8, 9, base.shape), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    password = "bench page password 2026"
+    form = {"password": password, "password2": password, "declared_domain": "none"}
+    started = time.perf_counter()
+    answer = client.post(
+        "/encrypt/run", {**form, "image": SimpleUploadedFile("big.png", buffer.getvalue())}, HTTP_HX_REQUEST="true"
+    )
+    took = time.perf_counter() - started
+    assert answer.status_code == 200, answer.content[:300]
+    return {
+        "page_4096_input_bytes": len(buffer.getvalue()),
+        "page_4096_fragment_bytes": len(answer.content),
+        "page_4096_request_ms": round(took * 1000),
+    }
 
 
 if __name__ == "__main__":

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from typing import Any
 
 from django.conf import settings
@@ -27,8 +25,7 @@ from web.throttles import decrypt_wait
 from web.uploads import uploads
 
 from . import charts, services
-from .contracts import DecryptRequest, EncryptRequest
-from .engine import analysis, container
+from .contracts import DecryptRequest
 from .engine.envelope import CIPHERS
 from .passwords import password_problems
 
@@ -153,54 +150,6 @@ def _sure(confidence: float) -> str:
     if confidence < 0.005:
         return "less than 1% sure"
     return f"{round(confidence * 100)}% sure"
-
-
-@require_POST
-@sensitive_post_parameters("password", "password2")
-@sensitive_variables("contract")
-@page(permissions.ENCRYPT)
-def encrypt_run(request: HttpRequest) -> HttpResponse:
-    """Encrypt one file; the page calls this once per chosen file."""
-    try:
-        contract = EncryptRequest.from_form(request.POST, uploads(request, "image"))
-        if contract.password != request.POST.get("password2", ""):
-            raise InvalidInput({"password2": ["the two passwords differ"]})
-        done = services.do_encrypt(context=context_from(request), request=contract)
-    except SecurePixError as error:
-        return refusal(request, error)
-    sequenced(done.event)  # for the receipt on the page
-    encrypted_samples = analysis.body_samples(done.encrypted.header, done.encrypted.body)
-    before, after = charts.profile(done.image.samples), charts.profile(encrypted_samples)
-    context = {
-        "name": contract.upload.name,
-        "download_name": naming.encrypted_name(contract.upload.name),
-        "declared_label": LABELS[contract.declared_domain],
-        "done": done,
-        "before": before,
-        "after": after,
-        "correlations": [(d, before.correlation[d], after.correlation[d]) for d in before.correlation],
-        "preview": data_url(charts.thumbnail_png(encrypted_samples), "image/png"),
-        "download": data_url(done.data, "image/png"),
-    }
-    return no_store(render(request, "cipher/_encrypted.html", context))
-
-
-@require_POST
-@page(permissions.ENCRYPT)
-def encrypt_zip(request: HttpRequest) -> HttpResponse:
-    """Several encrypted files (already made by this page) as one ZIP."""
-    out = io.BytesIO()
-    try:
-        files = uploads(request, "encrypted")
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # noise does not compress
-            for name, data in files:
-                container.read_header(data, settings.SECUREPIX_MAX_PIXELS)  # only SecurePix files
-                archive.writestr(naming.encrypted_name(name), data)
-    except SecurePixError as error:
-        return refusal(request, error)
-    response = HttpResponse(out.getvalue(), content_type="application/zip")
-    response["Content-Disposition"] = 'attachment; filename="securepix-encrypted.zip"'
-    return no_store(response)
 
 
 @require_GET

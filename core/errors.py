@@ -29,6 +29,7 @@ class ErrorCode(Enum):
     UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415, 2, "the request's content type is not accepted")
     IMAGE_TOO_LARGE = ("image_too_large", 413, 2, "the image has more pixels than the limit")
     UPLOAD_TOO_LARGE = ("upload_too_large", 413, 2, "the upload has more bytes than the limit")
+    TOO_MANY_FILES = ("too_many_files", 413, 2, "a job has more files than the limit")
     NOT_SECUREPIX_FILE = ("not_securepix_file", 400, 2, "the file is not a SecurePix file")
     KDF_PARAMETERS_REFUSED = ("kdf_parameters_refused", 400, 2, "the file asks for too much key-derivation work")
     BAD_MODEL = ("bad_model", 400, 2, "no such classifier, or its weights are not here")
@@ -52,11 +53,13 @@ class ErrorCode(Enum):
     CSRF_FAILED = ("csrf_failed", 403, 4, "the form's CSRF token is missing or wrong")
     LOCKED_OUT = ("locked_out", 429, 4, "too many failed logins: wait for the lockout to end")
     THROTTLED = ("throttled", 429, 4, "too many attempts: wait (`retry_after_seconds`)")
+    TOO_MANY_JOBS = ("too_many_jobs", 429, 4, "as many of your jobs are running as allowed: wait, or cancel one")
     # The mismatch policy
     ACKNOWLEDGMENT_REQUIRED = ("acknowledgment_required", 409, 4, "the image looks like another domain: acknowledge it")
     BLOCKED_BY_POLICY = ("blocked_by_policy", 403, 4, "the policy blocks this declared domain for this image")
     # The request itself
     NOT_FOUND = ("not_found", 404, 2, "no such object or endpoint")
+    EXPIRED = ("expired", 410, 2, "the stored result has expired and was deleted")
     METHOD_NOT_ALLOWED = ("method_not_allowed", 405, 2, "the endpoint does not take this HTTP method")
     NOT_ACCEPTABLE = ("not_acceptable", 406, 2, "the requested response type is not offered")
     SERVER_ERROR = ("server_error", 500, 1, "the platform failed (logged)")

@@ -6,6 +6,7 @@ from accounts import api as accounts
 from audit import api as audit
 from cipher import api as cipher
 from classification import api as classification
+from jobs import api as jobs
 from securepix_site import api as site
 
 urlpatterns = [
@@ -28,5 +29,10 @@ urlpatterns = [
     path("tokens/<str:key_id>", accounts.TokenDetail.as_view(), name="api-token"),
     path("otp/totp", accounts.OtpEnrolment.as_view(), name="api-otp-enrol"),
     path("otp/totp/confirm", accounts.OtpConfirm.as_view(), name="api-otp-confirm"),
+    path("jobs", jobs.Jobs.as_view(), name="api-jobs"),
+    path("jobs/<uuid:job_id>", jobs.JobDetail.as_view(), name="api-job"),
+    path("jobs/<uuid:job_id>/cancel", jobs.JobCancel.as_view(), name="api-job-cancel"),
+    path("jobs/<uuid:job_id>/download", jobs.JobDownload.as_view(), name="api-job-download"),
+    path("results/<uuid:result_id>", jobs.ResultDownload.as_view(), name="api-result"),
     path("me", site.Me.as_view(), name="api-me"),
 ]

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "cipher",
     "classification",
     "audit",
+    "jobs",
 ]
 
 MIDDLEWARE = [
@@ -146,6 +147,64 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = SECUREPIX_MAX_UPLOAD_BYTES
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = SECUREPIX_MAX_UPLOAD_BYTES + 64 * 1024
 
+# Jobs (docs/DEPLOY.md): many files in one request, one task per file, run by
+# Celery workers with Redis as the broker; without a broker (`make run`) in the
+# request that submits them.
+SECUREPIX_JOB_BROKER = envstr("SECUREPIX_JOB_BROKER", "")
+SECUREPIX_JOB_MAX_FILES = envint("SECUREPIX_JOB_MAX_FILES", 1000, minimum=1)
+SECUREPIX_JOB_MAX_ACTIVE = envint("SECUREPIX_JOB_MAX_ACTIVE", 3, minimum=1)  # unfinished jobs per user
+CELERY_BROKER_URL = SECUREPIX_JOB_BROKER or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not SECUREPIX_JOB_BROKER
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True  # a file's message is acknowledged after its work: a killed worker's files run again
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # one file at a time per worker process: the others stay for other workers
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+# A message not acknowledged within this time is delivered again (Redis): longer
+# than the longest file's work.
+_REDELIVER_SECONDS = envint("SECUREPIX_JOB_REDELIVER_SECONDS", 900, minimum=5)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": _REDELIVER_SECONDS,
+    # how often workers look for messages to deliver again: a tenth of the delay
+    "unacked_restore_interval": max(1, min(10, _REDELIVER_SECONDS // 10)),
+    "unacked_restore_throttle": 1,
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {"purge-expired-results": {"task": "jobs.purge_expired", "schedule": 600.0}}
+
+# Encrypted results (ciphertext only) kept for their owner, deleted after
+# SECUREPIX_RESULT_HOURS by the periodic purge (`manage.py purge_results`).
+# "local": files in DATA_DIR/results; "s3": an S3-compatible bucket
+# (django-storages; pip install 'securepix[s3]'), configured by AWS_* variables.
+SECUREPIX_RESULT_HOURS = envint("SECUREPIX_RESULT_HOURS", 24, minimum=1)
+SECUREPIX_RESULTS_STORAGE = envchoice("SECUREPIX_RESULTS_STORAGE", "local", ("local", "s3"))
+_RESULTS_STORAGE: dict[str, Any] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {
+        "location": str(DATA_DIR / "results"),
+        "file_permissions_mode": 0o600,
+        "directory_permissions_mode": 0o700,
+    },
+}
+if SECUREPIX_RESULTS_STORAGE == "s3":
+    _RESULTS_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": envstr("AWS_STORAGE_BUCKET_NAME", ""),
+            "endpoint_url": envstr("AWS_S3_ENDPOINT_URL", "") or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": True,
+        },
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "results": _RESULTS_STORAGE,
+}
+
 # Passwords that protect files (encryption): Django's own validators, so that
 # "a" does not encrypt a scan.  The command line applies them too, unless
 # --allow-weak-password (for batch scripts of old files).
@@ -180,6 +239,8 @@ SECUREPIX_WARM_UP = envbool("SECUREPIX_WARM_UP", True)
 SECUREPIX_MISMATCH_THRESHOLD = envfloat("SECUREPIX_MISMATCH_THRESHOLD", 0.6)
 SECUREPIX_MISMATCH_DEFAULT = envchoice("SECUREPIX_MISMATCH_DEFAULT", "acknowledge", DECISIONS)
 SECUREPIX_MISMATCH_RULES = envstr("SECUREPIX_MISMATCH_RULES", "")
+# An unsure `none` leaning to a stricter domain than declared asks from this on.
+SECUREPIX_MISMATCH_LEANING = envfloat("SECUREPIX_MISMATCH_LEANING", 0.5)
 # Most sensitive first: declaring a domain at least as sensitive as the predicted one passes.
 SECUREPIX_SENSITIVITY_ORDER = envlist(
     "SECUREPIX_SENSITIVITY_ORDER", ["medical", "legal", "finance", "personal", "surveillance", "none"]
@@ -228,20 +289,30 @@ SECUREPIX_AUDIT_SEQUENCING = envchoice("SECUREPIX_AUDIT_SEQUENCING", "after_comm
 
 # Secrets made up for this process alone (no environment variable, no file): reported by a system check.
 SECUREPIX_EPHEMERAL_SECRETS = sorted(LOCAL_SECRETS)
-if SECUREPIX_EPHEMERAL_SECRETS and SECUREPIX_HTTPS and not DEBUG:
-    # Served for real: every process and node must share one secret key, audit
-    # key and signing key, or sessions break and the audit log forks.
+# Served for real (`make serve`, or behind HTTPS): several processes and nodes.
+SECUREPIX_PRODUCTION = envbool("SECUREPIX_PRODUCTION", False) or SECUREPIX_HTTPS
+if SECUREPIX_EPHEMERAL_SECRETS and SECUREPIX_PRODUCTION and not DEBUG:
+    # Every process and node must share one secret key, audit key and signing
+    # key, or sessions break and the audit log forks.
     raise ImproperlyConfigured(
-        f"SECUREPIX_HTTPS is on but no {', '.join(SECUREPIX_EPHEMERAL_SECRETS)} is configured: set "
+        f"this is a production server but no {', '.join(SECUREPIX_EPHEMERAL_SECRETS)} is configured: set "
         "SECUREPIX_SECRET_KEY, SECUREPIX_AUDIT_KEY and SECUREPIX_AUDIT_SIGNING_KEY (README: Production settings)"
     )
 
-# Throttle counters live in the cache: "memory" counts per server process,
-# "database" shares the counts between processes (its table is made by
-# `manage.py createcachetable`, which `make run` runs).
-SECUREPIX_CACHE = envchoice("SECUREPIX_CACHE", "memory", ("memory", "database"))
-if SECUREPIX_CACHE == "database":
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "securepix_cache"}}
+# Throttle counters live in the cache: "memory" counts per server process (the
+# embedded default of `make run`, one process); "redis" shares them between all
+# processes and machines that use SECUREPIX_REDIS_URL, counted with Redis's
+# atomic INCR (web/throttles.py).  `make serve` uses Redis.
+SECUREPIX_CACHE = envchoice("SECUREPIX_CACHE", "memory", ("memory", "redis"))
+SECUREPIX_REDIS_URL = envstr("SECUREPIX_REDIS_URL", "redis://127.0.0.1:6379/0")
+if SECUREPIX_CACHE == "redis":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": SECUREPIX_REDIS_URL,
+            "KEY_PREFIX": "securepix",
+        }
+    }
 
 # API tokens expire after this many days.
 SECUREPIX_TOKEN_DAYS = envint("SECUREPIX_TOKEN_DAYS", 30, minimum=1)
@@ -279,7 +350,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # local assets, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"Domain": "core.domains.DOMAIN_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {"Domain": "core.domains.DOMAIN_CHOICES", "JobKind": "jobs.contracts.KINDS"},
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "web.schema.document_errors"],
 }
 

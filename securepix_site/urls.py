@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts import views as accounts
 from audit import views as audit
 from cipher import views as cipher
+from jobs import views as jobs
 
 from . import views
 
@@ -27,9 +28,10 @@ urlpatterns = [
     path("encrypt/", cipher.encrypt_page, name="encrypt"),
     path("encrypt/classify", cipher.encrypt_classify, name="encrypt-classify"),
     path("encrypt/decide", cipher.encrypt_decide, name="encrypt-decide"),
-    path("encrypt/run", cipher.encrypt_run, name="encrypt-run"),
+    path("encrypt/run", jobs.encrypt_file, name="encrypt-run"),
     path("encrypt/password", cipher.encrypt_password, name="encrypt-password"),
-    path("encrypt/zip", cipher.encrypt_zip, name="encrypt-zip"),
+    path("results/<uuid:result_id>", jobs.result_download, name="result-download"),
+    path("jobs/<uuid:job_id>/download", jobs.job_download, name="job-download"),
     path("decrypt/", cipher.decrypt_page, name="decrypt"),
     path("decrypt/run", cipher.decrypt_run, name="decrypt-run"),
     path("audit/", audit.audit_page, name="audit"),

@@ -29,6 +29,16 @@ def _audit_numbered_in_the_test_transaction(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _results_storage_of_the_test(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Stored results (jobs, the encrypt page) go to a folder of the test run, never the data folder."""
+    folder = tmp_path_factory.getbasetemp() / "results"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "results": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(folder)}},
+    }
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """Throttle counters live in the cache: every test starts with none."""
     from django.core.cache import cache
@@ -95,9 +105,11 @@ def committed_audit(transactional_db: None) -> Any:
     from audit import triggers
     from audit.models import ChainHead
     from classification.models import MismatchAcknowledgment
+    from jobs.models import Job
 
     yield
     MismatchAcknowledgment.objects.all().delete()  # they point at events
+    Job.objects.all().delete()  # their files point at events, their results at files
     with connection.cursor() as cursor:
         triggers.remove(connection)
         for table in (*reversed(triggers.LOG_TABLES), triggers.TABLE):  # cosignatures first

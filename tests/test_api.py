@@ -17,7 +17,7 @@ from audit.models import AuditEvent
 from audit.services import check_chain
 from classification.models import MismatchAcknowledgment
 from tests import dicom_files
-from tests.conftest import ACCOUNT_PASSWORD, token_client
+from tests.conftest import ACCOUNT_PASSWORD
 from tests.images import encode, image_in_mode
 
 IMAGE_PASSWORD = "saffron-otter-cathedral-93"
@@ -306,25 +306,3 @@ def test_large_uploads_stay_in_memory(operator_api: APIClient, monkeypatch: pyte
     assert response.status_code in (200, 400), response.content  # 400: no mismatch, nothing to acknowledge
     decrypted = decrypt(operator_api, response.content) if response.status_code == 200 else None
     assert decrypted is None or np.array_equal(np.asarray(Image.open(io.BytesIO(decrypted.content))), noise)
-
-
-def test_throttle_counts_can_live_in_the_database_for_several_processes(
-    operator: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from django.core.cache import caches
-    from django.core.management import call_command
-    from django.db import connection
-
-    from web.throttles import DecryptUserThrottle
-
-    database_cache = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "spx_cache"}}
-    with override_settings(CACHES=database_cache):
-        call_command("createcachetable")
-        caches["default"].clear()
-        monkeypatch.setattr(DecryptUserThrottle, "THROTTLE_RATES", {"decrypt_user": "2/min"})
-        monkeypatch.setattr(DecryptUserThrottle, "cache", caches["default"])
-        client = token_client(operator)
-        assert [decrypt(client, b"x" * 50, "guess").status_code for _ in range(3)] == [400, 400, 429]
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT COUNT(*) FROM spx_cache")
-            assert cursor.fetchone()[0] >= 1  # the counts are in the shared table, not in this process

@@ -33,6 +33,7 @@ from audit.models import AuditEvent
 from classification.models import MismatchAcknowledgment
 from core.domains import DOMAINS
 from core.errors import ErrorCode
+from jobs.models import StoredResult
 from tests import mutations
 from tests.conftest import token_client
 from tests.mutations import (
@@ -109,6 +110,7 @@ def fields_for(endpoint: Endpoint) -> st.SearchStrategy[dict[str, Any]]:
 def leftover_files() -> set[str]:
     """Files in the data folder (and the media and temporary-upload folders), and temporary uploads."""
     roots = {settings.DATA_DIR, getattr(settings, "MEDIA_ROOT", ""), getattr(settings, "FILE_UPLOAD_TEMP_DIR", "")}
+    roots.add(settings.STORAGES["results"].get("OPTIONS", {}).get("location", ""))
     found = {str(p) for root in roots if root and Path(root).is_dir() for p in Path(root).rglob("*") if p.is_file()}
     found |= {str(p) for p in Path(tempfile.gettempdir()).glob("*.upload*")}
     return found
@@ -158,6 +160,12 @@ def check_contract(endpoint: Endpoint, response: Any, before: Before) -> list[st
         elif endpoint.name == "page-classify":
             assert 'data-testid="predicted-domain"' in text, f"page: no prediction in {html.unescape(text)[:200]}"
     left = leftover_files() - before.files
+    if endpoint.name == "page-encrypt" and status == 200 and outcomes == ["success"]:
+        # the page keeps the encrypted file (ciphertext) for its owner, and that alone
+        made = StoredResult.objects.filter(job_file__audit_event__in=before.events())
+        kept = list(made.values_list("storage_name", flat=True))
+        left -= {str(Path(settings.STORAGES["results"]["OPTIONS"]["location"]) / name) for name in kept}
+        assert len(kept) == 1, f"stored results: {len(kept)} for one encrypted file"
     assert not left, f"leftover files: {sorted(left)}"
     event(f"audited: {outcomes}")
     return outcomes

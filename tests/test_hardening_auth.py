@@ -141,7 +141,8 @@ def test_served_for_real_without_its_keys_the_platform_refuses_to_start(tmp_path
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith("SECUREPIX_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
     }
-    environment.update(SECUREPIX_DEBUG="0", SECUREPIX_HTTPS="1", SECUREPIX_DATA_DIR=str(tmp_path))
-    done = subprocess.run([sys.executable, "manage.py", "check"], env=environment, capture_output=True, text=True)
-    assert done.returncode != 0
-    assert "SECUREPIX_HTTPS is on but no" in done.stderr and "SECUREPIX_AUDIT_SIGNING_KEY" in done.stderr
+    for switch in ("SECUREPIX_HTTPS", "SECUREPIX_PRODUCTION"):
+        served = {**environment, "SECUREPIX_DEBUG": "0", switch: "1", "SECUREPIX_DATA_DIR": str(tmp_path)}
+        done = subprocess.run([sys.executable, "manage.py", "check"], env=served, capture_output=True, text=True)
+        assert done.returncode != 0
+        assert "production server but no" in done.stderr and "SECUREPIX_AUDIT_SIGNING_KEY" in done.stderr

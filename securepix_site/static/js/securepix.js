@@ -26,13 +26,6 @@
   }
   const STRENGTH = ["too weak", "weak", "fair", "good", "strong"];
 
-  function dataUrlToBlob(url) {
-    const [head, body] = url.split(",", 2);
-    const type = head.slice(5).split(";")[0];
-    const bytes = Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
-    return new Blob([bytes], { type: type });
-  }
-
   // The chosen files' blocks (one per file, in file order) and what each still needs.
   function fileProblems(predictions) {
     const choose = [], checking = [], other = [];
@@ -65,8 +58,9 @@
   }
 
   // The form fields of file `index` for /encrypt/run: that file's own declaration and acknowledgment.
-  function fileForm(form, index, file) {
+  function fileForm(form, index, file, job) {
     const body = new FormData();
+    if (job) body.set("job", job);
     const field = (name) => form.querySelector("[name=" + name + "]");
     body.set("image", file, file.name);
     for (const name of ["password", "password2", "cipher"]) body.set(name, field(name).value);
@@ -210,6 +204,8 @@
       gate();
       const files = Array.from(images.files);
       const made = [];
+      let job = "";
+      let jobDownload = "";
       results.replaceChildren();
       zip.replaceChildren();
       progress.hidden = false;
@@ -219,7 +215,7 @@
         status.textContent = "Encrypting " + (index + 1) + " of " + files.length + ": " + file.name;
         const response = await fetch(form.dataset.runUrl, {
           method: "POST",
-          body: fileForm(form, index, file),
+          body: fileForm(form, index, file, job),
           credentials: "same-origin",
           headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
         });
@@ -227,32 +223,23 @@
         holder.innerHTML = await response.text(); // our own server's fragment
         results.append(holder);
         const link = holder.querySelector("a[data-encrypted]");
-        if (response.ok && link) made.push([link.getAttribute("download"), link.href]);
+        const kept = holder.querySelector("[data-job]");
+        if (response.ok && link) made.push(link.getAttribute("download"));
+        if (response.ok && kept && !job) {
+          // the next files join the batch the first one started: one ZIP of them all
+          job = kept.dataset.job;
+          jobDownload = kept.dataset.jobDownload;
+        }
         progress.value = index + 1;
       }
       status.textContent = "Done: " + made.length + " of " + files.length + " encrypted.";
-      if (made.length > 1) {
-        status.textContent += " Making the ZIP…";
-        const body = new FormData();
-        for (const [name, url] of made) body.append("encrypted", dataUrlToBlob(url), name);
-        const response = await fetch(form.dataset.zipUrl, {
-          method: "POST",
-          body: body,
-          credentials: "same-origin",
-          headers: { "X-CSRFToken": csrfToken() },
-        });
-        if (response.ok) {
-          const link = document.createElement("a");
-          link.href = URL.createObjectURL(await response.blob());
-          link.download = "securepix-encrypted.zip";
-          link.className = "button";
-          link.dataset.testid = "download-zip";
-          link.textContent = "Download all " + made.length + " (ZIP)";
-          zip.replaceChildren(link);
-          status.textContent = "Done: " + made.length + " of " + files.length + " encrypted.";
-        } else {
-          status.textContent += " The ZIP could not be made.";
-        }
+      if (made.length > 1 && jobDownload) {
+        const link = document.createElement("a");
+        link.href = jobDownload; // kept on the server for their owner: a link, nothing sent back
+        link.className = "button";
+        link.dataset.testid = "download-zip";
+        link.textContent = "Download all " + made.length + " (ZIP)";
+        zip.replaceChildren(link);
       }
       password.value = "";
       again.value = "";

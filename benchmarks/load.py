@@ -1,0 +1,229 @@
+"""A load test of the production stack (`make serve`) over HTTP on 127.0.0.1.
+
+    python -m benchmarks.load [--url URL] [--seconds S] [--concurrency N ...]
+
+Encrypts a 512x512 RGB photo through the API (classification, Argon2id, the
+cipher, an audit event, PostgreSQL) from N client threads at once, each on its
+own keep-alive connection, for S seconds per concurrency level, and reports
+throughput, latency percentiles and errors.  Then: decryption attempts with a
+wrong password, to show that the throttle lets exactly its limit through
+whichever worker answers; the audit log verified from end to end; the
+resident memory of each web worker.
+
+It talks to the database of the stack it loads (as `scripts/serve` sets it up:
+the same DATABASE_URL, data folder and keys) to make its operator and token.
+Run it once per worker count (`SECUREPIX_WEB_WORKERS=1 make serve`, then 2)
+to see how throughput scales.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import os
+import statistics
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+STACK = {  # what scripts/serve uses, unless the environment says otherwise
+    "DJANGO_SETTINGS_MODULE": "securepix_site.settings",
+    "DATABASE_URL": "postgres://securepix@127.0.0.1:54330/securepix",
+    "SECUREPIX_CACHE": "redis",
+    "SECUREPIX_REDIS_URL": "redis://127.0.0.1:6390/0",
+    "SECUREPIX_PRODUCTION": "1",
+    "SECUREPIX_DATA_DIR": "var",
+    "SECUREPIX_WARM_UP": "0",
+}
+
+
+def operator_token() -> str:
+    """An operator account of the load test and a fresh API token for it."""
+    for name, value in STACK.items():
+        os.environ.setdefault(name, value)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from accounts.models import ApiToken
+    from accounts.roles import ensure_groups
+
+    ensure_groups()
+    user, made = get_user_model().objects.get_or_create(username="load-test-operator")
+    if made:
+        user.set_unusable_password()
+        user.save()
+    user.groups.add(Group.objects.get(name="operator"))
+    return str(ApiToken.issue(user)[1])
+
+
+def photo_png() -> bytes:
+    from PIL import Image
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    for name, (filename, payload) in files.items():
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        )
+        parts.append(head.encode() + payload + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class Client:
+    """One keep-alive connection, reopened after an error."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.where = urlsplit(url)
+        self.token = token
+        self.connection: http.client.HTTPConnection | None = None
+
+    def post(self, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+        if self.connection is None:
+            self.connection = http.client.HTTPConnection(
+                self.where.hostname or "127.0.0.1", self.where.port or 80, timeout=300
+            )
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": content_type}
+        try:
+            self.connection.request("POST", path, body, headers)
+            response = self.connection.getresponse()
+            return response.status, response.read()
+        except (OSError, http.client.HTTPException):
+            self.connection.close()
+            self.connection = None
+            return 0, b""
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def encrypt_load(url: str, token: str, photo: bytes, concurrency: int, seconds: float) -> dict[str, object]:
+    body, content_type = multipart(
+        {"password": "load test password 1", "declared_domain": "personal"}, {"image": ("astronaut.png", photo)}
+    )
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    start = threading.Barrier(concurrency)
+    deadline = [0.0]
+
+    def run() -> None:
+        client = Client(url, token)
+        start.wait()
+        if not deadline[0]:
+            deadline[0] = time.perf_counter() + seconds
+        while time.perf_counter() < deadline[0]:
+            began = time.perf_counter()
+            status, _ = client.post("/api/v1/encrypt", body, content_type)
+            took = (time.perf_counter() - began) * 1000
+            with lock:
+                statuses[status] = statuses.get(status, 0) + 1
+                if status == 200:
+                    latencies.append(took)
+
+    threads = [threading.Thread(target=run) for _ in range(concurrency)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    return {
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 1),
+        "requests": sum(statuses.values()),
+        "errors": sum(n for status, n in statuses.items() if status != 200),
+        "statuses": {str(status): n for status, n in sorted(statuses.items())},
+        "per_second": round(len(latencies) / elapsed, 2),
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+    }
+
+
+def throttle_check(url: str, token: str, attempts: int) -> dict[str, object]:
+    """Wrong-password decryptions on fresh connections (so that the workers take
+    turns), all within one window of the per-user limit."""
+    from django.conf import settings
+
+    rates: dict[str, str] = getattr(settings, "REST_FRAMEWORK")["DEFAULT_THROTTLE_RATES"]  # noqa: B009
+    rate = rates["decrypt_user"]
+    if time.time() % 60 > 40:  # not enough of this minute's window left
+        time.sleep(61 - time.time() % 60)
+    body, content_type = multipart({"password": "not the password"}, {"file": ("x.securepix.png", b"x" * 100)})
+    statuses: dict[int, int] = {}
+    for _ in range(attempts):
+        status, _ = Client(url, token).post("/api/v1/decrypt", body, content_type)
+        statuses[status] = statuses.get(status, 0) + 1
+    return {"limit": rate, "attempts": attempts, "statuses": {str(s): n for s, n in sorted(statuses.items())}}
+
+
+def audit_intact() -> dict[str, object]:
+    from audit.services import check_chain
+
+    began = time.perf_counter()
+    verified = check_chain()
+    return {"intact": verified.intact, "events": verified.events, "seconds": round(time.perf_counter() - began, 1)}
+
+
+def worker_memory() -> list[dict[str, object]]:
+    """Resident memory of each gunicorn worker (a gunicorn process whose parent is one)."""
+    processes = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "gunicorn" in command:
+            processes[status.parent.name] = (fields["PPid"].strip(), fields.get("VmRSS", "0 kB").split()[0])
+    return [
+        {"pid": int(pid), "rss_mb": round(int(rss) / 1024)}
+        for pid, (parent, rss) in processes.items()
+        if parent in processes
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--seconds", type=float, default=60.0, help="per concurrency level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--throttle-attempts", type=int, default=50)
+    arguments = parser.parse_args()
+    token = operator_token()
+    photo = photo_png()
+    workers = worker_memory()
+    report: dict[str, object] = {"url": arguments.url, "workers": len(workers), "image": "astronaut 512x512 RGB PNG"}
+    report["encrypt"] = [
+        encrypt_load(arguments.url, token, photo, concurrency, arguments.seconds)
+        for concurrency in arguments.concurrency
+    ]
+    report["decrypt_throttle"] = throttle_check(arguments.url, token, arguments.throttle_attempts)
+    time.sleep(2)  # the sequencers number the last events within their second
+    report["audit"] = audit_intact()
+    report["worker_memory"] = worker_memory()
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

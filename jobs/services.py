@@ -1,0 +1,402 @@
+"""Jobs: many files in one request, each file a task that calls the same
+service as the API (do_encrypt, do_classify) and records its own audit event;
+the encrypted outputs kept in the results storage for their owner.
+
+A file is processed exactly once, however often its task runs (a worker killed
+mid-way, a message delivered twice): `run_file` holds the file's row lock for
+the whole of its work and commits the file's state, its audit event and its
+stored result together; a task that finds the file done, or locked by a live
+worker, does nothing.  A worker that dies releases the lock with its
+connection, and the message, acknowledged only after the work
+(`task_acks_late`), is delivered again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+from django.db import connection, transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from audit.models import Action, Outcome
+from audit.services import record, require
+from cipher import services as cipher
+from cipher.contracts import EncryptRequest
+from classification import services as classification
+from classification.contracts import ClassifyRequest
+from core import naming, permissions
+from core.context import Context
+from core.errors import ErrorCode, SecurePixError
+from core.forms import Upload
+
+from . import sealing
+from .contracts import JobLimits, JobRequest
+from .models import Job, JobFile, StoredResult
+
+log = logging.getLogger(__name__)
+
+Dispatch = Callable[[int, str], None]  # (file id, sealed secrets): queue one file's task
+
+
+def limits() -> JobLimits:
+    return JobLimits(max_files=settings.SECUREPIX_JOB_MAX_FILES, max_bytes=settings.SECUREPIX_MAX_UPLOAD_BYTES)
+
+
+def results_storage() -> Storage:
+    return storages["results"]
+
+
+def _staged_name(job_file: JobFile) -> str:
+    return f"staging/{job_file.job_id}/{job_file.index}"
+
+
+def _result_name(job_file: JobFile) -> str:
+    return f"results/{job_file.job_id}/{job_file.index}.securepix.png"
+
+
+def _label(job_file: JobFile) -> str:
+    return f"{job_file.job_id}/{job_file.index}"
+
+
+@sensitive_variables("request", "secrets")
+def do_submit_job(*, context: Context, request: JobRequest, dispatch: Dispatch) -> Job:
+    """Check the whole job, stage its files (sealed), record the submission and
+    queue one task per file once the job is committed."""
+    permission = permissions.ENCRYPT if request.kind == Job.Kind.ENCRYPT else permissions.CLASSIFY
+    require(context, permission, Action.JOB_SUBMIT)
+    fields: dict[str, Any] = {
+        "extra": {"kind": request.kind, "files": len(request.files)},
+        "image_bytes": request.total_bytes,
+    }
+    try:
+        request.check()
+        active = Job.objects.filter(owner=context.actor, finished__isnull=True, cancelled=False).count()
+        if active >= settings.SECUREPIX_JOB_MAX_ACTIVE:
+            raise SecurePixError(
+                f"you have {active} jobs running, the most allowed: wait for one to finish, or cancel one",
+                code=ErrorCode.TOO_MANY_JOBS,
+            )
+    except SecurePixError as error:
+        record(Action.JOB_SUBMIT, Outcome.FAILURE, context, reason=error.audit_reason, **fields)
+        raise
+    secrets = sealing.JobSecrets.new(request.password)
+    sealed = sealing.seal_secrets(secrets, settings.SECRET_KEY)
+    storage = results_storage()
+    with transaction.atomic():
+        job = Job.objects.create(
+            owner=context.actor, kind=request.kind, total=len(request.files), client_address=context.client_address
+        )
+        job_files = JobFile.objects.bulk_create(
+            JobFile(
+                job=job,
+                index=index,
+                name=item.upload.name[:255],
+                declared_domain=item.declared_domain,
+                acknowledgment_reason=item.acknowledgment_reason,
+                input_bytes=len(item.upload.data),
+            )
+            for index, item in enumerate(request.files)
+        )
+        for job_file, item in zip(job_files, request.files, strict=True):
+            storage.save(
+                _staged_name(job_file),
+                ContentFile(sealing.seal_input(secrets.key, _label(job_file), item.upload.data)),
+            )
+        fields["extra"]["job"] = str(job.id)
+        record(Action.JOB_SUBMIT, Outcome.SUCCESS, context, **fields)
+        ids = [job_file.pk for job_file in JobFile.objects.filter(job=job).order_by("index")]
+
+        def queue_every_file() -> None:
+            for file_id in ids:
+                dispatch(file_id, sealed)
+
+        transaction.on_commit(queue_every_file)
+    return job
+
+
+@sensitive_variables("sealed", "secrets")
+def run_file(file_id: int, sealed: str) -> str:
+    """One file of a job, exactly once (see the module's docstring).  Returns
+    what happened: done, failed, cancelled, already (done before) or busy
+    (another worker holds it)."""
+    secrets = sealing.open_secrets(sealed, settings.SECRET_KEY)
+    storage = results_storage()
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    with transaction.atomic():
+        job_file = (
+            JobFile.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+            .select_related("job", "job__owner")
+            .filter(pk=file_id)
+            .first()
+        )
+        if job_file is None:
+            return "busy" if JobFile.objects.filter(pk=file_id).exists() else "gone"
+        if job_file.terminal:
+            return "already"
+        job = job_file.job
+        if job.cancelled:
+            _finish(job_file, JobFile.State.CANCELLED, {})
+        else:
+            data = sealing.open_input(secrets.key, _label(job_file), _read(storage, _staged_name(job_file)))
+            context = Context(actor=job.owner, client_address=job.client_address, request_id=str(job.id))
+            try:
+                if job.kind == Job.Kind.ENCRYPT:
+                    _encrypt(job_file, data, secrets.password, context, storage)
+                else:
+                    _classify(job_file, data, context)
+            except SecurePixError as error:  # recorded by the service, in this transaction
+                _finish(job_file, JobFile.State.FAILED, {"error": {"code": error.code, "message": error.message}})
+        _close_job_if_done(job)
+        state = job_file.state
+        staged = _staged_name(job_file)
+        transaction.on_commit(lambda: _delete(storage, staged))
+    return str(state)
+
+
+def _encrypt(job_file: JobFile, data: bytes, password: str, context: Context, storage: Storage) -> None:
+    request = EncryptRequest(
+        Upload(job_file.name, data),
+        password,
+        job_file.declared_domain,
+        acknowledge=bool(job_file.acknowledgment_reason),
+        acknowledgment_reason=job_file.acknowledgment_reason,
+    )
+    done = cipher.do_encrypt(context=context, request=request)
+    _store(job_file, done.data, storage)
+    job_file.audit_event = done.event
+    outcome = {"classification": _summary(done.classification), "decision": done.decision.action}
+    _finish(job_file, JobFile.State.DONE, outcome)
+
+
+@dataclass(frozen=True)
+class Kept:
+    job: Job
+    result: StoredResult
+
+
+def do_keep_page_result(
+    *, context: Context, job_id: str, upload: Upload, declared_domain: str, encrypted: cipher.Encrypted
+) -> Kept:
+    """Keep what the encrypt page made (do_encrypt already recorded it) as a
+    stored result of the page's batch: a job of its own for the first file
+    (`job_id` empty), the same job for the next ones, so that the page links
+    to each result and to one ZIP of them all instead of embedding them."""
+    with transaction.atomic():
+        if job_id:
+            job = own_job(context, job_id)
+            job = Job.objects.select_for_update().get(pk=job.pk)
+        else:
+            job = Job.objects.create(
+                owner=context.actor,
+                kind=Job.Kind.ENCRYPT,
+                total=0,
+                client_address=context.client_address,
+                finished=timezone.now(),  # the page runs the files itself: nothing waits for a worker
+            )
+        job_file = JobFile.objects.create(
+            job=job,
+            index=job.total,
+            name=upload.name[:255],
+            declared_domain=declared_domain,
+            input_bytes=len(upload.data),
+            state=JobFile.State.DONE,
+            finished=timezone.now(),
+            audit_event=encrypted.event,
+            outcome={"classification": _summary(encrypted.classification), "decision": encrypted.decision.action},
+        )
+        Job.objects.filter(pk=job.pk).update(total=job.total + 1)
+        job.total += 1
+        return Kept(job, _store(job_file, encrypted.data, results_storage()))
+
+
+def _store(job_file: JobFile, data: bytes, storage: Storage) -> StoredResult:
+    name = _result_name(job_file)
+    _delete(storage, name)  # a run killed after writing it left it behind: replaced, never renamed
+    storage.save(name, ContentFile(data))
+    return StoredResult.objects.create(
+        owner=job_file.job.owner,
+        job_file=job_file,
+        name=naming.encrypted_name(job_file.name),
+        storage_name=name,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        expires=timezone.now() + timedelta(hours=settings.SECUREPIX_RESULT_HOURS),
+    )
+
+
+def _classify(job_file: JobFile, data: bytes, context: Context) -> None:
+    done = classification.do_classify(
+        context=context, request=ClassifyRequest(Upload(job_file.name, data), job_file.declared_domain)
+    )
+    job_file.audit_event = done.event
+    outcome: dict[str, Any] = {"classification": _summary(done.result)}
+    if done.decision is not None:
+        outcome["decision"] = done.decision.action
+    _finish(job_file, JobFile.State.DONE, outcome)
+
+
+def _summary(result: Any) -> dict[str, Any]:
+    return {
+        "domain": result.domain,
+        "confidence": round(result.confidence, 4),
+        "reasons": classification.reasons_in_words(result),
+        "model": result.model,
+    }
+
+
+def _finish(job_file: JobFile, state: str, outcome: dict[str, Any]) -> None:
+    job_file.state = state
+    job_file.outcome = outcome
+    job_file.finished = timezone.now()
+    job_file.save(update_fields=["state", "outcome", "finished", "audit_event"])
+
+
+def _close_job_if_done(job: Job) -> None:
+    if not JobFile.objects.filter(job=job, state=JobFile.State.QUEUED).exists():
+        Job.objects.filter(pk=job.pk, finished__isnull=True).update(finished=timezone.now())
+
+
+def _read(storage: Storage, name: str) -> bytes:
+    with storage.open(name, "rb") as handle:
+        return bytes(handle.read())
+
+
+def _delete(storage: Storage, name: str) -> None:
+    if storage.exists(name):
+        storage.delete(name)
+
+
+def own_job(context: Context, job_id: Any) -> Job:
+    """The actor's own job (another user's is as unknown as a missing one)."""
+    job = Job.objects.filter(pk=job_id, owner=context.actor).first() if context.actor is not None else None
+    if job is None:
+        raise SecurePixError("no such job", code=ErrorCode.NOT_FOUND)
+    return job
+
+
+def do_cancel_job(*, context: Context, job_id: Any) -> Job:
+    """Files not yet taken by a worker are left out; those done stay done."""
+    job = own_job(context, job_id)
+    with transaction.atomic():
+        if job.finished is None and not job.cancelled:
+            Job.objects.filter(pk=job.pk).update(cancelled=True)
+            record(Action.JOB_CANCEL, Outcome.SUCCESS, context, extra={"job": str(job.id)})
+    job.refresh_from_db()
+    return job
+
+
+@dataclass(frozen=True)
+class Download:
+    handle: IO[bytes]
+    name: str
+    size: int | None
+
+
+def do_download_result(*, context: Context, result_id: Any) -> Download:
+    """One stored result, to its owner only; recorded."""
+    result = StoredResult.objects.filter(pk=result_id, owner=context.actor).first() if context.actor else None
+    if result is None:
+        raise SecurePixError("no such result", code=ErrorCode.NOT_FOUND)
+    if result.deleted is not None or result.expires <= timezone.now():
+        raise SecurePixError(f"the result expired at {result.expires:%Y-%m-%d %H:%M} UTC", code=ErrorCode.EXPIRED)
+    handle = results_storage().open(result.storage_name, "rb")
+    extra = {"job": str(result.job_file.job_id), "result": str(result.pk)}
+    record(Action.DOWNLOAD, Outcome.SUCCESS, context, encrypted_sha256=result.sha256, extra=extra)
+    return Download(handle, result.name, result.size)
+
+
+def do_download_job(*, context: Context, job_id: Any) -> Download:
+    """Every stored result of a job, in one ZIP; recorded."""
+    job = own_job(context, job_id)
+    now = timezone.now()
+    results = list(
+        StoredResult.objects.filter(job_file__job=job, deleted__isnull=True, expires__gt=now).select_related("job_file")
+    )
+    if not results:
+        raise SecurePixError("this job has no stored result to download", code=ErrorCode.NOT_FOUND)
+    spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 (the response closes it)
+    storage = results_storage()
+    names: set[str] = set()
+    with zipfile.ZipFile(spool, "w", zipfile.ZIP_STORED) as archive:  # PNGs: compressing gains nothing
+        for result in sorted(results, key=lambda r: r.job_file.index):
+            name = result.name if result.name not in names else f"{result.job_file.index}-{result.name}"
+            names.add(name)
+            with storage.open(result.storage_name, "rb") as source, archive.open(name, "w") as target:
+                while chunk := source.read(1024 * 1024):
+                    target.write(chunk)
+    size = spool.tell()
+    spool.seek(0)
+    record(Action.DOWNLOAD, Outcome.SUCCESS, context, extra={"job": str(job.id), "results": len(results)})
+    return Download(spool, f"securepix-job-{str(job.id)[:8]}.zip", size)
+
+
+def purge_expired(now: Any = None) -> int:
+    """Delete expired results (the rows stay, marked deleted) and the staged
+    inputs of finished jobs; returns how many results were deleted."""
+    now = now or timezone.now()
+    storage = results_storage()
+    deleted = 0
+    for result in StoredResult.objects.filter(expires__lte=now, deleted__isnull=True):
+        _delete(storage, result.storage_name)
+        StoredResult.objects.filter(pk=result.pk).update(deleted=now)
+        deleted += 1
+    for job_file in (
+        JobFile.objects.filter(job__finished__isnull=False, job__finished__lte=now)
+        .exclude(state=JobFile.State.QUEUED)
+        .only("job_id", "index")[:10_000]
+    ):
+        _delete(storage, _staged_name(job_file))
+    if deleted:
+        log.info("deleted %d expired results", deleted)
+    return deleted
+
+
+def job_status(job: Job) -> dict[str, Any]:
+    files = list(job.files.select_related("result").order_by("index"))
+    counts = {state: 0 for state in JobFile.State.values}
+    for job_file in files:
+        counts[job_file.state] += 1
+    state = "cancelled" if job.cancelled else ("finished" if job.finished else "running")
+    return {
+        "id": str(job.id),
+        "kind": job.kind,
+        "state": state,
+        "created": job.created.isoformat(),
+        "finished": job.finished.isoformat() if job.finished else None,
+        "total": job.total,
+        "counts": counts,
+        "progress": round((job.total - counts["queued"]) / job.total, 4) if job.total else 1.0,
+        "files": [_file_status(job_file) for job_file in files],
+    }
+
+
+def _file_status(job_file: JobFile) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "index": job_file.index,
+        "name": job_file.name,
+        "declared_domain": job_file.declared_domain,
+        "state": job_file.state,
+        **job_file.outcome,
+    }
+    result = getattr(job_file, "result", None)
+    if result is not None:
+        status["result"] = {
+            "id": str(result.id),
+            "name": result.name,
+            "size": result.size,
+            "sha256": result.sha256,
+            "expires": result.expires.isoformat(),
+            "available": result.deleted is None and result.expires > timezone.now(),
+        }
+    return status

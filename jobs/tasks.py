@@ -1,0 +1,22 @@
+"""The Celery tasks of jobs: each calls the service that does the work."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="jobs.run_file", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_file(file_id: int, sealed: str) -> str:
+    """One file of a job (exactly once: see jobs/services.py)."""
+    return services.run_file(file_id, sealed)
+
+
+@shared_task(name="jobs.purge_expired", ignore_result=True)
+def purge_expired() -> int:
+    return services.purge_expired()
+
+
+def dispatch(file_id: int, sealed: str) -> None:
+    run_file.delay(file_id, sealed)

@@ -1,0 +1,38 @@
+"""The Celery application of the job workers (`make serve` starts them):
+
+    celery -A securepix_site worker --concurrency N
+
+Each job file is a task; Redis is the broker (SECUREPIX_JOB_BROKER).  Without
+a broker (`make run`), jobs run in-process, in the request that submits them
+(CELERY_TASK_ALWAYS_EAGER).  The model is loaded in each worker process after
+its fork (TensorFlow is not fork-safe), at its first classification.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "securepix_site.settings")
+
+app = Celery("securepix")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["jobs"])
+
+
+@worker_process_init.connect
+def _start_process(**kwargs: object) -> None:
+    """Number the audit events this process writes within the bounded delay
+    and warm the model, like a web worker (securepix_site/wsgi.py)."""
+    from django.conf import settings
+
+    if settings.SECUREPIX_CHECKPOINT_SECONDS > 0:
+        from audit.log import keep_sequencing
+
+        keep_sequencing(settings.SECUREPIX_CHECKPOINT_SECONDS)
+    if settings.SECUREPIX_WARM_UP:
+        from classification.services import warm_up_in_background
+
+        warm_up_in_background().join()

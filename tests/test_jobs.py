@@ -1,0 +1,297 @@
+"""Jobs (many files in one request, one task per file) and the encrypted
+results kept for their owner.  Here the tasks run in-process, as under `make
+run`; tests/test_jobs_workers.py runs them on real Celery workers."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from rest_framework.test import APIClient
+
+from audit.models import AuditEvent
+from cipher.engine.envelope import decrypt_file
+from jobs import sealing, services
+from jobs.models import Job, JobFile, StoredResult
+from tests import dicom_files
+from tests.conftest import make_user, token_client
+from tests.images import decoded_pixels, encode, image_in_mode
+
+PASSWORD = "quartz-meadow-lantern-58"
+
+
+@pytest.fixture(autouse=True)
+def _results_in_a_temporary_folder(settings: Any, tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    settings.STORAGES = {
+        **django_settings.STORAGES,
+        "results": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(folder)}},
+    }
+    return folder
+
+
+def photos(count: int) -> list[tuple[str, bytes]]:
+    return [(f"photo{i}.png", encode(image_in_mode("RGB", 64, 80, seed=i))) for i in range(count)]
+
+
+def submit(client: APIClient, files: list[tuple[str, bytes]], capture: Any, **fields: Any) -> Any:
+    """Submit a job; its tasks run in-process when the test's transaction
+    would commit (as under `make run`); returns the job's status then."""
+    form: dict[str, Any] = {"password": PASSWORD, **fields}
+    form["files"] = [_named(name, data) for name, data in files]
+    with capture(execute=True):
+        response = client.post("/api/v1/jobs", form, format="multipart")
+    assert response.status_code == 202, response.content
+    assert response.json()["state"] == "running" and response.json()["counts"]["queued"] == len(files)
+    return client.get(response["Location"])
+
+
+def _named(name: str, data: bytes) -> io.BytesIO:
+    handle = io.BytesIO(data)
+    handle.name = name
+    return handle
+
+
+def test_an_encryption_job_encrypts_each_file_once_and_keeps_the_results_for_their_owner(
+    operator_api: APIClient,
+    operator: Any,
+    django_capture_on_commit_callbacks: Any,
+    _results_in_a_temporary_folder: Path,
+) -> None:
+    files = [*photos(2), ("ct.dcm", dicom_files.packaged("ct_signed"))]
+    domains = json.dumps(["personal", "none", "medical"])
+    response = submit(operator_api, files, django_capture_on_commit_callbacks, declared_domains=domains)
+    job = status = response.json()
+    assert response["Location"] == f"/api/v1/jobs/{job['id']}"
+    assert status["state"] == "finished" and status["progress"] == 1.0
+    assert status["counts"] == {"queued": 0, "done": 3, "failed": 0, "cancelled": 0}
+    assert [f["declared_domain"] for f in status["files"]] == ["personal", "none", "medical"]
+    assert status["files"][2]["classification"]["domain"] == "medical"
+    # each file: one encryption event, tied to the job
+    events = AuditEvent.objects.filter(action="encrypt", request_id=job["id"], outcome="success")
+    assert events.count() == 3
+    assert AuditEvent.objects.filter(action="job_submit", extra__job=job["id"]).count() == 1
+    # one result back, decrypted bit-exactly; downloads are recorded
+    first = status["files"][0]["result"]
+    download = operator_api.get(f"/api/v1/results/{first['id']}")
+    assert download.status_code == 200 and download["Content-Type"] == "image/png"
+    data = b"".join(download.streaming_content)
+    assert len(data) == first["size"] and first["name"] == "photo0.securepix.png"
+    assert (decrypted_pixels(data) == decoded_pixels(files[0][1])).all()
+    archive = operator_api.get(f"/api/v1/jobs/{job['id']}/download")
+    names = zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))).namelist()
+    assert names == ["photo0.securepix.png", "photo1.securepix.png", "ct.securepix.png"]
+    assert AuditEvent.objects.filter(action="download").count() == 2
+    # ciphertext only on disk: no staged input is left, no plaintext was ever kept
+    stored = [p for p in _results_in_a_temporary_folder.rglob("*") if p.is_file()]
+    assert len(stored) == 3 and all("/results/" in str(p) for p in stored)
+    everything = b"".join(p.read_bytes() for p in stored)
+    assert files[0][1][16:200] not in everything and PASSWORD.encode() not in everything
+
+
+def decrypted_pixels(data: bytes) -> Any:
+    return decrypt_file(data, PASSWORD).samples
+
+
+def test_files_of_a_job_are_declared_and_acknowledged_one_by_one(
+    operator_api: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    ct = dicom_files.packaged("ct_signed")
+    files = [("a.dcm", ct), ("b.dcm", ct), ("c.png", photos(1)[0][1])]
+    response = submit(
+        operator_api,
+        files,
+        django_capture_on_commit_callbacks,
+        declared_domains=json.dumps(["personal", "personal", "personal"]),
+        acknowledgment_reasons=json.dumps(["research copy, consent on file", "", ""]),
+    )
+    status = response.json()
+    states = [(f["state"], f.get("decision"), f.get("error", {}).get("code")) for f in status["files"]]
+    assert states == [
+        ("done", "acknowledge", None),
+        ("failed", None, "acknowledgment_required"),
+        ("done", "allow", None),
+    ]
+    assert StoredResult.objects.count() == 2
+
+
+def test_a_classification_job_stores_no_output(
+    operator_api: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    response = submit(operator_api, photos(2), django_capture_on_commit_callbacks, kind="classify", password="")
+    assert all(f["state"] == "done" and "classification" in f for f in response.json()["files"])
+    assert StoredResult.objects.count() == 0
+
+
+def test_a_zip_archive_is_a_job_of_its_files(operator_api: APIClient, django_capture_on_commit_callbacks: Any) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("series/IM0001.dcm", dicom_files.packaged("ct_signed"))
+        archive.writestr("series/IM0002.dcm", dicom_files.packaged("ct_signed"))
+        archive.writestr("__MACOSX/series/._IM0001.dcm", b"resource fork")
+    form = {"password": PASSWORD, "declared_domain": "medical", "archive": _named("series.zip", buffer.getvalue())}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_api.post("/api/v1/jobs", form, format="multipart")
+    assert response.status_code == 202, response.content
+    assert [(f["name"], f["state"]) for f in operator_api.get(response["Location"]).json()["files"]] == [
+        ("IM0001.dcm", "done"),
+        ("IM0002.dcm", "done"),
+    ]
+
+
+def zip_of(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "code"),
+    [
+        ({"declared_domains": "[medical"}, 400, "invalid"),
+        ({"declared_domains": '["medical"]'}, 400, "invalid"),
+        ({"declared_domain": "pets"}, 400, "invalid"),
+        ({"declared_domain": ""}, 400, "invalid"),
+        ({"kind": "shred"}, 400, "invalid"),
+        ({"password": "short"}, 400, "weak_password"),
+        ({"acknowledgment_reasons": "[1, 2]"}, 400, "invalid"),
+        ({"archive": "not a zip"}, 400, "bad_input"),
+        ({"archive": zip_of({f"{i}.png": b"x" for i in range(5)})}, 413, "too_many_files"),
+        ({"archive": zip_of({"bomb.png": b"\0" * 5_000_000})}, 413, "upload_too_large"),
+        ({"files": 5}, 413, "too_many_files"),
+    ],
+)
+def test_a_bad_job_is_refused_whole_and_leaves_nothing_behind(
+    operator_api: APIClient,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+    _results_in_a_temporary_folder: Path,
+    form: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    settings.SECUREPIX_JOB_MAX_FILES = 4
+    settings.SECUREPIX_MAX_UPLOAD_BYTES = 4_000_000
+    fields: dict[str, Any] = {"password": PASSWORD, "declared_domain": "personal", **form}
+    files = photos(fields.pop("files", 2))
+    if "archive" in fields:
+        fields["archive"] = _named(
+            "a.zip", fields["archive"].encode() if isinstance(fields["archive"], str) else fields["archive"]
+        )
+        files = []
+    fields["files"] = [_named(name, data) for name, data in files]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_api.post("/api/v1/jobs", fields, format="multipart")
+    assert response.status_code == status, response.content
+    assert response.json()["error"]["code"] == code
+    assert not Job.objects.exists() and not JobFile.objects.exists()
+    assert not any(p.is_file() for p in _results_in_a_temporary_folder.rglob("*"))
+
+
+def test_a_user_has_a_bounded_number_of_running_jobs(operator_api: APIClient, operator: Any, settings: Any) -> None:
+    settings.SECUREPIX_JOB_MAX_ACTIVE = 1
+    form = {"password": PASSWORD, "declared_domain": "none", "files": [_named(*photos(1)[0])]}
+    assert operator_api.post("/api/v1/jobs", form, format="multipart").status_code == 202  # not run: never committed
+    again = operator_api.post("/api/v1/jobs", {**form, "files": [_named(*photos(1)[0])]}, format="multipart")
+    assert again.status_code == 429 and again.json()["error"]["code"] == "too_many_jobs"
+    job = Job.objects.get()
+    assert operator_api.post(f"/api/v1/jobs/{job.id}/cancel").json()["state"] == "cancelled"
+    assert AuditEvent.objects.filter(action="job_cancel").count() == 1
+
+
+def test_jobs_and_results_are_their_owners_alone(
+    operator_api: APIClient, django_capture_on_commit_callbacks: Any, auditor_api: APIClient
+) -> None:
+    job = submit(operator_api, photos(1), django_capture_on_commit_callbacks, declared_domain="none").json()
+    result = job["files"][0]["result"]["id"]
+    other = token_client(make_user("another-operator", "operator"))
+    for client in (other, auditor_api):
+        for path in (f"/api/v1/jobs/{job['id']}", f"/api/v1/results/{result}", f"/api/v1/jobs/{job['id']}/download"):
+            assert client.get(path).status_code == 404, path
+        assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 404
+    assert APIClient().get(f"/api/v1/results/{result}").status_code == 401
+
+
+def test_a_file_runs_once_however_often_its_task_is_delivered(
+    operator: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from core.context import Context
+    from jobs.contracts import JobRequest
+
+    queued: list[tuple[int, str]] = []  # the task messages: (file, sealed secrets)
+    request = JobRequest.from_form({"password": PASSWORD, "declared_domain": "none"}, photos(2), [], services.limits())
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.do_submit_job(
+            context=Context(actor=operator), request=request, dispatch=lambda *message: queued.append(message)
+        )
+    (first, token), (second, _) = queued
+    assert PASSWORD not in token
+    wrong_key = sealing.seal_secrets(sealing.JobSecrets(b"\0" * 32, PASSWORD), django_settings.SECRET_KEY)
+    with pytest.raises(ValueError, match="staged input"):  # another job's key opens nothing
+        services.run_file(first, wrong_key)
+    with pytest.raises(ValueError, match="cannot be opened"):
+        services.run_file(first, token[:-6] + "AAAAAA")
+    assert services.run_file(first, token) == "done"
+    assert services.run_file(first, token) == "already"
+    assert AuditEvent.objects.filter(action="encrypt", request_id=str(job.id)).count() == 1
+    services.do_cancel_job(context=Context(actor=operator), job_id=job.id)
+    assert services.run_file(second, token) == "cancelled"
+    assert AuditEvent.objects.filter(action="encrypt", request_id=str(job.id)).count() == 1
+    assert Job.objects.get(pk=job.pk).finished is not None
+
+
+def test_expired_results_are_deleted_and_say_so(
+    operator_api: APIClient, django_capture_on_commit_callbacks: Any, _results_in_a_temporary_folder: Path
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = submit(operator_api, photos(1), django_capture_on_commit_callbacks, declared_domain="none").json()
+    result = job["files"][0]["result"]
+    assert services.purge_expired() == 0
+    assert services.purge_expired(timezone.now() + timedelta(hours=25)) == 1
+    assert not any(p.is_file() for p in _results_in_a_temporary_folder.rglob("*"))
+    gone = operator_api.get(f"/api/v1/results/{result['id']}")
+    assert gone.status_code == 410 and gone.json()["error"]["code"] == "expired"
+    assert operator_api.get(f"/api/v1/jobs/{job['id']}").json()["files"][0]["result"]["available"] is False
+
+
+def test_the_encrypt_page_links_each_result_and_one_zip_instead_of_embedding_them(operator: Any) -> None:
+    """A large result made the page tens of megabytes (the image as a data: URL);
+    now the page keeps the ciphertext for its owner and links it."""
+    import re
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.test_pages import browser_for, htmx
+
+    client = browser_for(operator)
+    big = encode(image_in_mode("RGB", 1024, 1024, seed=3))
+    form = {"password": PASSWORD, "password2": PASSWORD, "declared_domain": "none"}
+    first = htmx(client, "/encrypt/run", {**form, "image": SimpleUploadedFile("big.png", big)})
+    page = first.content.decode()
+    assert first.status_code == 200 and len(first.content) < 100_000, len(first.content)
+    assert "data:image/png;base64" not in page.split('data-testid="download-encrypted"')[1].split(">")[0]
+    job = re.search(r'data-job="([0-9a-f-]+)"', page).group(1)  # type: ignore[union-attr]
+    link = re.search(r'href="(/results/[0-9a-f-]+)"', page).group(1)  # type: ignore[union-attr]
+    second = htmx(client, "/encrypt/run", {**form, "job": job, "image": SimpleUploadedFile("b.png", photos(1)[0][1])})
+    assert second.status_code == 200 and f'data-job="{job}"' in second.content.decode()
+    download = client.get(link)
+    assert download.status_code == 200 and download["Cache-Control"] == "no-store"
+    assert decrypted_pixels(b"".join(download.streaming_content)).shape == (1024, 1024, 3)
+    archive = client.get(f"/jobs/{job}/download")
+    names = zipfile.ZipFile(io.BytesIO(b"".join(archive.streaming_content))).namelist()
+    assert names == ["big.securepix.png", "b.securepix.png"]
+    assert AuditEvent.objects.filter(action="download").count() == 2
+    stranger = browser_for(make_user("someone-else", "operator"))
+    assert stranger.get(link).status_code == 404 and stranger.get(f"/jobs/{job}/download").status_code == 404
+    taken = htmx(stranger, "/encrypt/run", {**form, "job": job, "image": SimpleUploadedFile("c.png", photos(1)[0][1])})
+    assert taken.status_code == 404 and StoredResult.objects.count() == 2

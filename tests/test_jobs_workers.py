@@ -1,0 +1,146 @@
+"""Jobs on real Celery workers, with Redis as the broker and PostgreSQL: a
+worker killed with SIGKILL half-way leaves no file undone and none done twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = 16
+
+
+def _service(script: str, **environment: str) -> str:
+    started = subprocess.run(
+        [str(ROOT / "scripts" / script)], capture_output=True, text=True, env={**os.environ, **environment}
+    )
+    if started.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"{script}: {started.stderr.strip()}")
+        pytest.skip(f"{script}: {started.stderr.strip()}")
+    return started.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A database of its own on the PostgreSQL test server, a Redis, keys, migrations."""
+    import psycopg
+
+    server = _service("local-postgres")
+    redis_url = _service("local-redis", SECUREPIX_REDIS_PORT="6392")
+    with psycopg.connect(server.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
+        connection.execute("DROP DATABASE IF EXISTS securepix_jobs_workers WITH (FORCE)")
+        connection.execute("CREATE DATABASE securepix_jobs_workers")
+    data = tmp_path_factory.mktemp("jobs-workers")
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SECUREPIX_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "DJANGO_SETTINGS_MODULE": "securepix_site.settings",
+        "DATABASE_URL": server.rsplit("/", 1)[0] + "/securepix_jobs_workers",
+        "SECUREPIX_DATA_DIR": str(data),
+        "SECUREPIX_JOB_BROKER": redis_url,
+        "SECUREPIX_JOB_REDELIVER_SECONDS": "5",
+        "SECUREPIX_WARM_UP": "0",
+    }
+    subprocess.run([str(ROOT / "scripts" / "local-secrets")], env={**environment, "PYTHON": sys.executable}, check=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=environment, check=True)
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    return environment
+
+
+SUBMIT = f"""
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from accounts.roles import ensure_groups
+from core.context import Context
+from jobs import services, tasks
+from jobs.contracts import JobRequest
+from tests.images import encode, image_in_mode
+ensure_groups()
+user = get_user_model().objects.create_user("worker-test-operator")
+user.groups.add(Group.objects.get(name="operator"))
+files = [(f"p{{i}}.png", encode(image_in_mode("RGB", 48, 64, seed=i))) for i in range({FILES})]
+form = {{"password": "worker test password 7", "declared_domain": "none"}}
+request = JobRequest.from_form(form, files, [], services.limits())
+print(services.do_submit_job(context=Context(actor=user), request=request, dispatch=tasks.dispatch).id)
+"""
+
+
+def _worker(environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    command = [
+        str(Path(sys.executable).parent / "celery"),
+        "-A",
+        "securepix_site",
+        "worker",
+        "--concurrency",
+        "1",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "INFO",
+    ]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=environment, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _counts(environment: dict[str, str], job: str) -> dict[str, Any]:
+    import psycopg
+
+    with psycopg.connect(environment["DATABASE_URL"]) as connection:
+        states = dict(
+            connection.execute("SELECT state, COUNT(*) FROM jobs_jobfile WHERE job_id = %s GROUP BY state", [job])
+        )
+        events = connection.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT encrypted_sha256) FROM audit_auditevent"
+            " WHERE action = 'encrypt' AND outcome = 'success' AND request_id = %s",
+            [job],
+        ).fetchone()
+        results = connection.execute(
+            "SELECT COUNT(*) FROM jobs_storedresult r JOIN jobs_jobfile f ON r.job_file_id = f.id WHERE f.job_id = %s",
+            [job],
+        ).fetchone()
+    return {"states": states, "events": events, "results": results[0] if results else 0}
+
+
+def test_a_worker_killed_half_way_leaves_every_file_encrypted_exactly_once(
+    stack: dict[str, str], tmp_path: Path
+) -> None:
+    submitted = subprocess.run(
+        [sys.executable, "-c", SUBMIT], cwd=ROOT, env=stack, capture_output=True, text=True, check=True
+    )
+    job = submitted.stdout.strip().splitlines()[-1]
+    log = tmp_path / "workers.log"
+    first = _worker(stack, log)
+    deadline = time.monotonic() + 240
+    while _counts(stack, job)["states"].get("done", 0) < FILES // 3:
+        assert time.monotonic() < deadline and first.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # the worker and its pool process, mid-job
+    first.wait(timeout=30)
+    halfway = _counts(stack, job)
+    print(f"killed after {time.monotonic() - deadline + 240:.1f} s: {halfway}")
+    assert halfway["states"].get("done", 0) < FILES, "the job ended before the kill: nothing was tested"
+    second = _worker(stack, log)
+    try:
+        while _counts(stack, job)["states"].get("done", 0) < FILES:
+            assert time.monotonic() < deadline and second.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.5)
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(timeout=60)
+    final = _counts(stack, job)
+    print(f"done after {time.monotonic() - deadline + 240:.1f} s: {final}")
+    assert final["states"] == {"done": FILES}
+    assert final["events"] == (FILES, FILES), "one encryption event per file, each of a different output"
+    assert final["results"] == FILES
