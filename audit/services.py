@@ -192,6 +192,12 @@ class EventFilter:
             if v not in ("", None)
         }
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EventFilter:
+        """The filter `as_dict` wrote (e.g. kept with an export job)."""
+        times = {k: datetime.fromisoformat(values[k]) for k in ("since", "until") if values.get(k)}
+        return cls(**{**values, **times})
+
 
 def events(where: EventFilter, actor: Any = None) -> QuerySet[AuditEvent]:
     """Events matching the filter; only `actor`'s own when an actor is given."""

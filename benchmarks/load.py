@@ -186,7 +186,8 @@ def audit_intact() -> dict[str, object]:
 
 
 def worker_memory() -> list[dict[str, object]]:
-    """Resident memory of each gunicorn worker (a gunicorn process whose parent is one)."""
+    """Resident memory of each web worker (a gunicorn process whose parent is
+    one) and each job worker (a Celery pool process)."""
     processes = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -194,11 +195,13 @@ def worker_memory() -> list[dict[str, object]]:
             command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "gunicorn" in command:
-            processes[status.parent.name] = (fields["PPid"].strip(), fields.get("VmRSS", "0 kB").split()[0])
+        for kind, mark in (("web", "gunicorn"), ("job", "celery")):
+            if mark in command and (kind == "web" or " worker" in command):
+                rss = fields.get("VmRSS", "0 kB").split()[0]
+                processes[status.parent.name] = (kind, fields["PPid"].strip(), rss)
     return [
-        {"pid": int(pid), "rss_mb": round(int(rss) / 1024)}
-        for pid, (parent, rss) in processes.items()
+        {"kind": kind, "pid": int(pid), "rss_mb": round(int(rss) / 1024)}
+        for pid, (kind, parent, rss) in processes.items()
         if parent in processes
     ]
 
@@ -213,7 +216,8 @@ def main() -> None:
     token = operator_token()
     photo = photo_png()
     workers = worker_memory()
-    report: dict[str, object] = {"url": arguments.url, "workers": len(workers), "image": "astronaut 512x512 RGB PNG"}
+    web = sum(worker["kind"] == "web" for worker in workers)
+    report: dict[str, object] = {"url": arguments.url, "workers": web, "image": "astronaut 512x512 RGB PNG"}
     report["encrypt"] = [
         encrypt_load(arguments.url, token, photo, concurrency, arguments.seconds)
         for concurrency in arguments.concurrency

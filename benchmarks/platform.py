@@ -37,6 +37,7 @@ def measure(runs: int, events: int) -> dict[str, object]:
 
     from accounts.models import ApiToken
     from accounts.roles import ensure_groups
+    from audit.log import wait_until_sequenced
     from audit.models import AuditEvent
     from audit.services import EventFilter, check_chain, export, record
     from core.context import Context
@@ -80,8 +81,9 @@ def measure(runs: int, events: int) -> dict[str, object]:
     )
     started = time.perf_counter()
     for i in range(events):
-        record("classify", "success", Context(actor=user, client_address="10.0.0.1"), extra={"i": i})
+        last = record("classify", "success", Context(actor=user, client_address="10.0.0.1"), extra={"i": i})
     result["audit_append_ms_each"] = round((time.perf_counter() - started) * 1000 / events, 2)
+    wait_until_sequenced([last], timeout=120)  # numbered after commit, in batches: verify them all
     total = AuditEvent.objects.count()
     started = time.perf_counter()
     verified = check_chain()

@@ -293,8 +293,17 @@ def encode(image: DecodedImage) -> tuple[bytes, str]:
         return out.getvalue(), ".tiff"
     if image.mode in WIDE_MODES.values():
         rows = image.samples.astype(">u2").view(np.uint8).reshape(image.height, -1)
-        return png.png_bytes(rows, image.width, image.channels, 16, level=DECRYPTED_PNG_LEVEL), ".png"
+        return png.png_bytes(rows, image.width, image.channels, 16, level=DECRYPTED_PNG_LEVEL, filtered=True), ".png"
+    if image.mode in _PLAIN_PNG_MODES and not _PNG_METADATA & image.metadata.keys():
+        rows = np.ascontiguousarray(image.samples).reshape(image.height, -1)
+        return png.png_bytes(rows, image.width, image.channels, 8, level=DECRYPTED_PNG_LEVEL, filtered=True), ".png"
     return _encode_png(image), ".png"
+
+
+# Written by imaging/png.py (faster than Pillow's writer); images with a
+# palette, transparency or an ICC profile go through Pillow, which keeps them.
+_PLAIN_PNG_MODES = ("L", "LA", "RGB", "RGBA")
+_PNG_METADATA = {"transparency", "icc_profile", "palette"}
 
 
 def _encode_png(image: DecodedImage) -> bytes:

@@ -15,7 +15,10 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from audit.api import ExportQuery
+from audit.services import EXPORT_FORMATS
 from cipher.engine.envelope import CIPHERS
+from core import permissions
 from core.domains import DOMAIN_CHOICES
 from web.auth import requires
 from web.context import context_from
@@ -142,3 +145,69 @@ class ResultDownload(APIView):
         return file_response(
             services.do_download_result(context=context_from(request), result_id=result_id), "image/png"
         )
+
+
+class AuditExportStatus(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=["queued", "done", "failed"])
+    format = serializers.CharField()
+    filter = serializers.DictField()
+    created = serializers.DateTimeField()
+    finished = serializers.DateTimeField(allow_null=True)
+    events = serializers.IntegerField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    expires = serializers.DateTimeField(allow_null=True)
+    available = serializers.BooleanField()
+
+
+def _export_status(made: Any, status: int = 200) -> JsonResponse:
+    response = JsonResponse(services.export_status(made), status=status)
+    response["Location"] = f"/api/v1/audit/exports/{made.pk}"
+    return response
+
+
+class AuditExports(APIView):
+    """POST: export the filtered events as a job, written to storage in chunks
+    (202; the same filters and formats as GET audit/export, which streams)."""
+
+    permission_classes = [requires(permissions.EXPORT)]
+
+    @extend_schema(parameters=[ExportQuery], request=None, responses={202: AuditExportStatus})
+    def post(self, request: Request) -> HttpResponse:
+        query = ExportQuery(data=request.query_params)
+        where = query.to_filter()
+        made = services.do_start_audit_export(
+            context=context_from(request),
+            where=where,
+            fmt=query.validated_data["format"],
+            dispatch=tasks.dispatch_export,
+        )
+        made.refresh_from_db()
+        return _export_status(made, 202)
+
+
+class AuditExportDetail(APIView):
+    """An export job's state; `available` once it can be downloaded."""
+
+    permission_classes = [requires(permissions.EXPORT)]
+
+    @extend_schema(responses={200: AuditExportStatus})
+    def get(self, request: Request, export_id: UUID) -> HttpResponse:
+        return _export_status(services.own_export(context_from(request), export_id))
+
+
+class AuditExportDownload(APIView):
+    """The written export (its owner only, until it expires); recorded."""
+
+    permission_classes = [requires(permissions.EXPORT)]
+
+    @extend_schema(
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.BINARY, description="JSON Lines"),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="CSV"),
+        }
+    )
+    def get(self, request: Request, export_id: UUID) -> FileResponse:
+        done = services.do_download_export(context=context_from(request), export_id=export_id)
+        return file_response(done, EXPORT_FORMATS[done.name.rsplit(".", 1)[1]])

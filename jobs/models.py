@@ -60,6 +60,35 @@ class JobFile(models.Model):
         return self.state != self.State.QUEUED
 
 
+class AuditExport(models.Model):
+    """An audit export run as a job: written to the results storage in chunks,
+    for its owner (an auditor) to download until it expires."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="audit_exports")
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    format = models.CharField(max_length=8)
+    filter = models.JSONField(default=dict)
+    client_address = models.CharField(max_length=45, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    events = models.PositiveBigIntegerField(default=0)
+    storage_name = models.CharField(max_length=255, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    expires = models.DateTimeField(null=True, blank=True)
+    deleted = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+
 class StoredResult(models.Model):
     """An encrypted output (ciphertext only) in the results storage, readable
     by its owner alone until it expires."""

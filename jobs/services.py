@@ -23,12 +23,13 @@ from datetime import timedelta
 from typing import IO, Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 from django.db import connection, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from audit import services as audit
 from audit.models import Action, Outcome
 from audit.services import record, require
 from cipher import services as cipher
@@ -37,12 +38,12 @@ from classification import services as classification
 from classification.contracts import ClassifyRequest
 from core import naming, permissions
 from core.context import Context
-from core.errors import ErrorCode, SecurePixError
+from core.errors import ErrorCode, InvalidInput, SecurePixError
 from core.forms import Upload
 
 from . import sealing
 from .contracts import JobLimits, JobRequest
-from .models import Job, JobFile, StoredResult
+from .models import AuditExport, Job, JobFile, StoredResult
 
 log = logging.getLogger(__name__)
 
@@ -341,15 +342,131 @@ def do_download_job(*, context: Context, job_id: Any) -> Download:
     return Download(spool, f"securepix-job-{str(job.id)[:8]}.zip", size)
 
 
+# Audit exports as jobs ------------------------------------------------------
+
+EXPORT_CHUNK = 1024 * 1024  # bytes written to the storage at a time
+
+
+def do_start_audit_export(
+    *, context: Context, where: audit.EventFilter, fmt: str, dispatch: Callable[[str], None]
+) -> AuditExport:
+    """Queue an export of the filtered events (recorded when it runs, like the
+    streamed export); one running export per user."""
+    require(context, permissions.EXPORT, Action.EXPORT)
+    if fmt not in audit.EXPORT_FORMATS:
+        raise InvalidInput({"format": [f"unknown format {fmt!r}; choose one of {', '.join(audit.EXPORT_FORMATS)}"]})
+    if AuditExport.objects.filter(owner=context.actor, state=AuditExport.State.QUEUED).exists():
+        error = SecurePixError("one of your audit exports is still running: wait for it", code=ErrorCode.TOO_MANY_JOBS)
+        raise audit.refuse(Action.EXPORT, context, error)
+    with transaction.atomic():
+        made = AuditExport.objects.create(
+            owner=context.actor, format=fmt, filter=where.as_dict(), client_address=context.client_address
+        )
+        transaction.on_commit(lambda: dispatch(str(made.pk)))
+    return made
+
+
+def run_audit_export(export_id: str) -> str:
+    """Write one export to the results storage in chunks, at most once."""
+    storage = results_storage()
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    with transaction.atomic():
+        made = (
+            AuditExport.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+            .select_related("owner")
+            .filter(pk=export_id)
+            .first()
+        )
+        if made is None:
+            return "busy" if AuditExport.objects.filter(pk=export_id).exists() else "gone"
+        if made.state != AuditExport.State.QUEUED:
+            return "already"
+        context = Context(actor=made.owner, client_address=made.client_address)
+        where = audit.EventFilter.from_dict(made.filter)
+        digest = hashlib.sha256()
+        with tempfile.TemporaryFile() as spool:
+            buffered: list[bytes] = []
+            pending = 0
+            for line in audit.export(where, made.format, context):
+                data = line.encode()
+                buffered.append(data)
+                pending += len(data)
+                made.events += 1
+                if pending >= EXPORT_CHUNK:
+                    _write(spool, digest, buffered)
+                    buffered, pending = [], 0
+            _write(spool, digest, buffered)
+            made.size = spool.tell()
+            spool.seek(0)
+            name = f"exports/{made.pk}.{made.format}"
+            _delete(storage, name)
+            storage.save(name, File(spool))
+        if made.format == "csv":
+            made.events = max(made.events - 1, 0)  # the header line
+        made.storage_name = name
+        made.sha256 = digest.hexdigest()
+        made.state = AuditExport.State.DONE
+        made.finished = timezone.now()
+        made.expires = made.finished + timedelta(hours=settings.SECUREPIX_RESULT_HOURS)
+        made.save()
+    return "done"
+
+
+def _write(spool: IO[bytes], digest: Any, pieces: list[bytes]) -> None:
+    chunk = b"".join(pieces)
+    digest.update(chunk)
+    spool.write(chunk)
+
+
+def own_export(context: Context, export_id: Any) -> AuditExport:
+    made = AuditExport.objects.filter(pk=export_id, owner=context.actor).first() if context.actor else None
+    if made is None:
+        raise SecurePixError("no such export", code=ErrorCode.NOT_FOUND)
+    return made
+
+
+def export_status(made: AuditExport) -> dict[str, Any]:
+    available = made.state == AuditExport.State.DONE and made.deleted is None and made.expires is not None
+    return {
+        "id": str(made.pk),
+        "state": made.state,
+        "format": made.format,
+        "filter": made.filter,
+        "created": made.created.isoformat(),
+        "finished": made.finished.isoformat() if made.finished else None,
+        "events": made.events,
+        "size": made.size,
+        "sha256": made.sha256,
+        "expires": made.expires.isoformat() if made.expires else None,
+        "available": bool(available and made.expires and made.expires > timezone.now()),
+    }
+
+
+def do_download_export(*, context: Context, export_id: Any) -> Download:
+    made = own_export(context, export_id)
+    if made.state != AuditExport.State.DONE:
+        raise SecurePixError("the export is not written yet: check its state", code=ErrorCode.NOT_FOUND)
+    if made.deleted is not None or made.expires is None or made.expires <= timezone.now():
+        raise SecurePixError("the export expired and was deleted", code=ErrorCode.EXPIRED)
+    handle = results_storage().open(made.storage_name, "rb")
+    record(Action.DOWNLOAD, Outcome.SUCCESS, context, extra={"export": str(made.pk), "sha256": made.sha256})
+    return Download(handle, f"securepix-audit-{str(made.pk)[:8]}.{made.format}", made.size)
+
+
 def purge_expired(now: Any = None) -> int:
-    """Delete expired results (the rows stay, marked deleted) and the staged
-    inputs of finished jobs; returns how many results were deleted."""
+    """Delete expired results and audit exports (the rows stay, marked
+    deleted) and the staged inputs of finished jobs; returns how many results
+    and exports were deleted."""
     now = now or timezone.now()
     storage = results_storage()
     deleted = 0
     for result in StoredResult.objects.filter(expires__lte=now, deleted__isnull=True):
         _delete(storage, result.storage_name)
         StoredResult.objects.filter(pk=result.pk).update(deleted=now)
+        deleted += 1
+    for made in AuditExport.objects.filter(expires__lte=now, deleted__isnull=True):
+        _delete(storage, made.storage_name)
+        AuditExport.objects.filter(pk=made.pk).update(deleted=now)
         deleted += 1
     for job_file in (
         JobFile.objects.filter(job__finished__isnull=False, job__finished__lte=now)

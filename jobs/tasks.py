@@ -13,6 +13,15 @@ def run_file(file_id: int, sealed: str) -> str:
     return services.run_file(file_id, sealed)
 
 
+@shared_task(name="jobs.audit_export", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def audit_export(export_id: str) -> str:
+    return services.run_audit_export(export_id)
+
+
+def dispatch_export(export_id: str) -> None:
+    audit_export.delay(export_id)
+
+
 @shared_task(name="jobs.purge_expired", ignore_result=True)
 def purge_expired() -> int:
     return services.purge_expired()

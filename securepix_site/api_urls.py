@@ -34,5 +34,10 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/cancel", jobs.JobCancel.as_view(), name="api-job-cancel"),
     path("jobs/<uuid:job_id>/download", jobs.JobDownload.as_view(), name="api-job-download"),
     path("results/<uuid:result_id>", jobs.ResultDownload.as_view(), name="api-result"),
+    path("audit/exports", jobs.AuditExports.as_view(), name="api-audit-exports"),
+    path("audit/exports/<uuid:export_id>", jobs.AuditExportDetail.as_view(), name="api-audit-export-job"),
+    path(
+        "audit/exports/<uuid:export_id>/download", jobs.AuditExportDownload.as_view(), name="api-audit-export-download"
+    ),
     path("me", site.Me.as_view(), name="api-me"),
 ]

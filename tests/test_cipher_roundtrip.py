@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pytest
@@ -101,3 +102,34 @@ def test_the_icc_profile_comes_back_after_decryption() -> None:
     _, decrypted = _round_trip(data)
     restored = Image.open(io.BytesIO(imagefile.encode(decrypted)[0]))
     assert restored.info["icc_profile"] == profile
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "mode"),
+    [
+        ((3000, 700, 3), np.uint8, "RGB"),  # many pieces, more than one group of threads
+        ((1500, 1100, 4), np.uint8, "RGBA"),
+        ((2100, 999), np.uint8, "L"),
+        ((700, 901, 2), np.uint8, "LA"),
+        ((1200, 800, 3), np.uint16, "RGB;16"),
+        ((5, 1, 3), np.uint8, "RGB"),  # one pixel wide: nothing to its left
+    ],
+)
+def test_decrypted_pngs_are_written_in_parallel_pieces_that_any_reader_takes(
+    shape: tuple[int, ...], dtype: Any, mode: str
+) -> None:
+    import cv2
+
+    rng = np.random.default_rng(len(shape) * 7 + shape[0])
+    top = 65536 if dtype == np.uint16 else 256
+    smooth = np.cumsum(rng.integers(0, 3, shape), axis=1) % top  # photo-like: the Sub filter helps
+    samples = smooth.astype(dtype)
+    out, suffix = imagefile.encode(DecodedImage(samples, mode, "PNG"))
+    assert suffix == ".png"
+    read = cv2.imdecode(np.frombuffer(out, np.uint8), cv2.IMREAD_UNCHANGED)
+    if mode == "LA":
+        read = read[..., [0, 3]]  # OpenCV reads grey+alpha as BGRA
+    elif samples.ndim == 3:
+        read = read[..., [2, 1, 0, 3][: samples.shape[2]]]  # OpenCV reads BGR(A)
+    assert read.dtype == samples.dtype and (read.reshape(samples.shape) == samples).all()
+    assert (imagefile.decode(out, 10**8).samples == samples).all()

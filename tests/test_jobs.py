@@ -295,3 +295,32 @@ def test_the_encrypt_page_links_each_result_and_one_zip_instead_of_embedding_the
     assert stranger.get(link).status_code == 404 and stranger.get(f"/jobs/{job}/download").status_code == 404
     taken = htmx(stranger, "/encrypt/run", {**form, "job": job, "image": SimpleUploadedFile("c.png", photos(1)[0][1])})
     assert taken.status_code == 404 and StoredResult.objects.count() == 2
+
+
+def test_an_audit_export_runs_as_a_job_into_storage_for_its_auditor(
+    auditor_api: APIClient, auditor: Any, operator: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any
+) -> None:
+    from audit.services import record
+    from core.context import Context
+
+    for _ in range(5):
+        record("classify", "success", Context(actor=operator))
+    monkeypatch.setattr(services, "EXPORT_CHUNK", 100)  # several chunks
+    with django_capture_on_commit_callbacks(execute=True):
+        started = auditor_api.post("/api/v1/audit/exports?format=jsonl&action=classify")
+    assert started.status_code == 202, started.content
+    status = auditor_api.get(started["Location"]).json()
+    assert status["state"] == "done" and status["events"] == 5 and status["available"]
+    assert status["filter"] == {"action": "classify"}
+    download = auditor_api.get(started["Location"] + "/download")
+    lines = b"".join(download.streaming_content).decode().splitlines()
+    assert download["Content-Type"] == "application/x-ndjson" and len(lines) == 5
+    assert all(json.loads(line)["action"] == "classify" for line in lines)
+    assert status["size"] == sum(len(line) + 1 for line in lines)
+    assert AuditEvent.objects.filter(action="export", actor=auditor).count() == 1
+    assert AuditEvent.objects.filter(action="download", actor=auditor).count() == 1
+    other = token_client(make_user("another-auditor", "auditor"))
+    assert other.get(started["Location"]).status_code == 404
+    assert other.get(started["Location"] + "/download").status_code == 404
+    assert token_client(operator).post("/api/v1/audit/exports").status_code == 403
+    assert auditor_api.post("/api/v1/audit/exports?format=xml").status_code == 400
