@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -477,6 +478,22 @@ def purge_expired(now: Any = None) -> int:
     if deleted:
         log.info("deleted %d expired results", deleted)
     return deleted
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    """A job's state and counts per file state, without its files."""
+    counts = {state: 0 for state in JobFile.State.values}
+    for row in job.files.values("state").annotate(n=Count("id")):
+        counts[row["state"]] = row["n"]
+    return {
+        "id": str(job.id),
+        "kind": job.kind,
+        "state": "cancelled" if job.cancelled else ("finished" if job.finished else "running"),
+        "created": job.created.isoformat(),
+        "total": job.total,
+        "counts": counts,
+        "finished_files": job.total - counts["queued"],
+    }
 
 
 def job_status(job: Job) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from web.pages import data_url, no_store, page, refusal
 from web.uploads import uploads
 
 from . import services
+from .models import Job
 
 PREVIEW_PIXELS = 128
 
@@ -90,6 +91,25 @@ def file_response(download: services.Download, content_type: str) -> FileRespons
 
 def _file(download: services.Download, content_type: str) -> HttpResponse:
     return cast(HttpResponse, file_response(download, content_type))  # the page decorators take any response
+
+
+@require_GET
+@page(permissions.ENCRYPT)
+def jobs_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "jobs/jobs.html", _jobs_context(request))
+
+
+@require_GET
+@page(permissions.ENCRYPT)
+def jobs_list(request: HttpRequest) -> HttpResponse:
+    """The jobs table alone: the page asks again every two seconds while a job runs."""
+    return render(request, "jobs/_jobs.html", _jobs_context(request))
+
+
+def _jobs_context(request: HttpRequest) -> dict[str, Any]:
+    owner = context_from(request).actor
+    jobs = [services.job_summary(job) for job in Job.objects.filter(owner=owner)[:20]]
+    return {"jobs": jobs, "running": any(job["state"] == "running" for job in jobs)}
 
 
 @require_GET

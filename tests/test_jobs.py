@@ -324,3 +324,28 @@ def test_an_audit_export_runs_as_a_job_into_storage_for_its_auditor(
     assert other.get(started["Location"] + "/download").status_code == 404
     assert token_client(operator).post("/api/v1/audit/exports").status_code == 403
     assert auditor_api.post("/api/v1/audit/exports?format=xml").status_code == 400
+
+
+def test_the_jobs_page_shows_progress_and_asks_again_while_a_job_runs(operator: Any) -> None:
+    from core.context import Context
+    from jobs.contracts import JobRequest
+    from tests.test_pages import browser_for
+
+    request = JobRequest.from_form({"password": PASSWORD, "declared_domain": "none"}, photos(3), [], services.limits())
+    queued: list[tuple[int, str]] = []
+    job = services.do_submit_job(context=Context(actor=operator), request=request, dispatch=lambda *m: queued.append(m))
+    client = browser_for(operator)
+    page = client.get("/jobs/").content.decode()
+    assert 'data-state="running"' in page and "0 of 3" in page and 'hx-trigger="every 2s"' in page
+    first = JobFile.objects.filter(job=job).order_by("index").first()
+    assert first is not None
+    token = sealing.seal_secrets(sealing.JobSecrets(b"\0" * 32, PASSWORD), django_settings.SECRET_KEY)
+    with pytest.raises(ValueError):  # not this job's key: nothing is done
+        services.run_file(first.pk, token)
+    services.do_cancel_job(context=Context(actor=operator), job_id=job.id)
+    for file_id in JobFile.objects.filter(job=job).values_list("pk", flat=True):
+        services.run_file(file_id, sealing.seal_secrets(sealing.JobSecrets(b"\0" * 32, ""), django_settings.SECRET_KEY))
+    fragment = client.get("/jobs/list").content.decode()
+    assert 'data-state="cancelled"' in fragment and "3 of 3" in fragment and "3 left out" in fragment
+    assert "every 2s" not in fragment  # nothing runs: the page stops asking
+    assert client.get("/jobs/").status_code == 200

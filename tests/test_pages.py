@@ -39,6 +39,7 @@ def htmx(client: Client, url: str, data: dict[str, Any]) -> Any:
         ("/", {"operator", "auditor", "admin"}),
         ("/encrypt/", {"operator", "admin"}),
         ("/decrypt/", {"operator", "admin"}),
+        ("/jobs/", {"operator", "admin"}),
         ("/audit/", {"auditor", "admin"}),
         ("/accounts/tokens/", {"operator", "auditor", "admin"}),
         ("/accounts/two-factor/", {"operator", "auditor", "admin"}),
