@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from cipher.contracts import EncryptRequest
@@ -17,6 +18,12 @@ from core.errors import ErrorCode, InvalidInput, SecurePixError, UploadTooLarge
 from core.forms import Upload, text
 
 KINDS = ("encrypt", "classify")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and line breaks are fine in a reason
+
+
+def file_name(name: str) -> str:
+    """The last part of a file's name (either slash), without control characters."""
+    return _CONTROL.sub("", name.replace("\\", "/").rsplit("/", 1)[-1])[:255]
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,12 @@ class JobRequest:
             raise InvalidInput({"kind": [f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}"]})
         if len(archives) > 1:
             raise InvalidInput({"archive": ["send at most one ZIP archive"]})
-        uploads = [*files, *(unpack_zip(archives[0][1], limits) if archives else [])]
+        uploads = [(file_name(name), data) for name, data in files]
+        if archives:
+            unpacked = unpack_zip(archives[0][1], limits)
+            if not unpacked:
+                raise InvalidInput({"archive": ["the archive holds no files"]})
+            uploads += unpacked
         if not uploads:
             raise InvalidInput({"files": ["choose the files of the job (or one ZIP archive)"]})
         check_size(uploads, limits)
@@ -99,10 +111,12 @@ def _per_file(fields: Mapping[str, Any], name: str, count: int) -> list[str] | N
         return None
     try:
         values = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidInput({name: ["must be a JSON list of strings, one per file"]}) from None
     if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
         raise InvalidInput({name: ["must be a JSON list of strings, one per file"]})
+    if any(_CONTROL.search(value) for value in values):
+        raise InvalidInput({name: ["must not hold control characters"]})
     if len(values) != count:
         raise InvalidInput({name: [f"has {len(values)} entries for {count} files"]})
     return values
@@ -127,11 +141,11 @@ def unpack_zip(data: bytes, limits: JobLimits) -> list[tuple[str, bytes]]:
         members = [
             info
             for info in archive.infolist()
-            if not info.is_dir()
-            and not PurePosixPath(info.filename).name.startswith((".", "__MACOSX"))
+            if file_name(info.filename)  # not a folder, nor a name Python's zipfile cut to nothing
+            and not file_name(info.filename).startswith(".")  # hidden files, macOS resource forks
             and "__MACOSX" not in info.filename
         ]
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as error:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, IndexError) as error:
         problem = f"the archive is not a ZIP file SecurePix reads: {error}"
         raise SecurePixError(problem, code=ErrorCode.BAD_INPUT) from None
     check_size([(member.filename, b"") for member in members], limits)
@@ -143,12 +157,14 @@ def unpack_zip(data: bytes, limits: JobLimits) -> list[tuple[str, bytes]]:
         try:
             with archive.open(info) as member:
                 content = member.read(left + 1)  # never more than the limit, whatever the header says
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, OSError, EOFError) as error:
-            raise SecurePixError(
-                f"{info.filename} in the archive cannot be read: {error}", code=ErrorCode.BAD_INPUT
-            ) from None
+        except RuntimeError:  # zipfile's word for an encrypted entry
+            problem = f"{file_name(info.filename)} in the archive is encrypted: send it without a ZIP password"
+            raise SecurePixError(problem, code=ErrorCode.BAD_INPUT) from None
+        except (zipfile.BadZipFile, NotImplementedError, ValueError, OSError, EOFError, zlib.error):
+            problem = f"{file_name(info.filename)} in the archive is damaged or packed in a way SecurePix does not read"
+            raise SecurePixError(problem, code=ErrorCode.BAD_INPUT) from None
         left -= len(content)
         if left < 0:
             raise UploadTooLarge(f"the archive unpacks to more than {limits.max_bytes} bytes")
-        files.append((PurePosixPath(info.filename).name[:255], content))
+        files.append((file_name(info.filename), content))
     return files

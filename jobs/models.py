@@ -23,6 +23,8 @@ class Job(models.Model):
     cancelled = models.BooleanField(default=False)
     total = models.PositiveIntegerField()
     client_address = models.CharField(max_length=45, blank=True)  # of the request that submitted it
+    cipher = models.CharField(max_length=16, default="chaotic")
+    from_page = models.BooleanField(default=False)  # the encrypt page's batch (its files run in the page's requests)
 
     class Meta:
         ordering = ["-created"]

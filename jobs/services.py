@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import IO, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 from django.db import connection, transaction
@@ -83,12 +84,6 @@ def do_submit_job(*, context: Context, request: JobRequest, dispatch: Dispatch) 
     }
     try:
         request.check()
-        active = Job.objects.filter(owner=context.actor, finished__isnull=True, cancelled=False).count()
-        if active >= settings.SECUREPIX_JOB_MAX_ACTIVE:
-            raise SecurePixError(
-                f"you have {active} jobs running, the most allowed: wait for one to finish, or cancel one",
-                code=ErrorCode.TOO_MANY_JOBS,
-            )
     except SecurePixError as error:
         record(Action.JOB_SUBMIT, Outcome.FAILURE, context, reason=error.audit_reason, **fields)
         raise
@@ -96,34 +91,57 @@ def do_submit_job(*, context: Context, request: JobRequest, dispatch: Dispatch) 
     sealed = sealing.seal_secrets(secrets, settings.SECRET_KEY)
     storage = results_storage()
     with transaction.atomic():
-        job = Job.objects.create(
-            owner=context.actor, kind=request.kind, total=len(request.files), client_address=context.client_address
-        )
-        job_files = JobFile.objects.bulk_create(
-            JobFile(
-                job=job,
-                index=index,
-                name=item.upload.name[:255],
-                declared_domain=item.declared_domain,
-                acknowledgment_reason=item.acknowledgment_reason,
-                input_bytes=len(item.upload.data),
+        # counted under the user's row lock: two submissions at once cannot both take the last place
+        get_user_model().objects.select_for_update().filter(pk=context.actor.pk).first()
+        active = Job.objects.filter(owner=context.actor, finished__isnull=True, cancelled=False).count()
+        too_many = active >= settings.SECUREPIX_JOB_MAX_ACTIVE
+        if not too_many:
+            job = Job.objects.create(
+                owner=context.actor,
+                kind=request.kind,
+                total=len(request.files),
+                client_address=context.client_address,
+                cipher=request.cipher,
             )
-            for index, item in enumerate(request.files)
-        )
-        for job_file, item in zip(job_files, request.files, strict=True):
-            storage.save(
-                _staged_name(job_file),
-                ContentFile(sealing.seal_input(secrets.key, _label(job_file), item.upload.data)),
+            job_files = JobFile.objects.bulk_create(
+                JobFile(
+                    job=job,
+                    index=index,
+                    name=item.upload.name[:255],
+                    declared_domain=item.declared_domain,
+                    acknowledgment_reason=item.acknowledgment_reason,
+                    input_bytes=len(item.upload.data),
+                )
+                for index, item in enumerate(request.files)
             )
-        fields["extra"]["job"] = str(job.id)
-        record(Action.JOB_SUBMIT, Outcome.SUCCESS, context, **fields)
-        ids = [job_file.pk for job_file in JobFile.objects.filter(job=job).order_by("index")]
+            staged: list[str] = []
+            try:
+                for job_file, item in zip(job_files, request.files, strict=True):
+                    sealed_input = sealing.seal_input(secrets.key, _label(job_file), item.upload.data)
+                    staged.append(storage.save(_staged_name(job_file), ContentFile(sealed_input)))
+            except BaseException:
+                for name in staged:  # the job is rolled back: so are its staged files
+                    _delete(storage, name)
+                raise
+            fields["extra"]["job"] = str(job.id)
+            record(Action.JOB_SUBMIT, Outcome.SUCCESS, context, **fields)
+            ids = [job_file.pk for job_file in JobFile.objects.filter(job=job).order_by("index")]
 
-        def queue_every_file() -> None:
-            for file_id in ids:
-                dispatch(file_id, sealed)
+            def queue_every_file() -> None:
+                for file_id in ids:
+                    try:
+                        dispatch(file_id, sealed)
+                    except Exception:  # one file that cannot be queued must not hold back the others
+                        log.exception("file %s of job %s could not be queued", file_id, job.id)
 
-        transaction.on_commit(queue_every_file)
+            transaction.on_commit(queue_every_file)
+    if too_many:
+        refusal = SecurePixError(
+            f"you have {active} jobs running, the most allowed: wait for one to finish, or cancel one",
+            code=ErrorCode.TOO_MANY_JOBS,
+        )
+        record(Action.JOB_SUBMIT, Outcome.FAILURE, context, reason=refusal.audit_reason, **fields)
+        raise refusal
     return job
 
 
@@ -153,12 +171,19 @@ def run_file(file_id: int, sealed: str) -> str:
             data = sealing.open_input(secrets.key, _label(job_file), _read(storage, _staged_name(job_file)))
             context = Context(actor=job.owner, client_address=job.client_address, request_id=str(job.id))
             try:
-                if job.kind == Job.Kind.ENCRYPT:
-                    _encrypt(job_file, data, secrets.password, context, storage)
-                else:
-                    _classify(job_file, data, context)
-            except SecurePixError as error:  # recorded by the service, in this transaction
-                _finish(job_file, JobFile.State.FAILED, {"error": {"code": error.code, "message": error.message}})
+                with transaction.atomic():  # a savepoint: an unexpected failure takes back the file's work
+                    try:
+                        if job.kind == Job.Kind.ENCRYPT:
+                            _encrypt(job_file, data, secrets.password, job.cipher, context, storage)
+                        else:
+                            _classify(job_file, data, context)
+                    except SecurePixError as error:  # recorded by the service, kept with the file's state
+                        failure = {"error": {"code": error.code, "message": error.message}}
+                        _finish(job_file, JobFile.State.FAILED, failure)
+            except Exception:
+                log.exception("file %s of job %s failed", job_file.index, job.id)
+                failure = {"error": {"code": ErrorCode.SERVER_ERROR.code, "message": "the platform failed (logged)"}}
+                _finish(job_file, JobFile.State.FAILED, failure)
         _close_job_if_done(job)
         state = job_file.state
         staged = _staged_name(job_file)
@@ -166,11 +191,14 @@ def run_file(file_id: int, sealed: str) -> str:
     return str(state)
 
 
-def _encrypt(job_file: JobFile, data: bytes, password: str, context: Context, storage: Storage) -> None:
+def _encrypt(
+    job_file: JobFile, data: bytes, password: str, cipher_name: str, context: Context, storage: Storage
+) -> None:
     request = EncryptRequest(
         Upload(job_file.name, data),
         password,
         job_file.declared_domain,
+        cipher=cipher_name,
         acknowledge=bool(job_file.acknowledgment_reason),
         acknowledgment_reason=job_file.acknowledgment_reason,
     )
@@ -188,7 +216,13 @@ class Kept:
 
 
 def do_keep_page_result(
-    *, context: Context, job_id: str, upload: Upload, declared_domain: str, encrypted: cipher.Encrypted
+    *,
+    context: Context,
+    job_id: str,
+    upload: Upload,
+    declared_domain: str,
+    cipher_name: str,
+    encrypted: cipher.Encrypted,
 ) -> Kept:
     """Keep what the encrypt page made (do_encrypt already recorded it) as a
     stored result of the page's batch: a job of its own for the first file
@@ -196,14 +230,20 @@ def do_keep_page_result(
     to each result and to one ZIP of them all instead of embedding them."""
     with transaction.atomic():
         if job_id:
-            job = own_job(context, job_id)
-            job = Job.objects.select_for_update().get(pk=job.pk)
+            job = Job.objects.select_for_update().get(pk=own_job(context, job_id).pk)
+            if not job.from_page or job.cancelled:
+                raise InvalidInput({"job": ["must be the batch this page started"]})
+            if job.total >= settings.SECUREPIX_JOB_MAX_FILES:
+                problem = f"a batch may have at most {settings.SECUREPIX_JOB_MAX_FILES} files: start another"
+                raise SecurePixError(problem, code=ErrorCode.TOO_MANY_FILES)
         else:
             job = Job.objects.create(
                 owner=context.actor,
                 kind=Job.Kind.ENCRYPT,
                 total=0,
                 client_address=context.client_address,
+                cipher=cipher_name,
+                from_page=True,
                 finished=timezone.now(),  # the page runs the files itself: nothing waits for a worker
             )
         job_file = JobFile.objects.create(
@@ -265,6 +305,9 @@ def _finish(job_file: JobFile, state: str, outcome: dict[str, Any]) -> None:
 
 
 def _close_job_if_done(job: Job) -> None:
+    """Under the job's row lock, so that of two workers finishing its last files
+    at once, the second sees the first's file done and closes the job."""
+    Job.objects.select_for_update().filter(pk=job.pk).first()
     if not JobFile.objects.filter(job=job, state=JobFile.State.QUEUED).exists():
         Job.objects.filter(pk=job.pk, finished__isnull=True).update(finished=timezone.now())
 
@@ -382,35 +425,48 @@ def run_audit_export(export_id: str) -> str:
             return "busy" if AuditExport.objects.filter(pk=export_id).exists() else "gone"
         if made.state != AuditExport.State.QUEUED:
             return "already"
-        context = Context(actor=made.owner, client_address=made.client_address)
-        where = audit.EventFilter.from_dict(made.filter)
-        digest = hashlib.sha256()
-        with tempfile.TemporaryFile() as spool:
-            buffered: list[bytes] = []
-            pending = 0
-            for line in audit.export(where, made.format, context):
-                data = line.encode()
-                buffered.append(data)
-                pending += len(data)
-                made.events += 1
-                if pending >= EXPORT_CHUNK:
-                    _write(spool, digest, buffered)
-                    buffered, pending = [], 0
-            _write(spool, digest, buffered)
-            made.size = spool.tell()
-            spool.seek(0)
-            name = f"exports/{made.pk}.{made.format}"
-            _delete(storage, name)
-            storage.save(name, File(spool))
-        if made.format == "csv":
-            made.events = max(made.events - 1, 0)  # the header line
-        made.storage_name = name
-        made.sha256 = digest.hexdigest()
-        made.state = AuditExport.State.DONE
-        made.finished = timezone.now()
-        made.expires = made.finished + timedelta(hours=settings.SECUREPIX_RESULT_HOURS)
-        made.save()
+        try:
+            with transaction.atomic():  # a savepoint: a failure leaves a failed export, not a stuck one
+                _write_export(made, storage)
+        except Exception as error:
+            log.exception("audit export %s failed", made.pk)
+            made.state = AuditExport.State.FAILED
+            made.error = type(error).__name__
+            made.finished = timezone.now()
+            made.save()
+            return "failed"
     return "done"
+
+
+def _write_export(made: AuditExport, storage: Storage) -> None:
+    context = Context(actor=made.owner, client_address=made.client_address)
+    where = audit.EventFilter.from_dict(made.filter)
+    digest = hashlib.sha256()
+    with tempfile.TemporaryFile() as spool:
+        buffered: list[bytes] = []
+        pending = 0
+        for line in audit.export(where, made.format, context):
+            data = line.encode()
+            buffered.append(data)
+            pending += len(data)
+            made.events += 1
+            if pending >= EXPORT_CHUNK:
+                _write(spool, digest, buffered)
+                buffered, pending = [], 0
+        _write(spool, digest, buffered)
+        made.size = spool.tell()
+        spool.seek(0)
+        name = f"exports/{made.pk}.{made.format}"
+        _delete(storage, name)
+        storage.save(name, File(spool))
+    if made.format == "csv":
+        made.events = max(made.events - 1, 0)  # the header line
+    made.storage_name = name
+    made.sha256 = digest.hexdigest()
+    made.state = AuditExport.State.DONE
+    made.finished = timezone.now()
+    made.expires = made.finished + timedelta(hours=settings.SECUREPIX_RESULT_HOURS)
+    made.save()
 
 
 def _write(spool: IO[bytes], digest: Any, pieces: list[bytes]) -> None:

@@ -49,7 +49,12 @@ def encrypt_file(request: HttpRequest) -> HttpResponse:
             services.own_job(who, _uuid(job_id))
         done = cipher.do_encrypt(context=who, request=contract)
         kept = services.do_keep_page_result(
-            context=who, job_id=job_id, upload=contract.upload, declared_domain=contract.declared_domain, encrypted=done
+            context=who,
+            job_id=job_id,
+            upload=contract.upload,
+            declared_domain=contract.declared_domain,
+            cipher_name=contract.cipher,
+            encrypted=done,
         )
     except SecurePixError as error:
         return refusal(request, error)

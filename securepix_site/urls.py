@@ -47,5 +47,6 @@ urlpatterns = [
     path("api/docs/", views.swagger_ui, name="api-docs"),
 ]
 
+handler400 = "securepix_site.views.bad_request"
 handler404 = "securepix_site.views.not_found"
 handler500 = "securepix_site.views.server_error"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from drf_spectacular.views import SpectacularSwaggerSplitView
@@ -51,6 +52,24 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _wants_json(request):
         return json_error(ErrorCode.NOT_FOUND, "no such API endpoint")
     return render(request, "error.html", {"title": "Not found", "message": "There is no such page."}, status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Requests Django refuses before any view (too many files or fields, a body too large)."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    if isinstance(exception, TooManyFilesSent):
+        code, message = ErrorCode.TOO_MANY_FILES, f"at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files per request"
+    elif isinstance(exception, RequestDataTooBig):
+        code, message = ErrorCode.UPLOAD_TOO_LARGE, "the request body is larger than the limit"
+    elif isinstance(exception, TooManyFieldsSent):
+        code, message = ErrorCode.INVALID, "the request has too many fields"
+    else:
+        code, message = ErrorCode.BAD_INPUT, "the request cannot be used"
+    if _wants_json(request):
+        return json_error(code, message)
+    page = {"title": "Bad request", "message": message[:1].upper() + message[1:] + "."}
+    return render(request, "error.html", page, status=code.status)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -349,3 +349,96 @@ def test_the_jobs_page_shows_progress_and_asks_again_while_a_job_runs(operator: 
     assert 'data-state="cancelled"' in fragment and "3 of 3" in fragment and "3 left out" in fragment
     assert "every 2s" not in fragment  # nothing runs: the page stops asking
     assert client.get("/jobs/").status_code == 200
+
+
+def test_the_chosen_cipher_is_the_one_each_file_gets(
+    operator_api: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    from cipher.engine import container
+
+    job = submit(
+        operator_api, photos(1), django_capture_on_commit_callbacks, declared_domain="none", cipher="aes-gcm"
+    ).json()
+    data = b"".join(operator_api.get(f"/api/v1/results/{job['files'][0]['result']['id']}").streaming_content)
+    assert container.read_header(data, 10**8).cipher == "aes-gcm"
+    assert AuditEvent.objects.get(action="encrypt", request_id=job["id"]).extra["cipher"] == "aes-gcm"
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        # a name that starts with NUL, which Python's zipfile cuts to nothing
+        ({"archive": zip_of({"X.png": b"x"}).replace(b"X.png", b"\0.png")}, "invalid"),
+        ({"archive": zip_of({})}, "invalid"),
+        ({"declared_domains": "[" * 100_000}, "invalid"),
+        ({"acknowledgment_reasons": '["why\\u0000not", ""]'}, "invalid"),
+    ],
+)
+def test_odd_jobs_are_clear_400s(operator_api: APIClient, fields: dict[str, Any], code: str) -> None:
+    form: dict[str, Any] = {"password": PASSWORD, "declared_domain": "none", **fields}
+    if "archive" in form:
+        form["archive"] = _named("a.zip", form["archive"])
+    else:
+        form["files"] = [_named(name, data) for name, data in photos(2)]
+    response = operator_api.post("/api/v1/jobs", form, format="multipart")
+    assert response.status_code == 400 and response.json()["error"]["code"] == code, response.content
+    assert not Job.objects.exists()
+
+
+def test_more_files_than_a_request_may_carry_is_a_json_413(operator_api: APIClient, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+    form = {"password": PASSWORD, "declared_domain": "none", "files": [_named(*p) for p in photos(4)]}
+    response = operator_api.post("/api/v1/jobs", form, format="multipart")
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_many_files"
+
+
+def test_one_file_failing_unexpectedly_fails_alone(
+    operator_api: APIClient, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cipher import services as cipher_services
+
+    real = cipher_services.do_encrypt
+    calls = []
+
+    def flaky(**kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("no room")
+        return real(**kwargs)
+
+    monkeypatch.setattr(cipher_services, "do_encrypt", flaky)
+    status = submit(operator_api, photos(3), django_capture_on_commit_callbacks, declared_domain="none").json()
+    assert [f["state"] for f in status["files"]] == ["failed", "done", "done"]
+    assert status["files"][0]["error"]["code"] == "server_error" and status["state"] == "finished"
+
+
+def test_the_page_adds_only_to_its_own_batch(
+    operator: Any, operator_api: APIClient, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.test_pages import browser_for, htmx
+
+    api_job = submit(operator_api, photos(1), django_capture_on_commit_callbacks, declared_domain="none").json()
+    form = {"password": PASSWORD, "password2": PASSWORD, "declared_domain": "none", "job": api_job["id"]}
+    answer = htmx(
+        browser_for(operator), "/encrypt/run", {**form, "image": SimpleUploadedFile("a.png", photos(1)[0][1])}
+    )
+    assert answer.status_code == 400 and "batch this page started" in answer.content.decode()
+    assert Job.objects.get(pk=api_job["id"]).total == 1
+
+
+def test_a_failed_audit_export_says_so_and_frees_its_place(
+    auditor_api: APIClient, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(services, "_write_export", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        started = auditor_api.post("/api/v1/audit/exports")
+    assert auditor_api.get(started["Location"]).json()["state"] == "failed"
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = auditor_api.post("/api/v1/audit/exports")
+    assert again.status_code == 202 and auditor_api.get(again["Location"]).json()["state"] == "done"
