@@ -41,11 +41,11 @@ serve: $(STAMP)
 serve-stop:
 	scripts/serve stop
 
-# The audit and API tests run a second time on a real PostgreSQL server, which
+# The audit, API and jobs tests run a second time on a real PostgreSQL server, which
 # scripts/local-postgres installs (as root) and starts on a local port.
 PLATFORM_TESTS := tests/test_audit_chain.py tests/test_audit_concurrency.py tests/test_audit_log.py tests/test_audit_upgrade.py \
 	tests/test_admin_audit.py tests/test_api.py \
-	tests/test_roles.py tests/test_accounts.py tests/test_no_secrets.py tests/test_mismatch_policy.py
+	tests/test_roles.py tests/test_accounts.py tests/test_no_secrets.py tests/test_mismatch_policy.py tests/test_jobs.py
 
 test: $(STAMP)
 	@scripts/install-system-packages --browser
