@@ -83,7 +83,9 @@ def _status(job: Job, status: int = 200) -> JsonResponse:
 class Jobs(APIView):
     """POST: submit a job (202, its status; each file runs as a task). GET: your jobs, newest first."""
 
-    permission_classes = [requires()]
+    # the role is checked before the body is read (an archive is not unpacked for
+    # someone who may not submit); the service checks encrypt or classify again
+    permission_classes = [requires(permissions.CLASSIFY)]
     parser_classes = [MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": JobForm}, responses={202: JobStatus})

@@ -369,6 +369,8 @@ def do_download_job(*, context: Context, job_id: Any) -> Download:
         StoredResult.objects.filter(job_file__job=job, deleted__isnull=True, expires__gt=now).select_related("job_file")
     )
     if not results:
+        if StoredResult.objects.filter(job_file__job=job).exists():
+            raise SecurePixError("the job's results expired and were deleted", code=ErrorCode.EXPIRED)
         raise SecurePixError("this job has no stored result to download", code=ErrorCode.NOT_FOUND)
     spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 (the response closes it)
     storage = results_storage()

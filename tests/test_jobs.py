@@ -217,6 +217,9 @@ def test_jobs_and_results_are_their_owners_alone(
             assert client.get(path).status_code == 404, path
         assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 404
     assert APIClient().get(f"/api/v1/results/{result}").status_code == 401
+    # an auditor may not submit: refused before the body is even read
+    archive = {"archive": _named("a.zip", zip_of({"a.png": photos(1)[0][1]})), "declared_domain": "none"}
+    assert auditor_api.post("/api/v1/jobs", archive, format="multipart").status_code == 403
 
 
 def test_a_file_runs_once_however_often_its_task_is_delivered(
@@ -261,6 +264,7 @@ def test_expired_results_are_deleted_and_say_so(
     assert not any(p.is_file() for p in _results_in_a_temporary_folder.rglob("*"))
     gone = operator_api.get(f"/api/v1/results/{result['id']}")
     assert gone.status_code == 410 and gone.json()["error"]["code"] == "expired"
+    assert operator_api.get(f"/api/v1/jobs/{job['id']}/download").status_code == 410
     assert operator_api.get(f"/api/v1/jobs/{job['id']}").json()["files"][0]["result"]["available"] is False
 
 
