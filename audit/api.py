@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from django.db.models import QuerySet
@@ -126,8 +125,21 @@ class Verify(APIView):
 NOTE_BYTES = 64 * 1024  # a cosigned checkpoint is a few hundred bytes
 
 
+class PlainTextRenderer(renderers.BaseRenderer):
+    """Text bodies (checkpoints, keys); errors go through the JSON renderer (PlainTextView)."""
+
+    media_type = "text/plain"
+    format = "txt"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return str(data).encode()
+
+
 class PlainTextView(APIView):
     """Answers text/plain, and its errors in the one JSON error shape."""
+
+    renderer_classes = [PlainTextRenderer]
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
@@ -136,23 +148,10 @@ class PlainTextView(APIView):
         return response
 
 
-class PlainTextRenderer(renderers.BaseRenderer):
-    media_type = "text/plain"
-    format = "txt"
-    charset = "utf-8"
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        if isinstance(data, dict):  # an error, in the one error shape
-            return json.dumps(data).encode()
-        return str(data).encode()
-
-
 class CheckpointView(PlainTextView):
     """GET: the latest signed checkpoint (C2SP tlog-checkpoint as a signed note,
     with the witnesses' cosignature lines), for anyone: it reveals only the
     number of events. POST (auditors): sign one now."""
-
-    renderer_classes = [PlainTextRenderer]
 
     def get_permissions(self) -> list[Any]:
         return [AllowAny()] if self.request.method == "GET" else [requires(permissions.VERIFY)()]
@@ -174,7 +173,6 @@ class KeyView(PlainTextView):
     (a checkpoint's note names its key by its hash)."""
 
     permission_classes = [AllowAny]
-    renderer_classes = [PlainTextRenderer]
 
     @extend_schema(
         parameters=[OpenApiParameter("all", bool, description="also the rotated-out keys")],

@@ -45,7 +45,8 @@ def leaf_bytes(event: AuditEvent) -> bytes:
     return chain.canonical(event.content())
 
 
-def _key() -> bytes:
+def audit_key() -> bytes:
+    """The chain's key (its length is checked at start-up: audit/checks.py)."""
     return str(settings.SECUREPIX_AUDIT_KEY).encode()
 
 
@@ -93,16 +94,16 @@ def _head() -> ChainHead:
     return head
 
 
-def integrate(limit: int = BATCH, wait: bool = True) -> dict[int, AuditEvent] | None:
+def integrate(wait: bool = True) -> dict[int, AuditEvent] | None:
     """Number, chain and add to the tree the events waiting (oldest first, up to
-    `limit`), and sign a checkpoint when one is due.  Returns the events it
+    BATCH), and sign a checkpoint when one is due.  Returns the events it
     numbered by row id; None when another sequencer was busy and `wait` is
     false (that one numbers whatever had committed)."""
     with transaction.atomic():
         head = _head_if_free(wait)
         if head is None:
             return None
-        waiting = list(AuditEvent.objects.filter(sequence__isnull=True).order_by("id")[:limit])
+        waiting = list(AuditEvent.objects.filter(sequence__isnull=True).order_by("id")[:BATCH])
         if waiting:
             _append(head, waiting)
         _checkpoint_if_due(head)
@@ -112,7 +113,7 @@ def integrate(limit: int = BATCH, wait: bool = True) -> dict[int, AuditEvent] | 
 def _append(head: ChainHead, events: list[AuditEvent]) -> None:
     tree = tlog.CompactRange(head.count, [bytes.fromhex(h) for h in head.tree_edge])
     nodes: list[MerkleNode] = []
-    key = _key()
+    key = audit_key()
     for event in events:
         event.sequence = head.count + 1
         event.previous_mac = head.last_mac
@@ -180,13 +181,7 @@ class Sequencer:
         while True:
             self._wake.wait(timeout=float(settings.SECUREPIX_CHECKPOINT_SECONDS) or 1.0)
             self._wake.clear()
-            try:
-                while integrate():  # batch after batch, until nothing waits
-                    pass
-            except Exception:  # the next round tries again; the events wait, never lost
-                logger.exception("the audit sequencer failed")
-            finally:
-                connection.close()
+            integrate_all()
             with self._done:
                 self._done.notify_all()
 
@@ -223,6 +218,19 @@ def _fill(pending: dict[int, AuditEvent], numbered: dict[int, AuditEvent]) -> No
             event.sequence, event.previous_mac, event.mac = done.sequence, done.previous_mac, done.mac
 
 
+def integrate_all() -> None:
+    """Number every waiting event, batch after batch (the sequencer thread and
+    the web servers' timer); a failure is logged and the next round tries
+    again: the events wait, never lost."""
+    try:
+        while integrate():
+            pass
+    except Exception:
+        logger.exception("the audit sequencer failed")
+    finally:
+        connection.close()
+
+
 def keep_sequencing(interval: float, stop: threading.Event | None = None) -> threading.Thread:
     """A daemon thread that runs the sequencer every `interval` seconds (until
     `stop` is set), so that every event is covered by a signed checkpoint within
@@ -232,12 +240,7 @@ def keep_sequencing(interval: float, stop: threading.Event | None = None) -> thr
 
     def run() -> None:
         while not stopped.wait(interval):
-            try:
-                integrate()
-            except Exception:  # the next round tries again; the events wait, never lost
-                logger.exception("the audit sequencer failed")
-            finally:
-                connection.close()
+            integrate_all()
 
     thread = threading.Thread(target=run, name="audit-checkpoints", daemon=True)
     thread.start()
@@ -336,11 +339,6 @@ def consistency_proof(old_size: int, new_size: int) -> list[bytes]:
     if not 1 <= old_size <= new_size:
         raise LogError("from must be between 1 and to")
     return _with_stored_subtrees(lambda subtree: tlog.consistency_proof(old_size, new_size, subtree))
-
-
-def root_at(size: int) -> bytes:
-    _check_size(size)
-    return _with_stored_subtrees(lambda subtree: [tlog.root_from(size, subtree)])[0]
 
 
 def leaves(start: int, end: int) -> list[bytes]:

@@ -42,11 +42,6 @@ def _address(text: str | None) -> str:
     return address.compressed
 
 
-def audit_key() -> bytes:
-    """The chain's key (its length is checked at start-up: audit/checks.py)."""
-    return str(settings.SECUREPIX_AUDIT_KEY).encode()
-
-
 def record(action: str, outcome: str, context: Context, *, reason: str = "", **fields: Any) -> AuditEvent:
     """Append one event to the log and return it.
 
@@ -144,16 +139,16 @@ def check_chain() -> Verification:
 
     # The head first: events appended while this runs come after it, and chain on from it.
     head = stored_head()
-    ok, count = chain.intact(audit_key(), links(), head)
+    ok, count = chain.intact(log.audit_key(), links(), head)
     if not ok and head is None:
         # Nothing was recorded when the check began: the first events arrived
         # meanwhile.  Read the head they made and check against it.
         head = stored_head()
-        ok, count = chain.intact(audit_key(), links(), head)
+        ok, count = chain.intact(log.audit_key(), links(), head)
     if ok:
         return Verification(count, None)
     everything = list(links())
-    return Verification(len(everything), chain.verify(audit_key(), everything, head))
+    return Verification(len(everything), chain.verify(log.audit_key(), everything, head))
 
 
 def verify(context: Context) -> Verification:

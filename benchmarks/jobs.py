@@ -27,7 +27,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from .load import STACK, Client, multipart, operator_token
+from .load import Client, multipart, operator_token, workers
 
 
 def ct_slice() -> bytes:
@@ -52,23 +52,6 @@ def get_json(url: str, token: str, path: str) -> dict[str, object]:
         return dict(json.loads(response.read()))
 
 
-def pool_processes() -> list[int]:
-    """The Celery pool processes (children of a Celery worker process)."""
-    commands = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            parent = next(line.split()[1] for line in status.read_text().splitlines() if line.startswith("PPid:"))
-            command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, StopIteration):
-            continue
-        commands[status.parent.name] = (parent, command)
-    return [
-        int(pid)
-        for pid, (parent, command) in commands.items()
-        if "celery" in command and " worker" in command and "celery" in commands.get(parent, ("", ""))[1]
-    ]
-
-
 def run_job(url: str, token: str, files: int, kill_halfway: bool) -> dict[str, object]:
     body, content_type = multipart(
         {"password": "job benchmark password 1", "declared_domain": "medical"},
@@ -85,7 +68,7 @@ def run_job(url: str, token: str, files: int, kill_halfway: bool) -> dict[str, o
         state = get_json(url, token, f"/api/v1/jobs/{job}")
         counts = dict(state["counts"])  # type: ignore[call-overload]
         if kill_halfway and not killed and counts["done"] >= files // 2:
-            killed = pool_processes()
+            killed = [worker["pid"] for worker in workers() if worker["kind"] == "job"]
             for pid in killed:
                 os.kill(pid, signal.SIGKILL)
         if state["state"] != "running":
@@ -170,9 +153,7 @@ def main() -> None:
     parser.add_argument("--kill-halfway", action="store_true")
     parser.add_argument("--profile-runs", type=int, default=20)
     arguments = parser.parse_args()
-    for name, value in STACK.items():
-        os.environ.setdefault(name, value)
-    token = operator_token()
+    token = operator_token()  # sets up Django on the stack's database
     report = {"job": run_job(arguments.url, token, arguments.files, arguments.kill_halfway)}
     report["stages"] = stage_profile(arguments.profile_runs)
     print(json.dumps(report, indent=1))

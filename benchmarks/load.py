@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 STACK = {  # what scripts/serve uses, unless the environment says otherwise
@@ -73,18 +74,16 @@ def photo_png() -> bytes:
 
 
 def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart body (Django's test client's encoder) and its content type."""
+    from django.test.client import encode_multipart
+
     boundary = uuid.uuid4().hex
-    parts = []
-    for name, value in fields.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    data: dict[str, object] = dict(fields)
     for name, (filename, payload) in files.items():
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        )
-        parts.append(head.encode() + payload + b"\r\n")
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+        handle = io.BytesIO(payload)
+        handle.name = filename
+        data[name] = handle
+    return encode_multipart(boundary, data), f"multipart/form-data; boundary={boundary}"
 
 
 class Client:
@@ -185,9 +184,10 @@ def audit_intact() -> dict[str, object]:
     return {"intact": verified.intact, "events": verified.events, "seconds": round(time.perf_counter() - began, 1)}
 
 
-def worker_memory() -> list[dict[str, object]]:
-    """Resident memory of each web worker (a gunicorn process whose parent is
-    one) and each job worker (a Celery pool process)."""
+def workers() -> list[dict[str, Any]]:
+    """Each web worker (a gunicorn process whose parent is one) and each job
+    worker (a Celery pool process, whose parent is the Celery worker), with
+    its resident memory."""
     processes = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -215,8 +215,8 @@ def main() -> None:
     arguments = parser.parse_args()
     token = operator_token()
     photo = photo_png()
-    workers = worker_memory()
-    web = sum(worker["kind"] == "web" for worker in workers)
+    running = workers()
+    web = sum(worker["kind"] == "web" for worker in running)
     report: dict[str, object] = {"url": arguments.url, "workers": web, "image": "astronaut 512x512 RGB PNG"}
     report["encrypt"] = [
         encrypt_load(arguments.url, token, photo, concurrency, arguments.seconds)
@@ -225,7 +225,7 @@ def main() -> None:
     report["decrypt_throttle"] = throttle_check(arguments.url, token, arguments.throttle_attempts)
     time.sleep(2)  # the sequencers number the last events within their second
     report["audit"] = audit_intact()
-    report["worker_memory"] = worker_memory()
+    report["worker_memory"] = workers()
     print(json.dumps(report, indent=1))
 
 

@@ -15,7 +15,7 @@ from audit.receipts import sequenced
 from classification import services as classification
 from classification.contracts import ClassifyRequest
 from core import naming, permissions
-from core.domains import ALLOW, LABELS
+from core.domains import LABELS
 from core.errors import InvalidInput, SecurePixError
 from core.forms import Upload, text
 from imaging import imagefile
@@ -81,7 +81,7 @@ def encrypt_classify(request: HttpRequest) -> HttpResponse:
                 "result": result,
                 "label": _LABELS[result.domain],
                 "sure": _sure(result.confidence),
-                "reasons": classification.reasons_in_words(result),
+                "reasons": result.reasons,
                 "top5": [(label, _percent(p)) for label, p in result.top5],
                 "decide_values": json.dumps(facts),
             }
@@ -120,9 +120,10 @@ def encrypt_decide(request: HttpRequest) -> HttpResponse:
         "decision": decision,
         "unsure": False,
     }
-    if leaning is not None and predicted == "none" and decision is not None and decision.action != ALLOW:
-        # asked because the unsure answer leans to a stricter domain: name that one
-        context.update(predicted_label=_LABELS[leaning[0]], sure=_sure(leaning[1]), unsure=True)
+    if decision is not None and decision.leaning is not None:
+        # decided by the unsure answer's leaning: name that domain
+        towards, probability = decision.leaning
+        context.update(predicted_label=_LABELS[towards], sure=_sure(probability), unsure=True)
     return render(request, "cipher/_decision.html", context)
 
 

@@ -21,6 +21,8 @@ from core.domains import ACKNOWLEDGE, ALLOW, DECISIONS, DOMAINS
 class Decision:
     action: str
     reason: str
+    # set when an unsure answer's leaning decided: the domain and its probability
+    leaning: tuple[str, float] | None = None
 
 
 # Most sensitive first.  Declaring a domain at least as sensitive as the
@@ -86,39 +88,42 @@ class MismatchPolicy:
         self, declared: str, predicted: str, confidence: float, leaning: tuple[str, float] | None = None
     ) -> Decision:
         """`leaning`: when the answer is an unsure `none`, the domain the image
-        leans to and its probability (Classification.leaning)."""
+        leans to and its probability (Classification.leaning); the decision
+        then goes by that domain, with the same rules and order as a confident one."""
         if declared not in DOMAINS:
             raise ValueError(f"unknown declared domain {declared!r}; choose one of {', '.join(DOMAINS)}")
         if leaning is not None and predicted == "none":
             towards, probability = leaning
-            if (
-                towards in DOMAINS
-                and probability >= self.leaning_threshold
-                and not self.stricter_or_equal(declared, towards)
-            ):
-                return Decision(
-                    self.default,
-                    f"declared {declared}; the classifier is unsure, but the image may be {towards} "
-                    f"({probability:.0%}), which needs more care",
-                )
+            if probability >= self.leaning_threshold and towards != declared:
+                action = self._mismatch_action(declared, towards)
+                if action is not None and action != ALLOW:
+                    return Decision(
+                        action,
+                        f"declared {declared}; the classifier is unsure, but the image may be {towards} "
+                        f"({probability:.0%}), which needs more care",
+                        leaning,
+                    )
         if predicted == declared:
             return Decision(ALLOW, f"the image looks {predicted}, as declared")
         if confidence < self.threshold:
             return Decision(
                 ALLOW, f"the image may be {predicted} ({confidence:.0%}), below the {self.threshold:.0%} threshold"
             )
-        for key in ((declared, predicted), (declared, "*"), ("*", predicted)):
-            if key in self.rules:
-                action = self.rules[key]
-                break
-        else:
-            if self.stricter_or_equal(declared, predicted):
-                return Decision(
-                    ALLOW,
-                    f"the image looks {predicted} ({confidence:.0%}); {declared}, as declared, "
-                    "is handled at least as carefully",
-                )
-            action = self.default
+        action = self._mismatch_action(declared, predicted)
+        if action is None:
+            return Decision(
+                ALLOW,
+                f"the image looks {predicted} ({confidence:.0%}); {declared}, as declared, "
+                "is handled at least as carefully",
+            )
         return Decision(
             action, f"declared {declared}, but the image looks {predicted} ({confidence:.0%}), which needs more care"
         )
+
+    def _mismatch_action(self, declared: str, predicted: str) -> str | None:
+        """What a mismatch calls for: a pair rule's action, else None when the
+        declared domain is handled at least as carefully, else the default."""
+        for key in ((declared, predicted), (declared, "*"), ("*", predicted)):
+            if key in self.rules:
+                return self.rules[key]
+        return None if self.stricter_or_equal(declared, predicted) else self.default

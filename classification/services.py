@@ -132,12 +132,6 @@ def preview_decision(
     return policy().decide(declared, predicted, confidence, leaning)
 
 
-def reasons_in_words(result: Classification) -> list[str]:
-    """The classification's reasons without the raw ImageNet labels, which the
-    pages show apart, once (`result.top5`)."""
-    return [reason for reason in result.reasons if not reason.startswith("ImageNet labels")]
-
-
 # What the audit trail records of the policy's decision on a declared domain.
 RECORDED_DECISIONS = {
     ALLOW: AuditDecision.ALLOW,

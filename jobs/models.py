@@ -57,10 +57,6 @@ class JobFile(models.Model):
         ordering = ["job", "index"]
         constraints = [models.UniqueConstraint(fields=["job", "index"], name="one_file_per_index")]
 
-    @property
-    def terminal(self) -> bool:
-        return self.state != self.State.QUEUED
-
 
 class AuditExport(models.Model):
     """An audit export run as a job: written to the results storage in chunks,

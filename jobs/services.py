@@ -20,14 +20,14 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Model, QuerySet
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -49,7 +49,8 @@ from .models import AuditExport, Job, JobFile, StoredResult
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[int, str], None]  # (file id, sealed secrets): queue one file's task
+Dispatch = Callable[[int, str], None]
+Row = TypeVar("Row", bound=Model)  # (file id, sealed secrets): queue one file's task
 
 
 def limits() -> JobLimits:
@@ -121,11 +122,11 @@ def do_submit_job(*, context: Context, request: JobRequest, dispatch: Dispatch) 
                     staged.append(storage.save(_staged_name(job_file), ContentFile(sealed_input)))
             except BaseException:
                 for name in staged:  # the job is rolled back: so are its staged files
-                    _delete(storage, name)
+                    storage.delete(name)
                 raise
             fields["extra"]["job"] = str(job.id)
             record(Action.JOB_SUBMIT, Outcome.SUCCESS, context, **fields)
-            ids = [job_file.pk for job_file in JobFile.objects.filter(job=job).order_by("index")]
+            ids = [job_file.pk for job_file in job_files]
 
             def queue_every_file() -> None:
                 for file_id in ids:
@@ -152,17 +153,11 @@ def run_file(file_id: int, sealed: str) -> str:
     (another worker holds it)."""
     secrets = sealing.open_secrets(sealed, settings.SECRET_KEY)
     storage = results_storage()
-    skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
-        job_file = (
-            JobFile.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-            .select_related("job", "job__owner")
-            .filter(pk=file_id)
-            .first()
-        )
-        if job_file is None:
-            return "busy" if JobFile.objects.filter(pk=file_id).exists() else "gone"
-        if job_file.terminal:
+        job_file = _claim(JobFile.objects.select_related("job", "job__owner"), file_id)
+        if isinstance(job_file, str):
+            return job_file
+        if job_file.state != JobFile.State.QUEUED:
             return "already"
         job = job_file.job
         if job.cancelled:
@@ -187,8 +182,18 @@ def run_file(file_id: int, sealed: str) -> str:
         _close_job_if_done(job)
         state = job_file.state
         staged = _staged_name(job_file)
-        transaction.on_commit(lambda: _delete(storage, staged))
+        transaction.on_commit(lambda: storage.delete(staged))
     return str(state)
+
+
+def _claim(rows: QuerySet[Row], pk: Any) -> Row | str:
+    """The row, locked for this transaction; "busy" when another worker holds
+    it (skipped, not waited for, where the database can), "gone" when it is not there."""
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    row = rows.select_for_update(skip_locked=skip_locked, of=("self",)).filter(pk=pk).first()
+    if row is None:
+        return "busy" if rows.filter(pk=pk).exists() else "gone"
+    return row
 
 
 def _encrypt(
@@ -230,12 +235,7 @@ def do_keep_page_result(
     to each result and to one ZIP of them all instead of embedding them."""
     with transaction.atomic():
         if job_id:
-            job = Job.objects.select_for_update().get(pk=own_job(context, job_id).pk)
-            if not job.from_page or job.cancelled:
-                raise InvalidInput({"job": ["must be the batch this page started"]})
-            if job.total >= settings.SECUREPIX_JOB_MAX_FILES:
-                problem = f"a batch may have at most {settings.SECUREPIX_JOB_MAX_FILES} files: start another"
-                raise SecurePixError(problem, code=ErrorCode.TOO_MANY_FILES)
+            job = page_batch(context, job_id, lock=True)
         else:
             job = Job.objects.create(
                 owner=context.actor,
@@ -262,9 +262,21 @@ def do_keep_page_result(
         return Kept(job, _store(job_file, encrypted.data, results_storage()))
 
 
+def page_batch(context: Context, job_id: Any, *, lock: bool = False) -> Job:
+    """The encrypt page's own batch, still open to one more file: checked
+    before the page encrypts, and again under the job's row lock to keep it."""
+    job = _owned(Job.objects.select_for_update() if lock else Job.objects.all(), job_id, context, "job")
+    if not job.from_page or job.cancelled:
+        raise InvalidInput({"job": ["must be the batch this page started"]})
+    if job.total >= settings.SECUREPIX_JOB_MAX_FILES:
+        problem = f"a batch may have at most {settings.SECUREPIX_JOB_MAX_FILES} files: start another"
+        raise SecurePixError(problem, code=ErrorCode.TOO_MANY_FILES)
+    return job
+
+
 def _store(job_file: JobFile, data: bytes, storage: Storage) -> StoredResult:
     name = _result_name(job_file)
-    _delete(storage, name)  # a run killed after writing it left it behind: replaced, never renamed
+    storage.delete(name)  # a run killed after writing it left it behind: replaced, never renamed
     storage.save(name, ContentFile(data))
     return StoredResult.objects.create(
         owner=job_file.job.owner,
@@ -292,7 +304,7 @@ def _summary(result: Any) -> dict[str, Any]:
     return {
         "domain": result.domain,
         "confidence": round(result.confidence, 4),
-        "reasons": classification.reasons_in_words(result),
+        "reasons": result.reasons,
         "model": result.model,
     }
 
@@ -317,17 +329,16 @@ def _read(storage: Storage, name: str) -> bytes:
         return bytes(handle.read())
 
 
-def _delete(storage: Storage, name: str) -> None:
-    if storage.exists(name):
-        storage.delete(name)
+def _owned(rows: QuerySet[Row], pk: Any, context: Context, noun: str) -> Row:
+    """The actor's own row (another user's is as unknown as a missing one)."""
+    row = rows.filter(pk=pk, owner=context.actor).first() if context.actor is not None else None
+    if row is None:
+        raise SecurePixError(f"no such {noun}", code=ErrorCode.NOT_FOUND)
+    return row
 
 
 def own_job(context: Context, job_id: Any) -> Job:
-    """The actor's own job (another user's is as unknown as a missing one)."""
-    job = Job.objects.filter(pk=job_id, owner=context.actor).first() if context.actor is not None else None
-    if job is None:
-        raise SecurePixError("no such job", code=ErrorCode.NOT_FOUND)
-    return job
+    return _owned(Job.objects.all(), job_id, context, "job")
 
 
 def do_cancel_job(*, context: Context, job_id: Any) -> Job:
@@ -345,14 +356,12 @@ def do_cancel_job(*, context: Context, job_id: Any) -> Job:
 class Download:
     handle: IO[bytes]
     name: str
-    size: int | None
+    size: int
 
 
 def do_download_result(*, context: Context, result_id: Any) -> Download:
     """One stored result, to its owner only; recorded."""
-    result = StoredResult.objects.filter(pk=result_id, owner=context.actor).first() if context.actor else None
-    if result is None:
-        raise SecurePixError("no such result", code=ErrorCode.NOT_FOUND)
+    result = _owned(StoredResult.objects.select_related("job_file"), result_id, context, "result")
     if result.deleted is not None or result.expires <= timezone.now():
         raise SecurePixError(f"the result expired at {result.expires:%Y-%m-%d %H:%M} UTC", code=ErrorCode.EXPIRED)
     handle = results_storage().open(result.storage_name, "rb")
@@ -415,16 +424,10 @@ def do_start_audit_export(
 def run_audit_export(export_id: str) -> str:
     """Write one export to the results storage in chunks, at most once."""
     storage = results_storage()
-    skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
-        made = (
-            AuditExport.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-            .select_related("owner")
-            .filter(pk=export_id)
-            .first()
-        )
-        if made is None:
-            return "busy" if AuditExport.objects.filter(pk=export_id).exists() else "gone"
+        made = _claim(AuditExport.objects.select_related("owner"), export_id)
+        if isinstance(made, str):
+            return made
         if made.state != AuditExport.State.QUEUED:
             return "already"
         try:
@@ -459,7 +462,7 @@ def _write_export(made: AuditExport, storage: Storage) -> None:
         made.size = spool.tell()
         spool.seek(0)
         name = f"exports/{made.pk}.{made.format}"
-        _delete(storage, name)
+        storage.delete(name)
         storage.save(name, File(spool))
     if made.format == "csv":
         made.events = max(made.events - 1, 0)  # the header line
@@ -478,10 +481,7 @@ def _write(spool: IO[bytes], digest: Any, pieces: list[bytes]) -> None:
 
 
 def own_export(context: Context, export_id: Any) -> AuditExport:
-    made = AuditExport.objects.filter(pk=export_id, owner=context.actor).first() if context.actor else None
-    if made is None:
-        raise SecurePixError("no such export", code=ErrorCode.NOT_FOUND)
-    return made
+    return _owned(AuditExport.objects.all(), export_id, context, "export")
 
 
 def export_status(made: AuditExport) -> dict[str, Any]:
@@ -519,58 +519,49 @@ def purge_expired(now: Any = None) -> int:
     now = now or timezone.now()
     storage = results_storage()
     deleted = 0
-    for result in StoredResult.objects.filter(expires__lte=now, deleted__isnull=True):
-        _delete(storage, result.storage_name)
-        StoredResult.objects.filter(pk=result.pk).update(deleted=now)
-        deleted += 1
-    for made in AuditExport.objects.filter(expires__lte=now, deleted__isnull=True):
-        _delete(storage, made.storage_name)
-        AuditExport.objects.filter(pk=made.pk).update(deleted=now)
-        deleted += 1
+    kept: tuple[type[StoredResult] | type[AuditExport], ...] = (StoredResult, AuditExport)
+    for model in kept:
+        for name, pk in model.objects.filter(expires__lte=now, deleted__isnull=True).values_list("storage_name", "pk"):
+            storage.delete(name)
+            model.objects.filter(pk=pk).update(deleted=now)
+            deleted += 1
     for job_file in (
-        JobFile.objects.filter(job__finished__isnull=False, job__finished__lte=now)
+        JobFile.objects.filter(job__finished__isnull=False, job__finished__lte=now, job__from_page=False)
         .exclude(state=JobFile.State.QUEUED)
         .only("job_id", "index")[:10_000]
     ):
-        _delete(storage, _staged_name(job_file))
+        storage.delete(_staged_name(job_file))
     if deleted:
         log.info("deleted %d expired results", deleted)
     return deleted
 
 
-def job_summary(job: Job) -> dict[str, Any]:
-    """A job's state and counts per file state, without its files."""
+def job_summary(job: Job, files: list[JobFile] | None = None) -> dict[str, Any]:
+    """A job's state, progress and counts per file state (from `files` when
+    they are loaded already, else counted by the database)."""
     counts = {state: 0 for state in JobFile.State.values}
-    for row in job.files.values("state").annotate(n=Count("id")):
-        counts[row["state"]] = row["n"]
+    if files is None:
+        for row in job.files.values("state").annotate(n=Count("id")):
+            counts[row["state"]] = row["n"]
+    else:
+        for job_file in files:
+            counts[job_file.state] += 1
     return {
         "id": str(job.id),
         "kind": job.kind,
         "state": "cancelled" if job.cancelled else ("finished" if job.finished else "running"),
         "created": job.created.isoformat(),
-        "total": job.total,
-        "counts": counts,
-        "finished_files": job.total - counts["queued"],
-    }
-
-
-def job_status(job: Job) -> dict[str, Any]:
-    files = list(job.files.select_related("result").order_by("index"))
-    counts = {state: 0 for state in JobFile.State.values}
-    for job_file in files:
-        counts[job_file.state] += 1
-    state = "cancelled" if job.cancelled else ("finished" if job.finished else "running")
-    return {
-        "id": str(job.id),
-        "kind": job.kind,
-        "state": state,
-        "created": job.created.isoformat(),
         "finished": job.finished.isoformat() if job.finished else None,
         "total": job.total,
         "counts": counts,
         "progress": round((job.total - counts["queued"]) / job.total, 4) if job.total else 1.0,
-        "files": [_file_status(job_file) for job_file in files],
     }
+
+
+def job_status(job: Job) -> dict[str, Any]:
+    """The summary and every file's state and outcome."""
+    files = list(job.files.select_related("result").order_by("index"))
+    return {**job_summary(job, files), "files": [_file_status(job_file) for job_file in files]}
 
 
 def _file_status(job_file: JobFile) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""The Celery tasks of jobs: each calls the service that does the work."""
+"""The Celery tasks of jobs: each calls the service that does the work.
+Acknowledged after the work, and again delivered when a worker is lost,
+ignoring results: the CELERY_* settings say so for every task."""
 
 from __future__ import annotations
 
@@ -7,13 +9,13 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(name="jobs.run_file", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name="jobs.run_file")
 def run_file(file_id: int, sealed: str) -> str:
     """One file of a job (exactly once: see jobs/services.py)."""
     return services.run_file(file_id, sealed)
 
 
-@shared_task(name="jobs.audit_export", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name="jobs.audit_export")
 def audit_export(export_id: str) -> str:
     return services.run_audit_export(export_id)
 
@@ -22,7 +24,7 @@ def dispatch_export(export_id: str) -> None:
     audit_export.delay(export_id)
 
 
-@shared_task(name="jobs.purge_expired", ignore_result=True)
+@shared_task(name="jobs.purge_expired")
 def purge_expired() -> int:
     return services.purge_expired()
 

@@ -46,7 +46,7 @@ def encrypt_file(request: HttpRequest) -> HttpResponse:
             raise InvalidInput({"password2": ["the two passwords differ"]})
         job_id = text(request.POST, "job", max_length=36)
         if job_id:
-            services.own_job(who, _uuid(job_id))
+            services.page_batch(who, _uuid(job_id))  # before the work, not after it
         done = cipher.do_encrypt(context=who, request=contract)
         kept = services.do_keep_page_result(
             context=who,
@@ -89,8 +89,7 @@ def _uuid(value: str) -> UUID:
 def file_response(download: services.Download, content_type: str) -> FileResponse:
     """A download streamed from the storage, never read whole (pages and API)."""
     response = FileResponse(download.handle, as_attachment=True, filename=download.name, content_type=content_type)
-    if download.size is not None:
-        response["Content-Length"] = str(download.size)
+    response["Content-Length"] = str(download.size)
     return no_store(response)
 
 
@@ -114,6 +113,8 @@ def jobs_list(request: HttpRequest) -> HttpResponse:
 def _jobs_context(request: HttpRequest) -> dict[str, Any]:
     owner = context_from(request).actor
     jobs = [services.job_summary(job) for job in Job.objects.filter(owner=owner)[:20]]
+    for job in jobs:
+        job["finished_files"] = job["total"] - job["counts"]["queued"]
     return {"jobs": jobs, "running": any(job["state"] == "running" for job in jobs)}
 
 

@@ -24,15 +24,8 @@ app.autodiscover_tasks(["jobs"])
 
 @worker_process_init.connect
 def _start_process(**kwargs: object) -> None:
-    """Number the audit events this process writes within the bounded delay
-    and warm the model, like a web worker (securepix_site/wsgi.py)."""
-    from django.conf import settings
+    """Like a web worker: takes no file before its model is warm."""
+    from .processes import start_serving
 
-    if settings.SECUREPIX_CHECKPOINT_SECONDS > 0:
-        from audit.log import keep_sequencing
-
-        keep_sequencing(settings.SECUREPIX_CHECKPOINT_SECONDS)
-    if settings.SECUREPIX_WARM_UP:
-        from classification.services import warm_up_in_background
-
-        warm_up_in_background().join()
+    if warming := start_serving():
+        warming.join()

@@ -39,11 +39,10 @@ control_socket_disable = True
 
 
 def post_worker_init(worker: Any) -> None:
-    """Hold the worker back until its classifier is loaded and warm."""
-    from django.conf import settings
+    """Hold the worker back until its classifier is loaded and warm (the
+    warm-up securepix_site/wsgi.py started; the same thread)."""
+    from securepix_site.processes import start_serving
 
-    if settings.SECUREPIX_WARM_UP:
-        from classification.services import warm_up_in_background
-
-        warm_up_in_background().join()
+    if warming := start_serving():
+        warming.join()
         worker.log.info("worker %s: classifier warm", worker.pid)

@@ -46,7 +46,9 @@ def _fresh_cache() -> None:
     cache.clear()
 
 
-def make_user(username: str, role: str | None) -> Any:
+def make_user(username: str, role: str | None, password: str | None = ACCOUNT_PASSWORD) -> Any:
+    """A user in `role`; `password=None` for one that logs in by token or
+    force_login only (hashing a password with Argon2 costs 0.3 s)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
@@ -54,7 +56,7 @@ def make_user(username: str, role: str | None) -> Any:
 
     ensure_groups()
     admin = role == "admin"
-    user = get_user_model().objects.create_user(username, password=ACCOUNT_PASSWORD, is_staff=admin, is_superuser=admin)
+    user = get_user_model().objects.create_user(username, password=password, is_staff=admin, is_superuser=admin)
     if role in ("operator", "auditor"):
         user.groups.add(Group.objects.get(name=role))
     return user

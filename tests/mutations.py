@@ -1117,20 +1117,10 @@ def write_summary() -> None:
 
 
 def fuzz_user(username: str, role: str) -> Any:
-    """A user in `role`, as tests/conftest.py's make_user makes one, but without a
-    password: hashing one with Argon2 costs 0.3 s, and these users log in by token
-    or force_login only."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
+    """A user in `role` without a password: fuzz targets log in by token or force_login only."""
+    from tests.conftest import make_user
 
-    from accounts.roles import ensure_groups
-
-    ensure_groups()
-    admin = role == "admin"
-    user = get_user_model().objects.create_user(username, password=None, is_staff=admin, is_superuser=admin)
-    if role in ("operator", "auditor"):
-        user.groups.add(Group.objects.get(name=role))
-    return user
+    return make_user(username, role, password=None)
 
 
 # Hypothesis settings ------------------------------------------------------------

@@ -108,6 +108,13 @@ def test_an_unsure_none_leaning_to_a_stricter_domain_asks() -> None:
         MismatchPolicy(leaning_threshold=float("nan"))
 
 
+def test_an_unsure_leaning_goes_by_the_configured_rules_too() -> None:
+    lenient = MismatchPolicy.parse(0.6, "acknowledge", "none:*=allow,personal:medical=block")
+    assert lenient.decide("none", "none", 0.05, ("medical", 0.55)).action == ALLOW
+    blocked = lenient.decide("personal", "none", 0.05, ("medical", 0.55))
+    assert blocked.action == BLOCK and blocked.leaning == ("medical", 0.55)
+
+
 def test_the_leaning_is_that_of_an_unsure_none_only() -> None:
     def result(domain: str, **scores: float) -> Classification:
         return Classification(domain, max(scores.values()), scores, [], "m", [])

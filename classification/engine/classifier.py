@@ -96,12 +96,15 @@ class DomainClassifier:
         return np.ascontiguousarray(rgb), grey
 
     def gather_signals(
-        self, upload: ParsedUpload, grey: NDArray[np.uint8], probabilities: NDArray[np.float32]
+        self,
+        upload: ParsedUpload,
+        rgb: NDArray[np.uint8],
+        grey: NDArray[np.uint8],
+        probabilities: NDArray[np.float32],
     ) -> tuple[list[signals.Evidence], list[tuple[str, float]], str]:
         """Evidence from the container, the ImageNet labels, faces and OCR (pages of text,
         dark or light, or overlay captions)."""
         imagenet_evidence, top5 = signals.imagenet(probabilities)
-        rgb, _ = self.rendered(upload)
         found = [signals.container(upload), imagenet_evidence, signals.faces(signals.detect_faces(rgb))]
         reading: Callable[[], signals.Evidence] | None = None
         if signals.looks_like_text_page(grey):
@@ -126,7 +129,7 @@ class DomainClassifier:
             upload = imagefile.parse(upload, max_pixels)
         rgb, grey = self.rendered(upload)
         embedding, probabilities = self.embed(rgb)
-        found, top5, ocr = self.gather_signals(upload, grey, probabilities)
+        found, top5, ocr = self.gather_signals(upload, rgb, grey, probabilities)
         return self.combine(embedding, found, top5, ocr)
 
     def combine(

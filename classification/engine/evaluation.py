@@ -83,7 +83,7 @@ def read_examples(classifier: DomainClassifier, root: Path) -> list[Example]:
             log.warning("left out %s: %s", path, exc)
             continue
         embedding, probabilities = classifier.embed(rgb)
-        evidence, top5, ocr = classifier.gather_signals(upload, grey, probabilities)
+        evidence, top5, ocr = classifier.gather_signals(upload, rgb, grey, probabilities)
         row = rows.get(f"{domain}/{path.name}", {})
         group = row.get("package") or path.stem.split("__")[0]
         examples.append(Example(path, domain, group, embedding, evidence, top5, ocr, row.get("also", "")))
