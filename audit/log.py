@@ -181,7 +181,7 @@ class Sequencer:
         while True:
             self._wake.wait(timeout=float(settings.SECUREPIX_CHECKPOINT_SECONDS) or 1.0)
             self._wake.clear()
-            integrate_all()
+            integrate_logged(drain=True)
             with self._done:
                 self._done.notify_all()
 
@@ -218,12 +218,12 @@ def _fill(pending: dict[int, AuditEvent], numbered: dict[int, AuditEvent]) -> No
             event.sequence, event.previous_mac, event.mac = done.sequence, done.previous_mac, done.mac
 
 
-def integrate_all() -> None:
-    """Number every waiting event, batch after batch (the sequencer thread and
-    the web servers' timer); a failure is logged and the next round tries
-    again: the events wait, never lost."""
+def integrate_logged(*, drain: bool) -> None:
+    """One round of the sequencer thread (`drain`: batch after batch until
+    nothing waits) or of the web servers' timer (one batch); a failure is
+    logged and the next round tries again: the events wait, never lost."""
     try:
-        while integrate():
+        while integrate() and drain:
             pass
     except Exception:
         logger.exception("the audit sequencer failed")
@@ -240,7 +240,7 @@ def keep_sequencing(interval: float, stop: threading.Event | None = None) -> thr
 
     def run() -> None:
         while not stopped.wait(interval):
-            integrate_all()
+            integrate_logged(drain=False)
 
     thread = threading.Thread(target=run, name="audit-checkpoints", daemon=True)
     thread.start()
