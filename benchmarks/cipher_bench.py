@@ -31,7 +31,7 @@ def register(commands: Any) -> None:
     bench.add_argument("--no-paper", action="store_true", help="skip the paper's cipher (slow on large images)")
     bench.add_argument("--memory", action="store_true", help="also measure peak memory of encrypt and decrypt")
     bench.add_argument("--json", action="store_true", help="print the results as one JSON object")
-    bench.set_defaults(handler=run_bench)
+    bench.set_defaults(handler=run_bench, uses_apps=False)
 
 
 def _peak_ratio(action: Callable[[], object], image_bytes: int) -> float:

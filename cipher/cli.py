@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import mmap
 import os
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from tqdm import tqdm
 
@@ -58,7 +60,7 @@ def register(commands: Any) -> None:
                 action="store_true",
                 help="encrypt even with a password the file-password policy calls weak (batch scripts of old files)",
             )
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler, uses_apps=False)
 
     analyze = commands.add_parser(
         "analyze", help="statistics of an image and its encryption (entropy, correlation, NPCR, UACI)"
@@ -66,7 +68,7 @@ def register(commands: Any) -> None:
     analyze.add_argument("image", type=Path, metavar="IMAGE")
     analyze.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
     analyze.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help=argparse.SUPPRESS)
-    analyze.set_defaults(handler=run_analyze)
+    analyze.set_defaults(handler=run_analyze, uses_apps=False)
 
 
 def read_password(args: argparse.Namespace, confirm: bool) -> str:
@@ -100,15 +102,15 @@ def _output_path(args: argparse.Namespace, source: Path, name: str) -> Path:
     return output
 
 
-def write_atomically(path: Path, data: bytes, overwrite: bool) -> None:
-    """Write to a temporary file beside `path`, then rename: never a partial file."""
+def write_atomically(path: Path, write: Callable[[BinaryIO], object], overwrite: bool) -> None:
+    """`write` into a temporary file beside `path`, then rename: never a partial file."""
     if path.exists() and not overwrite:
         raise UsageError(f"{path} exists; use --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(data)
+            write(out)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -122,8 +124,20 @@ def _read_input(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-# the input's name and bytes -> bytes of the output, details for the report, the output's file name
-Converter = Callable[[str, bytes], tuple[bytes, dict[str, Any], str]]
+def _map_input(path: Path) -> bytes | mmap.mmap:
+    """The file mapped into memory, read only: the operating system pages it in
+    as it is read, and it is not held as a second copy beside the image."""
+    try:
+        with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return b""
+            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+# An input file -> what writes the output, details for the report, the output's file name
+Converter = Callable[[Path], tuple[Callable[[BinaryIO], object], dict[str, Any], str]]
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -138,9 +152,9 @@ def _run_batch(args: argparse.Namespace, convert: Converter) -> int:
         started = time.perf_counter()
         report: dict[str, Any] = {"input": str(source)}
         try:
-            data, details, name = convert(source.name, _read_input(source))
+            write, details, name = convert(source)
             target = _output_path(args, source, name)
-            write_atomically(target, data, overwrite=args.force)
+            write_atomically(target, write, overwrite=args.force)
         except SecurePixError as exc:
             worst = max(worst, exc.exit_code)
             report.update(status="error", output=None, error={"code": exc.code, "message": str(exc)})
@@ -170,9 +184,11 @@ def run_encrypt(args: argparse.Namespace) -> int:
     if not args.allow_weak_password:
         check_file_password(password)
 
-    def convert(name: str, data: bytes) -> tuple[bytes, dict[str, Any], str]:
-        result = envelope.encrypt_file(data, password, cipher=args.cipher, max_pixels=args.max_pixels)
-        return result.data, {"cipher": args.cipher, **_describe(result.source)}, naming.encrypted_name(name)
+    def convert(source: Path) -> tuple[Callable[[BinaryIO], object], dict[str, Any], str]:
+        # The file's bytes go once decoded: the image and its ciphertext are all that is held.
+        image = imagefile.decode(_read_input(source), args.max_pixels)
+        result = envelope.encrypt_decoded(image, password, cipher=args.cipher)
+        return result.write_to, {"cipher": args.cipher, **_describe(image)}, naming.encrypted_name(source.name)
 
     return _run_batch(args, convert)
 
@@ -181,10 +197,10 @@ def run_decrypt(args: argparse.Namespace) -> int:
     _check_outputs(args)
     password = read_password(args, confirm=False)
 
-    def convert(name: str, data: bytes) -> tuple[bytes, dict[str, Any], str]:
-        image = envelope.decrypt_file(data, password, max_pixels=args.max_pixels)
-        output, suffix = imagefile.encode(image)
-        return output, _describe(image), naming.decrypted_name(name, suffix)
+    def convert(source: Path) -> tuple[Callable[[BinaryIO], object], dict[str, Any], str]:
+        image = envelope.decrypt_file(_map_input(source), password, max_pixels=args.max_pixels)
+        suffix = imagefile.suffix(image)
+        return partial(imagefile.write, image=image), _describe(image), naming.decrypted_name(source.name, suffix)
 
     return _run_batch(args, convert)
 

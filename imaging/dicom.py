@@ -41,10 +41,6 @@ _UNDEFINED_LENGTH = 0xFFFFFFFF
 NON_CLINICAL_MODALITIES = frozenset({"OT", "XC", "SC", "DOC"})
 
 
-def looks_like_dicom(data: bytes) -> bool:
-    return data[128:132] == b"DICM"
-
-
 @contextmanager
 def _decoder(failure: Callable[[str], SecurePixError]) -> Iterator[None]:
     """pydicom and its codecs raise every kind of error for damaged data

@@ -3,9 +3,10 @@
 Decoding applies the EXIF orientation (the EXIF block itself is not kept) and
 keeps what the pixels cannot be shown correctly without: the palette and its
 transparency, and the ICC colour profile.  That metadata travels sealed inside
-the encrypted file, never in clear.  Pillow decodes most files; OpenCV the
-16-bit colour PNGs and tifffile the 16-bit colour or signed TIFFs, which Pillow
-would cut to 8 bits; pydicom the DICOM files (dicom.py).
+the encrypted file, never in clear.  Pillow decodes most files; libpng
+(imagecodecs, with zlib-ng) the plain PNGs, in half Pillow's time, and the
+16-bit colour PNGs, which Pillow would cut to 8 bits; tifffile the 16-bit
+colour or signed TIFFs; pydicom the DICOM files (dicom.py).
 
 An upload is parsed once (`parse`): the result carries the decoded samples,
 the DICOM dataset and the 8-bit rendering to classification, encryption and
@@ -18,15 +19,18 @@ import base64
 import io
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+import imagecodecs
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
 from core.errors import DamagedImage, ImageTooLarge, NotAnImage, SecurePixError, UnsupportedImage
 
-from . import dicom, nifti, png
+# imaging.dicom is imported where a DICOM file needs it: pydicom takes a
+# seventh of a second to import, which every command would pay.
+from . import nifti, png
 from .tones import stretch
 
 if TYPE_CHECKING:
@@ -37,7 +41,7 @@ SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "DICOM")
 # time level 6 takes (which was most of a decryption), for a file about a tenth larger.
 DECRYPTED_PNG_LEVEL = 1
 PILLOW_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16")
-# Modes Pillow cannot hold exactly, read with OpenCV (16-bit colour PNG) or
+# Modes Pillow cannot hold exactly, read with libpng (16-bit colour PNG) or
 # tifffile (16-bit colour or signed TIFF), and DICOM.
 WIDE_MODES = {("uint16", 2): "LA;16", ("uint16", 3): "RGB;16", ("uint16", 4): "RGBA;16", ("int16", 1): "I;16S"}
 _SIXTEEN_BIT_ALIASES = ("I;16L", "I;16B")  # same samples, other byte order on disk
@@ -106,6 +110,8 @@ class ParsedUpload:
             if self.volume_slice is not None:
                 rendering = self.volume_slice
             elif self.dataset is not None:
+                from . import dicom
+
                 rendering = dicom.render(self.dataset)
             else:
                 rendering = render(self.decoded)
@@ -129,11 +135,15 @@ def parse(data: bytes, max_pixels: int) -> ParsedUpload:
     """Decode an uploaded file once: an image, a DICOM file or a NIfTI volume."""
     if nifti.is_nifti(data):
         return ParsedUpload(data, None, volume_slice=nifti.render(data, max_pixels))
-    if dicom.looks_like_dicom(data):
+    if data[128:132] == b"DICM":  # the DICOM preamble's magic
+        from . import dicom
+
         return _parse_dicom(data, dicom.read_dataset(data), max_pixels)
     try:
         image = _open(data, max_pixels)
     except NotAnImage as not_an_image:
+        from . import dicom
+
         try:
             dataset = dicom.read_dataset(data)  # a DICOM file without its preamble
         except NotAnImage:
@@ -148,6 +158,8 @@ def decode(data: bytes, max_pixels: int) -> DecodedImage:
 
 
 def _parse_dicom(data: bytes, dataset: Dataset, max_pixels: int) -> ParsedUpload:
+    from . import dicom
+
     samples, metadata = dicom.decode(data, dataset, max_pixels)
     return ParsedUpload(data, DecodedImage(samples, "DICOM", "DICOM", metadata), dataset)
 
@@ -179,22 +191,43 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
 
 def _decode_opened(image: Image.Image, data: bytes) -> DecodedImage:
     source_format = str(image.format)
+    metadata: dict[str, Any] = {}
     try:
+        if _reads_fast(image, data):
+            samples, mode, metadata = _decode_with_pillow(image, imagecodecs.png_decode(data))
+            return DecodedImage(np.ascontiguousarray(samples), mode, source_format, metadata)
         image.load()
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
         if _is_wide_png(data) or _is_wide_tiff(image):
             samples = _decode_wide(data, source_format)
             mode = WIDE_MODES.get((samples.dtype.name, 1 if samples.ndim == 2 else samples.shape[2]), "I;16")
-            metadata: dict[str, Any] = {}
         else:
             samples, mode, metadata = _decode_with_pillow(image)
     except SecurePixError:
         raise
-    except Exception as exc:  # Pillow, OpenCV and tifffile raise many types for damaged data
+    except Exception as exc:  # Pillow, libpng and tifffile raise many types for damaged data
         raise DamagedImage(f"the {source_format} file is damaged or truncated: {exc}") from exc
     if orientation in _UPRIGHT:
         samples = _UPRIGHT[orientation](samples)
     return DecodedImage(np.ascontiguousarray(samples), mode, source_format, metadata)
+
+
+# PNGs that libpng (imagecodecs, with zlib-ng) reads to exactly Pillow's
+# samples in half the time: mode -> bit depth.  Not with a tRNS chunk (libpng
+# would add an alpha channel) nor with EXIF or XMP, which may turn the image.
+_FAST_PNG_MODES = {"L": 8, "LA": 8, "RGB": 8, "RGBA": 8, "I;16": 16, "I;16B": 16}
+_ORIENTATION_KEYS = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp", "transparency")
+_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+def _reads_fast(image: Image.Image, data: bytes) -> bool:
+    if image.format != "PNG" or data[_PNG_BIT_DEPTH_OFFSET] != _FAST_PNG_MODES.get(image.mode):
+        return False
+    if any(key in image.info for key in _ORIENTATION_KEYS):
+        return False
+    kinds = png.chunk_kinds(data)
+    after_pixels = kinds[kinds.index(b"IDAT") :] if b"IDAT" in kinds else []
+    return b"tRNS" not in kinds and b"eXIf" not in kinds and not any(kind in _TEXT_CHUNKS for kind in after_pixels)
 
 
 def _is_wide_png(data: bytes) -> bool:
@@ -220,14 +253,7 @@ def _is_wide_tiff(image: Image.Image) -> bool:
 
 def _decode_wide(data: bytes, source_format: str) -> NDArray[Any]:
     if source_format == "PNG":
-        import cv2  # OpenCV reads 16-bit colour PNGs exactly; imported only for them
-
-        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-        if decoded is None:
-            raise DamagedImage("the 16-bit PNG cannot be decoded")
-        if data[_PNG_COLOUR_TYPE_OFFSET] == 4:  # grey + alpha comes back as BGRA with grey repeated
-            return np.asarray(decoded[..., [0, 3]])
-        return np.asarray(decoded[..., [2, 1, 0, 3][: decoded.shape[2]]])  # BGR(A) -> RGB(A)
+        return np.asarray(imagecodecs.png_decode(data))  # libpng: 16-bit colour exactly, a tRNS key as alpha
     import tifffile
 
     samples = np.asarray(tifffile.imread(io.BytesIO(data), key=0))
@@ -240,11 +266,15 @@ def _decode_wide(data: bytes, source_format: str) -> NDArray[Any]:
     return samples
 
 
-def _decode_with_pillow(image: Image.Image) -> tuple[NDArray[Any], str, dict[str, Any]]:
+def _decode_with_pillow(
+    image: Image.Image, decoded: NDArray[Any] | None = None
+) -> tuple[NDArray[Any], str, dict[str, Any]]:
+    """The samples, mode and metadata Pillow reads; `decoded`: the samples,
+    already read by a faster decoder."""
     mode = "I;16" if image.mode in _SIXTEEN_BIT_ALIASES else image.mode
     if mode not in PILLOW_MODES:
         raise UnsupportedImage(f"image mode {image.mode} is not supported; supported: {', '.join(PILLOW_MODES)}")
-    samples = np.asarray(image)
+    samples = np.asarray(image) if decoded is None else decoded
     if mode == "1":
         samples = samples.astype(np.uint8)
     elif mode == "I;16":
@@ -283,21 +313,39 @@ def _sealed_transparency(mode: str, transparency: Any) -> int | list[int] | str 
 def encode(image: DecodedImage) -> tuple[bytes, str]:
     """The decrypted image as a file, and its suffix: the DICOM file for DICOM
     sources, a TIFF for signed samples, a PNG for everything else."""
+    out = io.BytesIO()
+    suffix = write(out, image)
+    return out.getvalue(), suffix
+
+
+def suffix(image: DecodedImage) -> str:
+    """The suffix of the file `write` makes of the image."""
     if image.mode == "DICOM":
-        return dicom.encode(image.samples, image.metadata), ".dcm"
+        return ".dcm"
+    return ".tiff" if image.samples.dtype.kind == "i" else ".png"
+
+
+def write(out: BinaryIO, image: DecodedImage) -> str:
+    """encode(), streamed to a seekable file; returns the file's suffix."""
+    if image.mode == "DICOM":
+        from . import dicom
+
+        out.write(dicom.encode(image.samples, image.metadata))
+        return ".dcm"
     if image.samples.dtype.kind == "i":
         import tifffile
 
-        out = io.BytesIO()
         tifffile.imwrite(out, image.samples)
-        return out.getvalue(), ".tiff"
+        return ".tiff"
     if image.mode in WIDE_MODES.values():
         rows = image.samples.astype(">u2").view(np.uint8).reshape(image.height, -1)
-        return png.png_bytes(rows, image.width, image.channels, 16, level=DECRYPTED_PNG_LEVEL, filtered=True), ".png"
-    if image.mode in _PLAIN_PNG_MODES and not _PNG_METADATA & image.metadata.keys():
+        png.write_png(out, rows, image.width, image.channels, 16, level=DECRYPTED_PNG_LEVEL, filtered=True)
+    elif image.mode in _PLAIN_PNG_MODES and not _PNG_METADATA & image.metadata.keys():
         rows = np.ascontiguousarray(image.samples).reshape(image.height, -1)
-        return png.png_bytes(rows, image.width, image.channels, 8, level=DECRYPTED_PNG_LEVEL, filtered=True), ".png"
-    return _encode_png(image), ".png"
+        png.write_png(out, rows, image.width, image.channels, 8, level=DECRYPTED_PNG_LEVEL, filtered=True)
+    else:
+        _write_with_pillow(out, image)
+    return ".png"
 
 
 # Written by imaging/png.py (faster than Pillow's writer); images with a
@@ -306,7 +354,7 @@ _PLAIN_PNG_MODES = ("L", "LA", "RGB", "RGBA")
 _PNG_METADATA = {"transparency", "icc_profile", "palette"}
 
 
-def _encode_png(image: DecodedImage) -> bytes:
+def _write_with_pillow(out: BinaryIO, image: DecodedImage) -> None:
     """The decoded pixels as a PNG (lossless), with palette, transparency and ICC profile restored."""
     if image.mode == "P":
         pil = _palette_image(image)
@@ -320,9 +368,7 @@ def _encode_png(image: DecodedImage) -> bytes:
         options["transparency"] = base64.b64decode(transparency) if isinstance(transparency, str) else transparency
     if "icc_profile" in image.metadata:
         options["icc_profile"] = base64.b64decode(image.metadata["icc_profile"])
-    out = io.BytesIO()
     pil.save(out, format="PNG", compress_level=DECRYPTED_PNG_LEVEL, **options)
-    return out.getvalue()
 
 
 def _palette_image(image: DecodedImage) -> Image.Image:
@@ -345,6 +391,8 @@ def render(image: DecodedImage, file: bytes | None = None) -> NDArray[np.uint8]:
     dropped.  The archival samples are not touched.
     """
     if image.mode == "DICOM":
+        from . import dicom
+
         return dicom.render(dicom.read_dataset(file or dicom.encode(image.samples, image.metadata)))
     samples = image.samples
     if image.mode == "P":

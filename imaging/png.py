@@ -7,10 +7,13 @@ writer, for a file a little larger (Pillow tries every filter on every row)."""
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,14 +22,28 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type
 
 
+def chunk_kinds(data: bytes) -> list[bytes]:
+    """The kinds of a PNG's chunks, in order, as far as its chunk headers can
+    be followed (CRCs are not checked: the decoder does that)."""
+    kinds: list[bytes] = []
+    offset = len(PNG_SIGNATURE)
+    while offset + 8 <= len(data) and data.startswith(PNG_SIGNATURE):
+        (length,) = struct.unpack_from(">I", data, offset)
+        kinds.append(bytes(data[offset + 4 : offset + 8]))
+        if kinds[-1] == b"IEND":
+            break
+        offset += 12 + length
+    return kinds
+
+
 def chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
 # zlib's header for a 32 KiB window and the fastest level (any level reads it).
 _ZLIB_HEADER = b"\x78\x01"
-_PIECE_BYTES = 4 << 20  # rows deflated together, per thread
-_THREADS = min(4, os.cpu_count() or 1)
+PIECE_BYTES = 4 << 20  # rows deflated together, per thread
+THREADS = min(4, os.cpu_count() or 1)
 
 
 def _sub_filtered(rows: NDArray[np.uint8], pixel_bytes: int) -> NDArray[np.uint8]:
@@ -43,38 +60,75 @@ def _raw_deflate(data: NDArray[np.uint8], level: int, last: bool) -> bytes:
     return compressor.compress(data.data) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
-def _deflated_in_parallel(rows: NDArray[np.uint8], level: int, pixel_bytes: int) -> list[bytes]:
+def _deflated_in_parallel(rows: NDArray[np.uint8], level: int, pixel_bytes: int) -> Iterator[bytes]:
     """One zlib stream of the Sub-filtered rows, its pieces deflated on several
     threads (zlib lets go of the GIL), a few pieces in memory at a time."""
-    batch = max(1, _PIECE_BYTES // (rows.shape[1] + 1))
+    batch = max(1, PIECE_BYTES // (rows.shape[1] + 1))
     starts = list(range(0, rows.shape[0], batch))
-    pieces = [_ZLIB_HEADER]
+    yield _ZLIB_HEADER
     checksum = 1
-    with ThreadPoolExecutor(_THREADS) as pool:
-        for group in range(0, len(starts), _THREADS):
-            chosen = starts[group : group + _THREADS]
+    with ThreadPoolExecutor(THREADS) as pool:
+        for group in range(0, len(starts), THREADS):
+            chosen = starts[group : group + THREADS]
             lines = [_sub_filtered(rows[start : start + batch], pixel_bytes) for start in chosen]
             for part in lines:
                 checksum = zlib.adler32(part.data, checksum)
             last = [start == starts[-1] for start in chosen]
-            pieces.extend(pool.map(_raw_deflate, lines, [level] * len(lines), last))
-    pieces.append(struct.pack(">I", checksum))
-    return pieces
+            yield from pool.map(_raw_deflate, lines, [level] * len(lines), last)
+    yield struct.pack(">I", checksum)
 
 
-def _deflated_scanlines(rows: NDArray[np.uint8], level: int) -> list[bytes]:
+def _deflated_scanlines(rows: NDArray[np.uint8], level: int) -> Iterator[bytes]:
     """zlib stream of the rows, each behind filter byte 0 (None), in pieces of
     about a megabyte so that no second full copy of the image is made."""
     compressor = zlib.compressobj(level=level)
     batch = max(1, (1 << 20) // (rows.shape[1] + 1))
-    pieces = []
+    scanlines = np.zeros((min(batch, rows.shape[0]), rows.shape[1] + 1), dtype=np.uint8)
     for start in range(0, rows.shape[0], batch):
         part = rows[start : start + batch]
-        scanlines = np.zeros((part.shape[0], part.shape[1] + 1), dtype=np.uint8)
-        scanlines[:, 1:] = part
-        pieces.append(compressor.compress(scanlines.data))
-    pieces.append(compressor.flush())
-    return pieces
+        lines = scanlines[: part.shape[0]]
+        lines[:, 1:] = part
+        yield compressor.compress(lines.data)
+    yield compressor.flush()
+
+
+def write_png(
+    out: BinaryIO,
+    rows: NDArray[np.uint8],
+    width: int,
+    channels: int,
+    bit_depth: int,
+    *,
+    extra_chunks: tuple[bytes, ...] = (),
+    level: int,
+    filtered: bool = False,
+) -> None:
+    """Write a PNG of `rows` (height x row bytes, samples big-endian for 16
+    bits) to `out` (seekable), with `extra_chunks` (whole chunks) between IHDR
+    and IDAT.  `filtered`: Sub-filter the rows and deflate on every core
+    (images; noise gains nothing).  The pixel data is one IDAT chunk, streamed:
+    its length is written once it is known.
+
+    Also writes plain 16-bit RGB, RGBA and grey+alpha PNGs, which Pillow cannot.
+    """
+    ihdr = struct.pack(">IIBBBBB", width, rows.shape[0], bit_depth, COLOUR_TYPES[channels], 0, 0, 0)
+    out.write(b"".join([PNG_SIGNATURE, chunk(b"IHDR", ihdr), *extra_chunks]))
+    if filtered and rows.shape[1] > channels * bit_depth // 8:
+        pieces = _deflated_in_parallel(rows, level, channels * bit_depth // 8)
+    else:
+        pieces = _deflated_scanlines(rows, level)
+    length_at = out.tell()
+    out.write(b"\0\0\0\0IDAT")
+    crc, length = zlib.crc32(b"IDAT"), 0
+    for piece in pieces:
+        out.write(piece)
+        crc, length = zlib.crc32(piece, crc), length + len(piece)
+    out.write(struct.pack(">I", crc))
+    end = out.tell()
+    out.seek(length_at)
+    out.write(struct.pack(">I", length))
+    out.seek(end)
+    out.write(chunk(b"IEND", b""))
 
 
 def png_bytes(
@@ -87,28 +141,7 @@ def png_bytes(
     level: int,
     filtered: bool = False,
 ) -> bytes:
-    """A PNG of `rows` (height x row bytes, samples big-endian for 16 bits),
-    with `extra_chunks` (whole chunks) between IHDR and IDAT.  `filtered`:
-    Sub-filter the rows and deflate on every core (images; noise gains nothing).
-
-    Also writes plain 16-bit RGB, RGBA and grey+alpha PNGs, which Pillow cannot.
-    """
-    ihdr = struct.pack(">IIBBBBB", width, rows.shape[0], bit_depth, COLOUR_TYPES[channels], 0, 0, 0)
-    if filtered and rows.shape[1] > channels * bit_depth // 8:
-        idat = _deflated_in_parallel(rows, level, channels * bit_depth // 8)
-    else:
-        idat = _deflated_scanlines(rows, level)
-    crc = zlib.crc32(b"IDAT")
-    for piece in idat:
-        crc = zlib.crc32(piece, crc)
-    return b"".join(
-        [
-            PNG_SIGNATURE,
-            chunk(b"IHDR", ihdr),
-            *extra_chunks,
-            struct.pack(">I", sum(len(piece) for piece in idat)) + b"IDAT",
-            *idat,
-            struct.pack(">I", crc),
-            chunk(b"IEND", b""),
-        ]
-    )
+    """write_png() into memory."""
+    out = io.BytesIO()
+    write_png(out, rows, width, channels, bit_depth, extra_chunks=extra_chunks, level=level, filtered=filtered)
+    return out.getvalue()

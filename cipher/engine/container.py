@@ -8,15 +8,18 @@ and reads its own PNGs: filter type 0 only, one IDAT, no interlacing.
 
 from __future__ import annotations
 
+import io
+import mmap
 import struct
 import zlib
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 
 from core.errors import ImageTooLarge, NotSecurePixFile, TamperedFile
-from imaging.png import COLOUR_TYPES, PNG_SIGNATURE, chunk, png_bytes
+from imaging.png import COLOUR_TYPES, PNG_SIGNATURE, chunk, write_png
 
 from .kdf import KdfParams
 
@@ -28,6 +31,8 @@ KDF_ARGON2ID = 1
 _CHANNELS = {v: k for k, v in COLOUR_TYPES.items()}
 _FIXED = struct.Struct(">9sBBBIII16s16sIIBB")
 PASSWORD_CHECK_BYTES = 16
+# A SecurePix file in memory, or mapped from disk (mmap): anything that slices to bytes.
+Buffer = bytes | mmap.mmap
 
 
 @dataclass(frozen=True)
@@ -126,11 +131,19 @@ def _length_prefixed(payload: bytes, offset: int, fmt: str) -> tuple[bytes, int]
 
 def write(header: Header, body: NDArray[np.uint8]) -> bytes:
     """A PNG whose pixels are `body` (the ciphertext bytes, in scanline order)."""
+    out = io.BytesIO()
+    write_to(out, header, body)
+    return out.getvalue()
+
+
+def write_to(out: BinaryIO, header: Header, body: NDArray[np.uint8]) -> None:
+    """write(), streamed to a seekable file: no copy of the body is made."""
     if body.size != header.body_bytes:
         raise ValueError(f"body has {body.size} bytes, the header describes {header.body_bytes}")
     rows = body.reshape(header.height, header.body_bytes // header.height)
     # Level 0 (stored): ciphertext is noise, and deflating noise only costs time.
-    return png_bytes(
+    write_png(
+        out,
         rows,
         header.width,
         header.channels,
@@ -140,7 +153,7 @@ def write(header: Header, body: NDArray[np.uint8]) -> bytes:
     )
 
 
-def _chunks(data: bytes, stop_before: bytes | None = None) -> list[tuple[bytes, memoryview]]:
+def _chunks(data: Buffer, stop_before: bytes | None = None) -> list[tuple[bytes, memoryview]]:
     """The PNG's chunks, each CRC-checked; all of them up to IEND and the end of
     the file, or those before the first chunk of kind `stop_before`."""
     view = memoryview(data)
@@ -169,9 +182,10 @@ def _chunks(data: bytes, stop_before: bytes | None = None) -> list[tuple[bytes, 
     return chunks
 
 
-def is_container(data: bytes) -> bool:
+def is_container(data: Buffer) -> bool:
     """Cheap sniff: a PNG that carries the SecurePix header chunk."""
-    return data.startswith(PNG_SIGNATURE) and HEADER_CHUNK + MAGIC in data[:4096]
+    start = bytes(data[:4096])
+    return start.startswith(PNG_SIGNATURE) and HEADER_CHUNK + MAGIC in start
 
 
 def _ihdr(payload: memoryview) -> tuple[int, int, int, int | None, tuple[int, int, int]]:
@@ -194,7 +208,7 @@ def _checked_header(chunks: list[tuple[bytes, memoryview]], max_pixels: int) -> 
     return header
 
 
-def read_header(data: bytes, max_pixels: int) -> Header:
+def read_header(data: Buffer, max_pixels: int) -> Header:
     """The header alone, checked, without touching the pixel data: enough to
     refuse a file before any key derivation."""
     if not is_container(data):
@@ -202,9 +216,23 @@ def read_header(data: bytes, max_pixels: int) -> Header:
     return _checked_header(_chunks(data, stop_before=b"IDAT"), max_pixels)
 
 
-def read(data: bytes, max_pixels: int) -> tuple[Header, NDArray[np.uint8]]:
+def read(data: Buffer, max_pixels: int) -> tuple[Header, NDArray[np.uint8]]:
     """Parse a SecurePix PNG; returns the header and the ciphertext body as
-    rows of bytes (a view, not necessarily contiguous)."""
+    rows of bytes."""
+    header, ciphertext = read_ciphertext(data, max_pixels)
+    row_bytes = header.body_bytes // header.height if header.height else 0
+    return header, ciphertext[: header.body_bytes].reshape(header.height, row_bytes)
+
+
+# Inflate at most this much at a time: the pixel data is never held twice.
+_INFLATE_PIECE = 1 << 20
+
+
+def read_ciphertext(data: Buffer, max_pixels: int) -> tuple[Header, NDArray[np.uint8]]:
+    """Parse a SecurePix PNG; returns the header and the whole ciphertext, the
+    body's bytes then the header's `extra`, in one writable array that the
+    cipher can decrypt in place.  The pixel data is inflated straight into it
+    and refused as soon as it runs past the size the header declares."""
     if not is_container(data):
         raise NotSecurePixFile("this is not a SecurePix encrypted image (no SecurePix header chunk)")
     chunks = _chunks(data)
@@ -212,16 +240,53 @@ def read(data: bytes, max_pixels: int) -> tuple[Header, NDArray[np.uint8]]:
     height = header.height
     row_bytes = header.body_bytes // height if height else 0
     expected = height * (row_bytes + 1)
-    idat_chunks = [payload for kind, payload in chunks if kind == b"IDAT"]
-    idat = idat_chunks[0] if len(idat_chunks) == 1 else b"".join(idat_chunks)
-    inflater = zlib.decompressobj()
-    try:
-        raw = inflater.decompress(idat, expected)
-    except zlib.error as exc:
-        raise TamperedFile("the PNG pixel data does not decompress") from exc
-    if len(raw) != expected or not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+    buffer = np.empty(expected + len(header.extra), dtype=np.uint8)
+    filled = _inflate_into(buffer[:expected], [payload for kind, payload in chunks if kind == b"IDAT"])
+    if filled != expected:
         raise TamperedFile("the PNG pixel data has the wrong length")
-    scanlines = np.frombuffer(raw, dtype=np.uint8).reshape(height, row_bytes + 1)
+    scanlines = buffer[:expected].reshape(height, row_bytes + 1)
     if scanlines[:, 0].any():
         raise TamperedFile("the PNG uses a scanline filter a SecurePix file never has")
-    return header, scanlines[:, 1:]
+    _drop_filter_bytes(buffer, height, row_bytes)
+    ciphertext = buffer[: header.body_bytes + len(header.extra)]
+    ciphertext[header.body_bytes :] = np.frombuffer(header.extra, dtype=np.uint8)
+    return header, ciphertext
+
+
+def _inflate_into(target: NDArray[np.uint8], idat: list[memoryview]) -> int:
+    """Inflate the IDAT payloads (one zlib stream) into `target`; returns the
+    bytes written, or -1 when the stream is longer than `target`, ends early,
+    or has bytes after its end."""
+    inflater = zlib.decompressobj()
+    filled = 0
+    try:
+        # Input in slices too: zlib copies what a call leaves unconsumed.
+        for payload in idat:
+            for start in range(0, len(payload), _INFLATE_PIECE):
+                pending: bytes | memoryview = payload[start : start + _INFLATE_PIECE]
+                while True:
+                    piece = inflater.decompress(pending, _INFLATE_PIECE)
+                    if filled + len(piece) > target.size:
+                        return -1
+                    target[filled : filled + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+                    filled += len(piece)
+                    pending = inflater.unconsumed_tail
+                    if not pending and len(piece) < _INFLATE_PIECE:
+                        break
+    except zlib.error as exc:
+        raise TamperedFile("the PNG pixel data does not decompress") from exc
+    if not inflater.eof or inflater.unused_data:
+        return -1
+    return filled
+
+
+def _drop_filter_bytes(buffer: NDArray[np.uint8], height: int, row_bytes: int) -> None:
+    """Scanlines (a filter byte, then a row) -> rows, packed from the start of
+    `buffer`, in place: each block of rows moves towards the start, never over
+    rows still to be moved."""
+    line = row_bytes + 1
+    batch = max(1, _INFLATE_PIECE // line)
+    for start in range(0, height, batch):
+        stop = min(start + batch, height)
+        rows = buffer[start * line : stop * line].reshape(stop - start, line)[:, 1:]
+        buffer[start * row_bytes : stop * row_bytes].reshape(stop - start, row_bytes)[...] = rows

@@ -25,7 +25,10 @@ invertible and with full avalanche (see mixing.py).
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +37,10 @@ from .keystream import ChaoticKeystream
 from .mixing import CHUNK_WORDS, Words, mix, unmix
 
 Samples = NDArray[np.uint8] | NDArray[np.uint16]
+# The permutation gathers this many rows at a time (a few MB, no second full
+# copy of the image), the blocks spread over the cores: numpy lets go of the GIL.
+_GATHER_BYTES = 1 << 20
+_THREADS = min(4, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,25 @@ def _undo_forward_chain(c: Words) -> None:
         c[start:stop] -= c[start - 1 : stop - 1]
 
 
+def _gather(
+    source: NDArray[Any], row_order: NDArray[np.intp], column_order: NDArray[np.intp], out: NDArray[Any]
+) -> None:
+    """out[i, j] = source[row_order[i], column_order[j]], a block of rows at a time."""
+    rows = max(1, _GATHER_BYTES // max(1, source.shape[1] * source.itemsize))
+
+    def block(start: int) -> None:
+        picked = np.take(source, row_order[start : start + rows], axis=0)
+        # mode="clip": the orders are permutations, and numpy would otherwise buffer `out`.
+        np.take(picked, column_order, axis=1, out=out[start : start + rows], mode="clip")
+
+    starts = range(0, source.shape[0], rows)
+    if len(starts) == 1:
+        block(0)
+        return
+    with ThreadPoolExecutor(_THREADS) as pool:
+        list(pool.map(block, starts))
+
+
 def encrypt(samples: Samples, stream_key: bytes, permutation_key: bytes) -> NDArray[np.uint8]:
     """Encrypt uint8/uint16 samples; returns the ciphertext bytes as a uint8 array.
 
@@ -93,7 +119,7 @@ def encrypt(samples: Samples, stream_key: bytes, permutation_key: bytes) -> NDAr
     plan = _Schedule.derive(permutation_key, *matrix.shape)
     buffer = np.zeros(padded_length(matrix.nbytes), dtype=np.uint8)
     permuted = buffer[: matrix.nbytes].view(matrix.dtype).reshape(matrix.shape)
-    np.take(np.take(matrix, plan.row_order, axis=0), plan.column_order, axis=1, out=permuted)
+    _gather(matrix, plan.row_order, plan.column_order, permuted)
     words = buffer.view("<u8")
     ChaoticKeystream(stream_key, expected_words=words.size).add_to(words)
     np.cumsum(words, out=words)
@@ -131,9 +157,6 @@ def decrypt(
     _undo_forward_chain(words)
     ChaoticKeystream(stream_key, expected_words=words.size).add_to(words, sign=-1)
     permuted = cipher[:nbytes].view(dtype.newbyteorder("<")).reshape(matrix_shape)
-    # Row and column permutations commute; rows first moves whole rows, which is faster.
     unpermuted = np.empty(matrix_shape, dtype=dtype)
-    np.take(
-        np.take(permuted, np.argsort(plan.row_order), axis=0), np.argsort(plan.column_order), axis=1, out=unpermuted
-    )
+    _gather(permuted, np.argsort(plan.row_order), np.argsort(plan.column_order), unpermuted)
     return unpermuted.reshape(shape)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import mmap
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import cached_property
+from typing import BinaryIO
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -33,10 +36,18 @@ _AES_METADATA_NONCE = bytes(11) + b"\x02"
 
 @dataclass(frozen=True)
 class EncryptedImage:
-    data: bytes  # the SecurePix PNG
     source: DecodedImage  # what was encrypted (kept in memory only)
     header: container.Header
     body: np.ndarray  # the ciphertext as the PNG's rows hold it (see analysis.body_samples)
+
+    @cached_property
+    def data(self) -> bytes:
+        """The SecurePix PNG, made when first asked for."""
+        return container.write(self.header, self.body)
+
+    def write_to(self, out: BinaryIO) -> None:
+        """The SecurePix PNG, streamed to a seekable file without a copy in memory."""
+        container.write_to(out, self.header, self.body)
 
 
 def _describe(image: DecodedImage) -> bytes:
@@ -103,18 +114,16 @@ def seal_image(image: DecodedImage, keys: FileKeys, *, cipher: str, kdf: KdfPara
     )
     body = ciphertext[:nbytes]
     header = container.Header(**{**header.__dict__, "tag": _mac(keys, header, body)})
-    return EncryptedImage(container.write(header, body), image, header, body)
+    return EncryptedImage(image, header, body)
 
 
-def unseal(data: bytes, keys: FileKeys, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def unseal(data: container.Buffer, keys: FileKeys, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Authenticate, then decrypt, a SecurePix PNG under already-derived keys."""
-    header, body = container.read(data, max_pixels)
+    header, ciphertext = container.read_ciphertext(data, max_pixels)
+    if isinstance(data, mmap.mmap):  # a file mapped into memory: its pages are read, let them go
+        data.madvise(mmap.MADV_DONTNEED)
     if not hmac.compare_digest(keys.password_check[: container.PASSWORD_CHECK_BYTES], header.password_check):
         raise WrongPassword("wrong password (or the file's key parameters were altered)")
-    ciphertext = np.empty(body.size + len(header.extra), dtype=np.uint8)
-    ciphertext[: body.size].reshape(body.shape)[...] = body
-    ciphertext[body.size :] = np.frombuffer(header.extra, dtype=np.uint8)
-    del body  # the decompressed PNG rows can go now
     if not hmac.compare_digest(_mac(keys, header, ciphertext[: header.body_bytes]), header.tag):
         raise TamperedFile("the encrypted file was modified or damaged: its authentication tag does not match")
     if header.cipher == "chaotic":
@@ -173,7 +182,7 @@ def encrypt_file(
 
 
 def decrypt_file(
-    data: bytes,
+    data: container.Buffer,
     password: str,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,

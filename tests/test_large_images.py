@@ -1,0 +1,196 @@
+"""Large images end to end: the fast PNG reader agrees with Pillow sample for
+sample, the container is read and written without a second copy of the
+image, and its pixel data is refused as soon as it runs past the header's
+size.  (Times are measured by benchmarks/large_images.py, not here.)"""
+
+from __future__ import annotations
+
+import io
+import struct
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageOps, PngImagePlugin
+
+from cipher.engine import container, envelope
+from cipher.engine.kdf import KdfParams, derive_keys, new_salt
+from core.errors import DamagedImage, TamperedFile
+from imaging import imagefile
+from imaging.imagefile import DecodedImage
+from imaging.png import PIECE_BYTES, PNG_SIGNATURE, THREADS, chunk, chunk_kinds
+from tests.images import encode, image_in_mode, photo_array
+
+MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"]
+
+
+def _png(image: Image.Image, text: bool, icc: bool, transparency: bool, exif_orientation: int | None) -> bytes:
+    options: dict[str, object] = {}
+    if text:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Software", "SecurePix tests")
+        options["pnginfo"] = info
+    if icc:
+        options["icc_profile"] = b"not a real profile, kept as bytes"
+    if transparency and image.mode in ("L", "RGB", "I;16"):
+        options["transparency"] = (1, 2, 3) if image.mode == "RGB" else 7
+    if exif_orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = exif_orientation
+        options["exif"] = exif.tobytes()
+    return encode(image, "PNG", **options)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    mode=st.sampled_from(MODES),
+    size=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+    seed=st.integers(0, 1000),
+    text=st.booleans(),
+    icc=st.booleans(),
+    transparency=st.booleans(),
+    exif_orientation=st.one_of(st.none(), st.integers(1, 8)),
+)
+def test_every_png_decodes_to_the_samples_pillow_reads(
+    mode: str, size: tuple[int, int], seed: int, text: bool, icc: bool, transparency: bool, exif_orientation: int | None
+) -> None:
+    """Whichever reader takes the file (libpng for plain PNGs, Pillow for the
+    rest), the samples, mode and metadata are Pillow's, turned upright."""
+    data = _png(image_in_mode(mode, *size, seed=seed), text, icc, transparency, exif_orientation)
+    decoded = imagefile.decode(data, 1 << 20)
+    with Image.open(io.BytesIO(data)) as reference:
+        reference.load()
+        info = dict(reference.info)
+        expected = np.asarray(ImageOps.exif_transpose(reference))
+    assert decoded.mode == ("I;16" if reference.mode.startswith("I;16") else reference.mode)
+    assert np.array_equal(decoded.samples, expected.astype(decoded.samples.dtype))
+    assert ("icc_profile" in decoded.metadata) == bool(info.get("icc_profile"))
+    assert ("transparency" in decoded.metadata) == ("transparency" in info)
+
+
+def test_a_text_chunk_after_the_pixels_sends_the_file_to_pillow() -> None:
+    """XMP may sit after the pixel data, where only Pillow's full read sees it
+    (and may turn the image): such a file is not read by the fast path."""
+    data = encode(image_in_mode("RGB", 20, 30))
+    iend = data.rindex(b"IEND") - 4
+    late_text = chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00<x/>")
+    moved = data[:iend] + late_text + data[iend:]
+    assert chunk_kinds(moved)[-2:] == [b"iTXt", b"IEND"]
+    assert np.array_equal(imagefile.decode(moved, 1 << 20).samples, np.asarray(Image.open(io.BytesIO(moved))))
+
+
+def test_a_damaged_plain_png_is_a_damaged_image_whichever_reader() -> None:
+    data = bytearray(encode(image_in_mode("RGB", 64, 64)))
+    data[-30] ^= 0xFF  # inside the pixel data
+    with pytest.raises(DamagedImage):
+        imagefile.decode(bytes(data), 1 << 20)
+
+
+@pytest.fixture(scope="module")
+def sealed() -> tuple[bytes, DecodedImage, envelope.FileKeys]:
+    image = DecodedImage(photo_array(1536, 2048), "RGB", "PNG")
+    kdf, salt = KdfParams(), new_salt()
+    keys = derive_keys("a large image password", salt, kdf)
+    return envelope.seal(image, keys, cipher="chaotic", kdf=kdf, salt=salt), image, keys
+
+
+# Scratch space of a fixed size, whatever the image: pieces being inflated or
+# deflated, blocks of rows being permuted, the keystream's lanes.
+SCRATCH = 6 << 20
+
+
+def _peak(action: object) -> int:
+    tracemalloc.start()
+    try:
+        action()  # type: ignore[operator]
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_decrypting_holds_the_ciphertext_and_the_image_and_little_more(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
+) -> None:
+    data, image, keys = sealed
+    peak = _peak(lambda: envelope.unseal(data, keys, max_pixels=1 << 24))
+    assert peak < 2 * image.samples.nbytes + SCRATCH
+
+
+def test_encrypting_to_a_file_holds_one_ciphertext_beside_the_image(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys], tmp_path: Path
+) -> None:
+    data, image, keys = sealed
+    header = container.read_header(data, 1 << 24)
+
+    def encrypt_to_file() -> None:
+        result = envelope.seal_image(image, keys, cipher="chaotic", kdf=header.kdf, salt=header.salt)
+        with (tmp_path / "out.png").open("wb") as out:
+            result.write_to(out)
+
+    assert _peak(encrypt_to_file) < image.samples.nbytes + SCRATCH
+    assert (tmp_path / "out.png").read_bytes() == data  # the same salt and keys: the same file, streamed
+
+
+def test_writing_the_decrypted_png_streams_it(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys], tmp_path: Path
+) -> None:
+    """A few pieces of rows are filtered and deflated at a time (one per core), straight to the file."""
+    _, image, _ = sealed
+    path = tmp_path / "decrypted.png"
+    with path.open("wb") as out:
+        peak = _peak(lambda: imagefile.write(out, image))
+    assert peak < 4 * PIECE_BYTES * THREADS
+    assert np.array_equal(np.asarray(Image.open(path)), image.samples)
+
+
+def _with_idat(data: bytes, idat: bytes) -> bytes:
+    """`data` with its pixel data replaced by `idat`, every CRC right."""
+    kinds, offset, pieces = [], len(PNG_SIGNATURE), [PNG_SIGNATURE]
+    while offset < len(data):
+        (length,) = struct.unpack_from(">I", data, offset)
+        kind = data[offset + 4 : offset + 8]
+        kinds.append(kind)
+        if kind != b"IDAT":
+            pieces.append(data[offset : offset + 12 + length])
+        elif kinds.count(b"IDAT") == 1:
+            pieces.append(chunk(b"IDAT", idat))
+        offset += 12 + length
+    return b"".join(pieces)
+
+
+def test_pixel_data_longer_than_the_header_says_is_refused_before_it_is_inflated(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
+) -> None:
+    """A few kilobytes that would inflate to a gigabyte: refused once the
+    declared size is passed, with no more memory than the image."""
+    data, image, _ = sealed
+    bomb = zlib.compress(bytes(1 << 30), 9)
+    bombed = _with_idat(data, bomb)
+
+    def read() -> None:
+        with pytest.raises(TamperedFile, match="wrong length"):
+            container.read_ciphertext(bombed, 1 << 24)
+
+    assert _peak(read) < 2 * image.samples.nbytes
+
+
+@pytest.mark.parametrize("cut", [1, 1000])
+def test_pixel_data_shorter_than_the_header_says_is_refused(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys], cut: int
+) -> None:
+    data = sealed[0]
+    raw = zlib.decompress(_idat_of(data))
+    with pytest.raises(TamperedFile, match="wrong length"):
+        container.read_ciphertext(_with_idat(data, zlib.compress(raw[:-cut], 0)), 1 << 24)
+
+
+def _idat_of(data: bytes) -> bytes:
+    header = container.read_header(data, 1 << 24)
+    assert header.height == 1536
+    start = data.index(b"IDAT") - 4
+    (length,) = struct.unpack_from(">I", data, start)
+    return data[start + 8 : start + 8 + length]
