@@ -1,12 +1,12 @@
-"""Classifier speed and memory: cold start, a 512x512 photo, a document page.
+"""Classifier speed and memory: cold start, a 512x512 photo, a 4096x4096 photo, a document page.
 
     python -m benchmarks.classification [--runs N]
 
 Run in a fresh process, since the cold start (importing the classifier and
 TensorFlow, loading the model, classifying the first image) and the resident
-memory are what this measures.  The photo is scikit-image's coffee picture resized to
-512x512; the page is an invoice rendered by the dev set's renderer, classified
-with OCR.
+memory are what this measures.  The photo is scikit-image's coffee picture
+resized to 512x512 (and to 4096x4096: the whole file, decoding included); the
+page is an invoice rendered by the dev set's renderer, classified with OCR.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def measure(runs: int) -> dict[str, object]:
     from skimage import data  # the test picture, loaded before the clock starts
 
     photo = _png(Image.fromarray(data.coffee()).resize((512, 512)))
+    large = _png(Image.fromarray(data.coffee()).resize((4096, 4096), Image.Resampling.BICUBIC))
     started = time.perf_counter()
     from classification.engine.classifier import DomainClassifier
 
@@ -52,12 +53,14 @@ def measure(runs: int) -> dict[str, object]:
         return ms, results[-1].ocr
 
     photo_ms, photo_ocr = timed(photo)
+    large_ms, _ = timed(large)
     page_ms, page_ocr = timed(page)
     return {
         "model": classifier.backbone.name,
         "cold_start_s": round(cold, 2),
         "photo_512_ms": photo_ms,
         "photo_ocr": photo_ocr,
+        "photo_4096_ms": large_ms,
         "document_page_ms": page_ms,
         "document_ocr": page_ocr,
         "max_resident_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
