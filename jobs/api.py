@@ -61,7 +61,7 @@ class JobFileStatus(serializers.Serializer[Any]):
     )
 
 
-class JobStatus(serializers.Serializer[Any]):
+class JobSummary(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=KINDS)
     state = serializers.ChoiceField(choices=["running", "finished", "cancelled"])
@@ -70,6 +70,9 @@ class JobStatus(serializers.Serializer[Any]):
     total = serializers.IntegerField()
     counts = serializers.DictField(child=serializers.IntegerField())
     progress = serializers.FloatField()
+
+
+class JobStatus(JobSummary):
     files = JobFileStatus(many=True)
 
 
@@ -97,10 +100,12 @@ class Jobs(APIView):
         job.refresh_from_db()
         return _status(job, 202)
 
-    @extend_schema(responses={200: JobStatus(many=True)})
+    @extend_schema(responses={200: JobSummary(many=True)})
     def get(self, request: Request) -> HttpResponse:
-        jobs = Job.objects.filter(owner=context_from(request).actor)[:50]
-        return JsonResponse([services.job_status(job) for job in jobs], safe=False)
+        """Your 50 latest jobs, newest first: state, progress and counts (the
+        files of one: GET /api/v1/jobs/ID)."""
+        jobs = list(Job.objects.filter(owner=context_from(request).actor)[:50])
+        return JsonResponse(services.job_summaries(jobs), safe=False)
 
 
 class JobDetail(APIView):

@@ -536,16 +536,26 @@ def purge_expired(now: Any = None) -> int:
     return deleted
 
 
+def job_summaries(jobs: list[Job]) -> list[dict[str, Any]]:
+    """Summaries of several jobs, their files counted in one query."""
+    counts: dict[Any, dict[str, int]] = {job.pk: dict.fromkeys(JobFile.State.values, 0) for job in jobs}
+    for row in JobFile.objects.filter(job__in=jobs).values("job_id", "state").annotate(n=Count("id")):
+        counts[row["job_id"]][row["state"]] = row["n"]
+    return [_summary_of(job, counts[job.pk]) for job in jobs]
+
+
 def job_summary(job: Job, files: list[JobFile] | None = None) -> dict[str, Any]:
     """A job's state, progress and counts per file state (from `files` when
     they are loaded already, else counted by the database)."""
-    counts = {state: 0 for state in JobFile.State.values}
     if files is None:
-        for row in job.files.values("state").annotate(n=Count("id")):
-            counts[row["state"]] = row["n"]
-    else:
-        for job_file in files:
-            counts[job_file.state] += 1
+        return job_summaries([job])[0]
+    counts = dict.fromkeys(JobFile.State.values, 0)
+    for job_file in files:
+        counts[job_file.state] += 1
+    return _summary_of(job, counts)
+
+
+def _summary_of(job: Job, counts: dict[str, int]) -> dict[str, Any]:
     return {
         "id": str(job.id),
         "kind": job.kind,

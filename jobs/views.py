@@ -112,7 +112,7 @@ def jobs_list(request: HttpRequest) -> HttpResponse:
 
 def _jobs_context(request: HttpRequest) -> dict[str, Any]:
     owner = context_from(request).actor
-    jobs = [services.job_summary(job) for job in Job.objects.filter(owner=owner)[:20]]
+    jobs = services.job_summaries(list(Job.objects.filter(owner=owner)[:20]))
     for job in jobs:
         job["finished_files"] = job["total"] - job["counts"]["queued"]
     return {"jobs": jobs, "running": any(job["state"] == "running" for job in jobs)}

@@ -222,6 +222,24 @@ def test_jobs_and_results_are_their_owners_alone(
     assert auditor_api.post("/api/v1/jobs", archive, format="multipart").status_code == 403
 
 
+def test_the_jobs_list_counts_every_job_in_one_query_newest_first(
+    operator_api: APIClient, django_capture_on_commit_callbacks: Any, django_assert_max_num_queries: Any
+) -> None:
+    """The list is summaries (the files of one job: GET /api/v1/jobs/ID), and
+    its cost does not grow with the number of jobs."""
+    submitted = [
+        submit(operator_api, photos(count), django_capture_on_commit_callbacks, declared_domain="none").json()["id"]
+        for count in (1, 2, 3)
+    ]
+    with django_assert_max_num_queries(6):  # authentication (4), the jobs, their counts; it was one more a job
+        listed = operator_api.get("/api/v1/jobs").json()
+    assert [job["id"] for job in listed] == submitted[::-1]
+    assert [job["counts"]["done"] for job in listed] == [3, 2, 1]
+    assert all(job["state"] == "finished" and job["progress"] == 1.0 and "files" not in job for job in listed)
+    other = token_client(make_user("a-newcomer", "operator"))
+    assert other.get("/api/v1/jobs").json() == []
+
+
 def test_a_file_runs_once_however_often_its_task_is_delivered(
     operator: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
