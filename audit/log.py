@@ -168,18 +168,34 @@ class Sequencer:
         self._wake = threading.Event()
         self._done = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._guard = threading.Lock()
 
     def wake(self) -> None:
         with self._guard:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
+                self._stopping = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._stopping,), name="audit-sequencer", daemon=True
+                )
                 self._thread.start()
         self._wake.set()
 
-    def _run(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Let the thread finish its round and end (the next wake starts a
+        new one): before the database goes away, e.g. at the end of a test."""
+        with self._guard:
+            thread, self._thread = self._thread, None
+            self._stopping.set()
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self, stopping: threading.Event) -> None:
         while True:
             self._wake.wait(timeout=float(settings.SECUREPIX_CHECKPOINT_SECONDS) or 1.0)
+            if stopping.is_set():
+                return
             self._wake.clear()
             integrate_logged(drain=True)
             with self._done:

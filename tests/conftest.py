@@ -20,6 +20,15 @@ def photo512() -> DecodedImage:
 ACCOUNT_PASSWORD = "tidal-quartz-lantern-47"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _sequencer_stopped_before_the_test_database_goes(django_db_setup: None) -> Any:
+    """The audit sequencer thread ends before the test database is dropped."""
+    yield
+    from audit.log import sequencer
+
+    sequencer.stop()
+
+
 @pytest.fixture(autouse=True)
 def _audit_numbered_in_the_test_transaction(settings: Any) -> None:
     """Tests run inside a transaction that never commits, so the sequencer's
@@ -105,11 +114,13 @@ def committed_audit(transactional_db: None) -> Any:
     from django.db import connection
 
     from audit import triggers
+    from audit.log import sequencer
     from audit.models import ChainHead
     from classification.models import MismatchAcknowledgment
     from jobs.models import Job
 
     yield
+    sequencer.stop()  # no round of its own while the tables are emptied
     MismatchAcknowledgment.objects.all().delete()  # they point at events
     Job.objects.all().delete()  # their files point at events, their results at files
     with connection.cursor() as cursor:
