@@ -8,6 +8,7 @@ import json
 import mmap
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -125,12 +126,16 @@ def _read_input(path: Path) -> bytes:
 
 
 def _map_input(path: Path) -> bytes | mmap.mmap:
-    """The file mapped into memory, read only: the operating system pages it in
-    as it is read, and it is not held as a second copy beside the image."""
+    """A regular file mapped into memory, read only: the operating system pages
+    it in as it is read, and it is not held as a second copy beside the image.
+    Anything else (a pipe, /dev/stdin, an empty file) is read.  A file cut short
+    by another program while it is mapped ends the command (SIGBUS) before any
+    output is written."""
     try:
         with path.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
-                return b""
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode) or status.st_size == 0:
+                return handle.read()
             return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc

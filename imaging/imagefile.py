@@ -47,6 +47,8 @@ WIDE_MODES = {("uint16", 2): "LA;16", ("uint16", 3): "RGB;16", ("uint16", 4): "R
 _SIXTEEN_BIT_ALIASES = ("I;16L", "I;16B")  # same samples, other byte order on disk
 _PNG_COLOUR_TYPE_OFFSET = 25
 _PNG_BIT_DEPTH_OFFSET = 24
+_PNG_INTERLACE_OFFSET = 28
+_LIBPNG_MAX_SIDE = 1_000_000
 _TIFF_BITS_PER_SAMPLE = 258
 _TIFF_SAMPLE_FORMAT = 339
 _EXIF_ORIENTATION = 0x0112
@@ -193,8 +195,8 @@ def _decode_opened(image: Image.Image, data: bytes) -> DecodedImage:
     source_format = str(image.format)
     metadata: dict[str, Any] = {}
     try:
-        if _reads_fast(image, data):
-            samples, mode, metadata = _decode_with_pillow(image, imagecodecs.png_decode(data))
+        if _reads_fast(image, data) and (fast := _png_with_libpng(data)) is not None:
+            samples, mode, metadata = _decode_with_pillow(image, fast)
             return DecodedImage(np.ascontiguousarray(samples), mode, source_format, metadata)
         image.load()
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
@@ -223,11 +225,23 @@ _TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 def _reads_fast(image: Image.Image, data: bytes) -> bool:
     if image.format != "PNG" or data[_PNG_BIT_DEPTH_OFFSET] != _FAST_PNG_MODES.get(image.mode):
         return False
+    if max(image.size) > _LIBPNG_MAX_SIDE or data[_PNG_INTERLACE_OFFSET] != 0:
+        return False  # libpng's own limit; interlaced files make it print warnings
     if any(key in image.info for key in _ORIENTATION_KEYS):
         return False
     kinds = png.chunk_kinds(data)
     after_pixels = kinds[kinds.index(b"IDAT") :] if b"IDAT" in kinds else []
     return b"tRNS" not in kinds and b"eXIf" not in kinds and not any(kind in _TEXT_CHUNKS for kind in after_pixels)
+
+
+def _png_with_libpng(data: bytes) -> NDArray[Any] | None:
+    """The samples as libpng reads them, or None where it refuses a file that
+    Pillow may still read (a bad CRC, a stream without its checksum): Pillow
+    then decides."""
+    try:
+        return np.asarray(imagecodecs.png_decode(data))
+    except imagecodecs.PngError:
+        return None
 
 
 def _is_wide_png(data: bytes) -> bool:

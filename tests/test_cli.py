@@ -235,3 +235,18 @@ def test_bench_prints_every_measurement(tmp_path: Path) -> None:
     for key in ("chaotic_encrypt_ms", "chaotic_decrypt_ms", "kdf_ms", "paper_ms", "aes_gcm_ms",
                 "speedup_vs_paper", "slowdown_vs_aes_gcm"):  # fmt: skip
         assert report[key] > 0, key
+
+
+def test_decrypt_reads_a_pipe(photos: list[Path], tmp_path: Path) -> None:
+    """`cat file | securepix decrypt /dev/stdin`: a pipe has no size to map, it is read."""
+    assert run("encrypt", photos[0], "-o", tmp_path / "x.securepix.png").returncode == 0
+    env = {**os.environ, "SECUREPIX_PASSWORD": PASSWORD}
+    done = subprocess.run(
+        [*SECUREPIX, "decrypt", "/dev/stdin", "-o", str(tmp_path / "back.png")],
+        input=(tmp_path / "x.securepix.png").read_bytes(),
+        capture_output=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert (decoded_pixels((tmp_path / "back.png").read_bytes()) == decoded_pixels(photos[0].read_bytes())).all()

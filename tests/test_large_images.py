@@ -83,11 +83,27 @@ def test_a_text_chunk_after_the_pixels_sends_the_file_to_pillow() -> None:
     assert np.array_equal(imagefile.decode(moved, 1 << 20).samples, np.asarray(Image.open(io.BytesIO(moved))))
 
 
-def test_a_damaged_plain_png_is_a_damaged_image_whichever_reader() -> None:
-    data = bytearray(encode(image_in_mode("RGB", 64, 64)))
-    data[-30] ^= 0xFF  # inside the pixel data
+@pytest.mark.parametrize("shape", [(1, 1_000_001), (1_000_001, 1)])
+def test_a_png_longer_than_libpng_allows_is_read_by_pillow(shape: tuple[int, int]) -> None:
+    data = encode(Image.fromarray(np.arange(shape[0] * shape[1], dtype=np.uint32).astype(np.uint8).reshape(shape)))
+    assert np.array_equal(imagefile.decode(data, 1 << 24).samples, np.asarray(Image.open(io.BytesIO(data))))
+
+
+def test_a_png_libpng_refuses_but_pillow_reads_is_read_by_pillow() -> None:
+    """A pixel stream without its zlib checksum: libpng stops, Pillow reads it."""
+    data = encode(image_in_mode("RGB", 30, 40))
+    start = data.index(b"IDAT") - 4
+    (length,) = struct.unpack_from(">I", data, start)
+    unchecked = data[:start] + chunk(b"IDAT", data[start + 8 : start + 8 + length - 4]) + data[start + 12 + length :]
+    with Image.open(io.BytesIO(unchecked)) as reference:
+        expected = np.asarray(reference)
+    assert np.array_equal(imagefile.decode(unchecked, 1 << 20).samples, expected)
+
+
+def test_a_cut_plain_png_is_a_damaged_image_whichever_reader() -> None:
+    data = encode(image_in_mode("RGB", 64, 64))
     with pytest.raises(DamagedImage):
-        imagefile.decode(bytes(data), 1 << 20)
+        imagefile.decode(data[: len(data) // 2], 1 << 20)
 
 
 @pytest.fixture(scope="module")

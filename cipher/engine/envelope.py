@@ -13,7 +13,6 @@ import json
 import mmap
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from functools import cached_property
 from typing import BinaryIO
 
 import numpy as np
@@ -40,10 +39,15 @@ class EncryptedImage:
     header: container.Header
     body: np.ndarray  # the ciphertext as the PNG's rows hold it (see analysis.body_samples)
 
-    @cached_property
+    @property
     def data(self) -> bytes:
-        """The SecurePix PNG, made when first asked for."""
-        return container.write(self.header, self.body)
+        """The SecurePix PNG, made when first asked for (cached on the instance:
+        functools.cached_property would hold one lock for every instance)."""
+        made: bytes | None = self.__dict__.get("_data")
+        if made is None:
+            made = container.write(self.header, self.body)
+            object.__setattr__(self, "_data", made)
+        return made
 
     def write_to(self, out: BinaryIO) -> None:
         """The SecurePix PNG, streamed to a seekable file without a copy in memory."""
