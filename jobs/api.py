@@ -25,7 +25,7 @@ from web.context import context_from
 from web.uploads import PasswordField, uploads
 
 from . import services, tasks
-from .contracts import KINDS, JobRequest
+from .contracts import EXPORT_STATES, FILE_STATES, JOB_STATES, KINDS, JobRequest
 from .models import Job
 from .views import file_response
 
@@ -52,7 +52,7 @@ class JobFileStatus(serializers.Serializer[Any]):
     index = serializers.IntegerField()
     name = serializers.CharField()
     declared_domain = serializers.CharField()
-    state = serializers.ChoiceField(choices=["queued", "done", "failed", "cancelled"])
+    state = serializers.ChoiceField(choices=FILE_STATES)
     classification = serializers.DictField(required=False)
     decision = serializers.CharField(required=False)
     error = serializers.DictField(required=False)
@@ -64,7 +64,7 @@ class JobFileStatus(serializers.Serializer[Any]):
 class JobSummary(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=KINDS)
-    state = serializers.ChoiceField(choices=["running", "finished", "cancelled"])
+    state = serializers.ChoiceField(choices=JOB_STATES)
     created = serializers.DateTimeField()
     finished = serializers.DateTimeField(allow_null=True)
     total = serializers.IntegerField()
@@ -156,7 +156,7 @@ class ResultDownload(APIView):
 
 class AuditExportStatus(serializers.Serializer[Any]):
     id = serializers.UUIDField()
-    state = serializers.ChoiceField(choices=["queued", "done", "failed"])
+    state = serializers.ChoiceField(choices=EXPORT_STATES)
     format = serializers.CharField()
     filter = serializers.DictField()
     created = serializers.DateTimeField()

@@ -351,7 +351,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # local assets, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"Domain": "core.domains.DOMAIN_CHOICES", "JobKind": "jobs.contracts.KINDS"},
+    "ENUM_NAME_OVERRIDES": {
+        "Domain": "core.domains.DOMAIN_CHOICES",
+        "JobKind": "jobs.contracts.KINDS",
+        "JobState": "jobs.contracts.JOB_STATES",
+        "JobFileState": "jobs.contracts.FILE_STATES",
+        "AuditExportState": "jobs.contracts.EXPORT_STATES",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "web.schema.document_errors"],
 }
 
