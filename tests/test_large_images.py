@@ -151,6 +151,51 @@ def test_encrypting_to_a_file_holds_one_ciphertext_beside_the_image(
     assert (tmp_path / "out.png").read_bytes() == data  # the same salt and keys: the same file, streamed
 
 
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [
+        ((64, 96, 3), np.uint8),
+        ((1, 8), np.uint8),
+        ((40, 1), np.uint16),
+        ((33, 17, 4), np.uint16),
+        ((7, 5, 3), np.uint8),
+    ],
+)
+def test_encrypting_in_place_gives_the_same_file(shape: tuple[int, ...], dtype: type) -> None:
+    """The command line's in-place encryption writes the very bytes of the
+    copying one (and falls back to copying where it cannot: 7x5x3 bytes are
+    not whole words); the samples are then the ciphertext."""
+    samples = np.random.default_rng(sum(shape)).integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    mode = {(3, np.uint8): "RGB", (4, np.uint16): "RGBA;16"}.get(
+        (shape[-1], dtype), "L" if dtype == np.uint8 else "I;16"
+    )
+    kdf, salt = KdfParams(), new_salt()
+    keys = derive_keys("an in-place password", salt, kdf)
+    copied = envelope.seal(DecodedImage(samples.copy(), mode, "PNG"), keys, cipher="chaotic", kdf=kdf, salt=salt)
+    own = DecodedImage(samples.copy(), mode, "PNG")
+    consumed = envelope.seal_image(own, keys, cipher="chaotic", kdf=kdf, salt=salt, consume=True)
+    assert consumed.data == copied
+    whole_words = samples.nbytes % 8 == 0
+    assert np.shares_memory(own.samples, consumed.body) == whole_words
+    assert np.array_equal(envelope.unseal(copied, keys).samples, samples)
+
+
+def test_encrypting_in_place_holds_no_second_copy(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys], tmp_path: Path
+) -> None:
+    data, image, keys = sealed
+    header = container.read_header(data, 1 << 24)
+    own = DecodedImage(image.samples.copy(), image.mode, image.source_format)
+
+    def encrypt_to_file() -> None:
+        result = envelope.seal_image(own, keys, cipher="chaotic", kdf=header.kdf, salt=header.salt, consume=True)
+        with (tmp_path / "out.png").open("wb") as out:
+            result.write_to(out)
+
+    assert _peak(encrypt_to_file) < SCRATCH
+    assert (tmp_path / "out.png").read_bytes() == data
+
+
 def test_writing_the_decrypted_png_streams_it(
     sealed: tuple[bytes, DecodedImage, envelope.FileKeys], tmp_path: Path
 ) -> None:

@@ -109,17 +109,59 @@ def _gather(
         list(pool.map(block, starts))
 
 
-def encrypt(samples: Samples, stream_key: bytes, permutation_key: bytes) -> NDArray[np.uint8]:
+# Up to this many rows, the rows are permuted in place one at a time (a Python
+# step each); taller images are permuted into a copy.
+_IN_PLACE_MAX_ROWS = 1 << 14
+
+
+def _permute_in_place(matrix: NDArray[Any], row_order: NDArray[np.intp], column_order: NDArray[np.intp]) -> None:
+    """_gather(matrix, row_order, column_order, out=matrix) without a second
+    copy: the columns of a block of rows at a time, then whole rows along the
+    cycles of the row permutation, with one row of scratch."""
+    rows = max(1, _GATHER_BYTES // max(1, matrix.shape[1] * matrix.itemsize))
+
+    def block(start: int) -> None:
+        part = matrix[start : start + rows]
+        part[...] = np.take(part, column_order, axis=1, mode="clip")
+
+    with ThreadPoolExecutor(_THREADS) as pool:
+        list(pool.map(block, range(0, matrix.shape[0], rows)))
+    order = row_order.tolist()
+    placed = [False] * len(order)
+    for first in range(len(order)):
+        if placed[first]:
+            continue
+        saved, row = matrix[first].copy(), first
+        while True:
+            placed[row] = True
+            source = order[row]
+            if source == first:
+                matrix[row] = saved
+                break
+            matrix[row] = matrix[source]
+            row = source
+
+
+def encrypt(
+    samples: Samples, stream_key: bytes, permutation_key: bytes, *, in_place: bool = False
+) -> NDArray[np.uint8]:
     """Encrypt uint8/uint16 samples; returns the ciphertext bytes as a uint8 array.
 
     The ciphertext has `padded_length(samples.nbytes)` bytes: the samples'
-    bytes rounded up to whole 64-bit words.
+    bytes rounded up to whole 64-bit words.  `in_place`: the samples' own
+    memory becomes the ciphertext where it can (whole words, contiguous,
+    writable, little-endian, not too many rows), so that no second copy of the
+    image is made; the samples are then lost.
     """
     matrix = _as_matrix(samples).astype(samples.dtype.newbyteorder("<"), copy=False)
     plan = _Schedule.derive(permutation_key, *matrix.shape)
-    buffer = np.zeros(padded_length(matrix.nbytes), dtype=np.uint8)
-    permuted = buffer[: matrix.nbytes].view(matrix.dtype).reshape(matrix.shape)
-    _gather(matrix, plan.row_order, plan.column_order, permuted)
+    if in_place and _can_encrypt_in_place(samples, matrix):
+        _permute_in_place(matrix, plan.row_order, plan.column_order)
+        buffer = matrix.reshape(-1).view(np.uint8)
+    else:
+        buffer = np.zeros(padded_length(matrix.nbytes), dtype=np.uint8)
+        permuted = buffer[: matrix.nbytes].view(matrix.dtype).reshape(matrix.shape)
+        _gather(matrix, plan.row_order, plan.column_order, permuted)
     words = buffer.view("<u8")
     ChaoticKeystream(stream_key, expected_words=words.size).add_to(words)
     np.cumsum(words, out=words)
@@ -130,6 +172,16 @@ def encrypt(samples: Samples, stream_key: bytes, permutation_key: bytes) -> NDAr
     words += plan.iv2
     mix(words)
     return buffer
+
+
+def _can_encrypt_in_place(samples: Samples, matrix: NDArray[Any]) -> bool:
+    return (
+        matrix.nbytes % 8 == 0
+        and np.may_share_memory(samples, matrix)
+        and matrix.flags.c_contiguous
+        and matrix.flags.writeable
+        and matrix.shape[0] <= _IN_PLACE_MAX_ROWS
+    )
 
 
 def decrypt(

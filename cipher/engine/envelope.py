@@ -89,15 +89,20 @@ def seal(image: DecodedImage, keys: FileKeys, *, cipher: str, kdf: KdfParams, sa
     return seal_image(image, keys, cipher=cipher, kdf=kdf, salt=salt).data
 
 
-def seal_image(image: DecodedImage, keys: FileKeys, *, cipher: str, kdf: KdfParams, salt: bytes) -> EncryptedImage:
-    """seal(), keeping the header and the ciphertext for whoever shows them."""
+def seal_image(
+    image: DecodedImage, keys: FileKeys, *, cipher: str, kdf: KdfParams, salt: bytes, consume: bool = False
+) -> EncryptedImage:
+    """seal(), keeping the header and the ciphertext for whoever shows them.
+    `consume`: the chaotic cipher may encrypt in the image's own memory (no
+    second copy of the image); its samples are then lost (the command line,
+    which keeps nothing of the image)."""
     if cipher not in CIPHERS:
         raise ValueError(f"unknown cipher {cipher!r}; choose one of {', '.join(CIPHERS)}")
     description = _describe(image)
     samples = _unsigned(image.samples)
     nbytes = samples.nbytes
     if cipher == "chaotic":
-        ciphertext = diffusion.encrypt(samples, keys.keystream, keys.permutation)
+        ciphertext = diffusion.encrypt(samples, keys.keystream, keys.permutation, in_place=consume)
         sealed = _xor_metadata(description, keys)
     else:
         aes = AESGCM(keys.aes)
@@ -166,11 +171,12 @@ def encrypt_decoded(
     cipher: str = "chaotic",
     kdf: KdfParams | None = None,
     salt: bytes | None = None,
+    consume: bool = False,
 ) -> EncryptedImage:
-    """encrypt_image(), keeping the header and the ciphertext."""
+    """encrypt_image(), keeping the header and the ciphertext (`consume`: see seal_image)."""
     kdf = kdf or KdfParams()
     salt = salt if salt is not None else new_salt()
-    return seal_image(image, derive_keys(password, salt, kdf), cipher=cipher, kdf=kdf, salt=salt)
+    return seal_image(image, derive_keys(password, salt, kdf), cipher=cipher, kdf=kdf, salt=salt, consume=consume)
 
 
 def encrypt_file(
