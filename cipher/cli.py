@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import json
 import mmap
@@ -20,7 +21,7 @@ from typing import Any, BinaryIO
 from tqdm import tqdm
 
 from core import naming
-from core.errors import EXIT_OK, SecurePixError, UsageError
+from core.errors import EXIT_OK, ErrorCode, SecurePixError, UsageError
 from imaging import imagefile
 from imaging.limits import DEFAULT_MAX_PIXELS
 
@@ -103,19 +104,39 @@ def _output_path(args: argparse.Namespace, source: Path, name: str) -> Path:
     return output
 
 
+# Writing failed for want of room or of a working disk: the platform's failure, not the user's.
+_DISK_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
+
+
 def write_atomically(path: Path, write: Callable[[BinaryIO], object], overwrite: bool) -> None:
-    """`write` into a temporary file beside `path`, then rename: never a partial file."""
+    """`write` into a temporary file beside `path`, then rename: never a partial
+    file.  A folder that cannot be made or written, or a full disk, is a
+    one-line error."""
     if path.exists() and not overwrite:
         raise UsageError(f"{path} exists; use --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: {path.parent} is not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
     try:
         with os.fdopen(handle, "wb") as out:
             write(out)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from exc
         raise
+
+
+def _write_error(path: Path, error: OSError) -> SecurePixError:
+    message = f"cannot write {path}: {error.strerror or error}"
+    if error.errno in _DISK_FAILURES:
+        return SecurePixError(message, code=ErrorCode.SERVER_ERROR)
+    return UsageError(message)
 
 
 def _read_input(path: Path) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import termios
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -250,3 +252,28 @@ def test_decrypt_reads_a_pipe(photos: list[Path], tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr.decode()
     assert (decoded_pixels((tmp_path / "back.png").read_bytes()) == decoded_pixels(photos[0].read_bytes())).all()
+
+
+def test_an_output_that_cannot_be_written_is_one_line_and_nothing_is_left(photos: list[Path], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = run("encrypt", photos[0], "-o", blocker / "out.securepix.png")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().endswith(f"cannot write {blocker / 'out.securepix.png'}: {blocker} is not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "in"]
+
+
+def test_a_full_disk_is_the_platforms_failure_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    """The disk filling up mid-write (the writer's OSError stands in for the
+    disk): exit 1 with one line, the temporary file gone."""
+    from cipher.cli import write_atomically
+    from core.errors import SecurePixError
+
+    def fills_the_disk(out: Any) -> None:
+        out.write(b"some of the file")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(SecurePixError) as caught:
+        write_atomically(tmp_path / "out.png", fills_the_disk, overwrite=False)
+    assert caught.value.exit_code == 1 and str(caught.value).endswith("No space left on device")
+    assert list(tmp_path.iterdir()) == []
