@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import errno
 import getpass
+import io
 import json
-import mmap
 import os
 import shutil
 import stat
@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -146,18 +147,13 @@ def _read_input(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def _map_input(path: Path) -> bytes | mmap.mmap:
-    """A regular file mapped into memory, read only: the operating system pages
-    it in as it is read, and it is not held as a second copy beside the image.
-    Anything else (a pipe, /dev/stdin, an empty file) is read.  A file cut short
-    by another program while it is mapped ends the command (SIGBUS) before any
-    output is written."""
+@contextmanager
+def _opened_input(path: Path) -> Iterator[BinaryIO]:
+    """A regular file, open for reading as the container is parsed (it is never
+    held whole in memory); anything else (a pipe, /dev/stdin) read first."""
     try:
         with path.open("rb") as handle:
-            status = os.fstat(handle.fileno())
-            if not stat.S_ISREG(status.st_mode) or status.st_size == 0:
-                return handle.read()
-            return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            yield handle if stat.S_ISREG(os.fstat(handle.fileno()).st_mode) else io.BytesIO(handle.read())
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
@@ -226,7 +222,8 @@ def run_decrypt(args: argparse.Namespace) -> int:
     password = read_password(args, confirm=False)
 
     def convert(source: Path) -> tuple[Callable[[BinaryIO], object], dict[str, Any], str]:
-        image = envelope.decrypt_file(_map_input(source), password, max_pixels=args.max_pixels)
+        with _opened_input(source) as encrypted:
+            image = envelope.decrypt_file(encrypted, password, max_pixels=args.max_pixels)
         suffix = imagefile.suffix(image)
         return partial(imagefile.write, image=image), _describe(image), naming.decrypted_name(source.name, suffix)
 

@@ -255,3 +255,37 @@ def _idat_of(data: bytes) -> bytes:
     start = data.index(b"IDAT") - 4
     (length,) = struct.unpack_from(">I", data, start)
     return data[start + 8 : start + 8 + length]
+
+
+def test_an_open_file_decrypts_as_its_bytes_do(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys], tmp_path: Path
+) -> None:
+    """The command line hands the container over as an open file, read a piece at a time."""
+    data, image, keys = sealed
+    (tmp_path / "sealed.png").write_bytes(data)
+    with (tmp_path / "sealed.png").open("rb") as handle:
+        assert container.read_header(handle, 1 << 24) == container.read_header(data, 1 << 24)
+        peak = _peak(lambda: np.array_equal(envelope.unseal(handle, keys, max_pixels=1 << 24).samples, image.samples))
+    assert peak < 2 * image.samples.nbytes + SCRATCH
+    assert np.array_equal(envelope.unseal(io.BytesIO(data), keys, max_pixels=1 << 24).samples, image.samples)
+
+
+def test_a_huge_chunk_that_is_not_pixels_is_refused_unread(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
+) -> None:
+    data = sealed[0]
+    iend = data.rindex(b"IEND") - 4
+    claimed = struct.pack(">I", 1 << 30) + b"prVt"  # says a gigabyte follows; nothing does
+    with pytest.raises(TamperedFile, match="larger than a SecurePix file ever has"):
+        container.read_ciphertext(data[:iend] + claimed + data[iend:], 1 << 24)
+
+
+def test_an_image_header_of_the_wrong_length_is_tampering(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
+) -> None:
+    data = sealed[0]
+    start = len(PNG_SIGNATURE)
+    (length,) = struct.unpack_from(">I", data, start)
+    longer = chunk(b"IHDR", data[start + 8 : start + 8 + length] + b"\0")
+    with pytest.raises(TamperedFile, match="image header has the wrong length"):
+        container.read_header(data[:start] + longer + data[start + 12 + length :], 1 << 24)

@@ -9,9 +9,9 @@ and reads its own PNGs: filter type 0 only, one IDAT, no interlacing.
 from __future__ import annotations
 
 import io
-import mmap
 import struct
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -31,8 +31,8 @@ KDF_ARGON2ID = 1
 _CHANNELS = {v: k for k, v in COLOUR_TYPES.items()}
 _FIXED = struct.Struct(">9sBBBIII16s16sIIBB")
 PASSWORD_CHECK_BYTES = 16
-# A SecurePix file in memory, or mapped from disk (mmap): anything that slices to bytes.
-Buffer = bytes | mmap.mmap
+# A SecurePix file to read: in memory, or an open (seekable) file.
+Source = bytes | BinaryIO
 
 
 @dataclass(frozen=True)
@@ -153,52 +153,91 @@ def write_to(out: BinaryIO, header: Header, body: NDArray[np.uint8]) -> None:
     )
 
 
-def _chunks(data: Buffer, stop_before: bytes | None = None) -> list[tuple[bytes, memoryview]]:
-    """The PNG's chunks, each CRC-checked; all of them up to IEND and the end of
-    the file, or those before the first chunk of kind `stop_before`."""
-    view = memoryview(data)
-    chunks: list[tuple[bytes, memoryview]] = []
-    offset = len(PNG_SIGNATURE)
-    while offset < len(data):
-        if offset + 12 > len(data):
+# Any chunk but the pixel data is small (the header chunk: a few kilobytes).
+_MAX_CHUNK = 1 << 24
+
+
+def _stream(data: Source) -> BinaryIO:
+    """The file as a stream from its start: bytes in memory, or an open file."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return io.BytesIO(data)
+    data.seek(0)
+    return data
+
+
+def _chunks(
+    stream: BinaryIO, stop_before: bytes | None = None, pixels: Callable[[bytes], None] | None = None
+) -> list[tuple[bytes, bytes]]:
+    """The chunks from the stream's position, each CRC-checked; all of them up
+    to IEND and the end of the file, or those before the first chunk of kind
+    `stop_before` (the stream is left at its start).  With `pixels`, IDAT
+    payloads are handed to it a piece at a time (the CRC is checked at the
+    chunk's end) and kept as b""."""
+    chunks: list[tuple[bytes, bytes]] = []
+    while head := stream.read(8):
+        if len(head) < 8:
             raise TamperedFile("the PNG ends inside a chunk")
-        (length,) = struct.unpack_from(">I", data, offset)
-        kind = bytes(view[offset + 4 : offset + 8])
+        (length,) = struct.unpack(">I", head[:4])
+        kind = head[4:]
         if kind == stop_before:
+            stream.seek(-8, io.SEEK_CUR)
             return chunks
-        end = offset + 8 + length
-        if end + 4 > len(data):
+        crc = zlib.crc32(kind)
+        if kind == b"IDAT" and pixels is not None:
+            payload = b""
+            for piece in _pieces(stream, kind, length):
+                crc = zlib.crc32(piece, crc)
+                pixels(piece)
+        else:
+            if length > _MAX_CHUNK:
+                raise TamperedFile(f"the PNG chunk {kind!r} is larger than a SecurePix file ever has")
+            payload = b"".join(_pieces(stream, kind, length))
+            crc = zlib.crc32(payload, crc)
+        stated = stream.read(4)
+        if len(stated) < 4:
             raise TamperedFile(f"the PNG chunk {kind!r} runs past the end of the file")
-        payload = view[offset + 8 : end]
-        (crc,) = struct.unpack_from(">I", data, end)
-        if crc != zlib.crc32(payload, zlib.crc32(kind)):
+        if struct.unpack(">I", stated)[0] != crc:
             raise TamperedFile(f"the PNG chunk {kind!r} fails its CRC check")
         chunks.append((kind, payload))
-        offset = end + 4
         if kind == b"IEND":
             break
-    if offset != len(data) or not chunks or chunks[-1][0] != b"IEND":
+    if stream.read(1) or not chunks or chunks[-1][0] != b"IEND":
         raise TamperedFile("the PNG has bytes after its end, or no end")
     return chunks
 
 
-def is_container(data: Buffer) -> bool:
-    """Cheap sniff: a PNG that carries the SecurePix header chunk."""
-    start = bytes(data[:4096])
-    return start.startswith(PNG_SIGNATURE) and HEADER_CHUNK + MAGIC in start
+def _pieces(stream: BinaryIO, kind: bytes, length: int) -> Iterator[bytes]:
+    while length > 0:
+        piece = stream.read(min(length, _INFLATE_PIECE))
+        if not piece:
+            raise TamperedFile(f"the PNG chunk {kind!r} runs past the end of the file")
+        length -= len(piece)
+        yield piece
 
 
-def _ihdr(payload: memoryview) -> tuple[int, int, int, int | None, tuple[int, int, int]]:
+def _opened(data: Source) -> BinaryIO:
+    """The stream of a SecurePix PNG, after its signature (else NotSecurePixFile)."""
+    stream = _stream(data)
+    start = stream.read(4096)
+    if not (start.startswith(PNG_SIGNATURE) and HEADER_CHUNK + MAGIC in start):
+        raise NotSecurePixFile("this is not a SecurePix encrypted image (no SecurePix header chunk)")
+    stream.seek(len(PNG_SIGNATURE))
+    return stream
+
+
+def _ihdr(payload: bytes) -> tuple[int, int, int, int | None, tuple[int, int, int]]:
+    if len(payload) != 13:
+        raise TamperedFile("the PNG image header has the wrong length")
     width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", payload)
     return width, height, depth, _CHANNELS.get(colour), (compression, filtering, interlace)
 
 
-def _checked_header(chunks: list[tuple[bytes, memoryview]], max_pixels: int) -> Header:
+def _checked_header(chunks: list[tuple[bytes, bytes]], max_pixels: int) -> Header:
     kinds = [kind for kind, _ in chunks]
     if kinds[:2] != [b"IHDR", HEADER_CHUNK] or kinds.count(HEADER_CHUNK) != 1:
         raise TamperedFile("the PNG chunks are not in the SecurePix order")
     width, height, depth, channels, options = _ihdr(chunks[0][1])
-    header = Header.from_bytes(bytes(chunks[1][1]))
+    header = Header.from_bytes(chunks[1][1])
     if (width, height, depth, channels) != (header.width, header.height, header.bit_depth, header.channels):
         raise TamperedFile("the PNG image header disagrees with the SecurePix header")
     if options != (0, 0, 0) or depth not in (8, 16):
@@ -208,15 +247,13 @@ def _checked_header(chunks: list[tuple[bytes, memoryview]], max_pixels: int) -> 
     return header
 
 
-def read_header(data: Buffer, max_pixels: int) -> Header:
+def read_header(data: Source, max_pixels: int) -> Header:
     """The header alone, checked, without touching the pixel data: enough to
     refuse a file before any key derivation."""
-    if not is_container(data):
-        raise NotSecurePixFile("this is not a SecurePix encrypted image (no SecurePix header chunk)")
-    return _checked_header(_chunks(data, stop_before=b"IDAT"), max_pixels)
+    return _checked_header(_chunks(_opened(data), stop_before=b"IDAT"), max_pixels)
 
 
-def read(data: Buffer, max_pixels: int) -> tuple[Header, NDArray[np.uint8]]:
+def read(data: Source, max_pixels: int) -> tuple[Header, NDArray[np.uint8]]:
     """Parse a SecurePix PNG; returns the header and the ciphertext body as
     rows of bytes."""
     header, ciphertext = read_ciphertext(data, max_pixels)
@@ -228,21 +265,23 @@ def read(data: Buffer, max_pixels: int) -> tuple[Header, NDArray[np.uint8]]:
 _INFLATE_PIECE = 1 << 20
 
 
-def read_ciphertext(data: Buffer, max_pixels: int) -> tuple[Header, NDArray[np.uint8]]:
-    """Parse a SecurePix PNG; returns the header and the whole ciphertext, the
-    body's bytes then the header's `extra`, in one writable array that the
-    cipher can decrypt in place.  The pixel data is inflated straight into it
+def read_ciphertext(data: Source, max_pixels: int) -> tuple[Header, NDArray[np.uint8]]:
+    """Parse a SecurePix PNG (bytes, or an open file, read from its start);
+    returns the header and the whole ciphertext, the body's bytes then the
+    header's `extra`, in one writable array that the cipher can decrypt in
+    place.  The pixel data is inflated straight into it, a piece at a time,
     and refused as soon as it runs past the size the header declares."""
-    if not is_container(data):
-        raise NotSecurePixFile("this is not a SecurePix encrypted image (no SecurePix header chunk)")
-    chunks = _chunks(data)
-    header = _checked_header(chunks, max_pixels)
+    stream = _opened(data)
+    before = _chunks(stream, stop_before=b"IDAT")
+    header = _checked_header(before, max_pixels)
     height = header.height
     row_bytes = header.body_bytes // height if height else 0
     expected = height * (row_bytes + 1)
     buffer = np.empty(expected + len(header.extra), dtype=np.uint8)
-    filled = _inflate_into(buffer[:expected], [payload for kind, payload in chunks if kind == b"IDAT"])
-    if filled != expected:
+    inflater = _Inflater(buffer[:expected])
+    after = _chunks(stream, pixels=inflater.feed)
+    _checked_header(before + after, max_pixels)  # no second header chunk after the pixels
+    if inflater.finish() != expected:
         raise TamperedFile("the PNG pixel data has the wrong length")
     scanlines = buffer[:expected].reshape(height, row_bytes + 1)
     if scanlines[:, 0].any():
@@ -253,31 +292,36 @@ def read_ciphertext(data: Buffer, max_pixels: int) -> tuple[Header, NDArray[np.u
     return header, ciphertext
 
 
-def _inflate_into(target: NDArray[np.uint8], idat: list[memoryview]) -> int:
-    """Inflate the IDAT payloads (one zlib stream) into `target`; returns the
-    bytes written, or -1 when the stream is longer than `target`, ends early,
-    or has bytes after its end."""
-    inflater = zlib.decompressobj()
-    filled = 0
-    try:
-        # Input in slices too: zlib copies what a call leaves unconsumed.
-        for payload in idat:
-            for start in range(0, len(payload), _INFLATE_PIECE):
-                pending: bytes | memoryview = payload[start : start + _INFLATE_PIECE]
-                while True:
-                    piece = inflater.decompress(pending, _INFLATE_PIECE)
-                    if filled + len(piece) > target.size:
-                        return -1
-                    target[filled : filled + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
-                    filled += len(piece)
-                    pending = inflater.unconsumed_tail
-                    if not pending and len(piece) < _INFLATE_PIECE:
-                        break
-    except zlib.error as exc:
-        raise TamperedFile("the PNG pixel data does not decompress") from exc
-    if not inflater.eof or inflater.unused_data:
-        return -1
-    return filled
+class _Inflater:
+    """One zlib stream, fed in pieces, inflated into `target`."""
+
+    def __init__(self, target: NDArray[np.uint8]) -> None:
+        self._target = target
+        self._inflater = zlib.decompressobj()
+        self._filled = 0  # -1 once the stream ran past the target
+
+    def feed(self, data: bytes) -> None:
+        pending = data
+        try:
+            while self._filled >= 0:
+                piece = self._inflater.decompress(pending, _INFLATE_PIECE)
+                if self._filled + len(piece) > self._target.size:
+                    self._filled = -1
+                    return
+                self._target[self._filled : self._filled + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+                self._filled += len(piece)
+                pending = self._inflater.unconsumed_tail
+                if not pending and len(piece) < _INFLATE_PIECE:
+                    return
+        except zlib.error as exc:
+            raise TamperedFile("the PNG pixel data does not decompress") from exc
+
+    def finish(self) -> int:
+        """The bytes inflated, or -1 when the stream is longer than the target,
+        ends early, or has bytes after its end."""
+        if not self._inflater.eof or self._inflater.unused_data:
+            return -1
+        return self._filled
 
 
 def _drop_filter_bytes(buffer: NDArray[np.uint8], height: int, row_bytes: int) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import mmap
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -126,11 +125,9 @@ def seal_image(
     return EncryptedImage(image, header, body)
 
 
-def unseal(data: container.Buffer, keys: FileKeys, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def unseal(data: container.Source, keys: FileKeys, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Authenticate, then decrypt, a SecurePix PNG under already-derived keys."""
     header, ciphertext = container.read_ciphertext(data, max_pixels)
-    if isinstance(data, mmap.mmap):  # a file mapped into memory: its pages are read, let them go
-        data.madvise(mmap.MADV_DONTNEED)
     if not hmac.compare_digest(keys.password_check[: container.PASSWORD_CHECK_BYTES], header.password_check):
         raise WrongPassword("wrong password (or the file's key parameters were altered)")
     if not hmac.compare_digest(_mac(keys, header, ciphertext[: header.body_bytes]), header.tag):
@@ -192,7 +189,7 @@ def encrypt_file(
 
 
 def decrypt_file(
-    data: container.Buffer,
+    data: container.Source,
     password: str,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
