@@ -5,6 +5,8 @@ size.  (Times are measured by benchmarks/large_images.py, not here.)"""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import io
 import struct
 import tracemalloc
@@ -270,14 +272,57 @@ def test_an_open_file_decrypts_as_its_bytes_do(
     assert np.array_equal(envelope.unseal(io.BytesIO(data), keys, max_pixels=1 << 24).samples, image.samples)
 
 
-def test_a_huge_chunk_that_is_not_pixels_is_refused_unread(
+def test_a_header_chunk_of_many_megabytes_reads_back() -> None:
+    """A DICOM file's elements around its pixels travel in the sealed header:
+    a header chunk larger than any fixed cap must decrypt as it encrypted."""
+    metadata = {"icc_profile": base64.b64encode(np.random.default_rng(5).bytes(13 << 20)).decode()}
+    image = DecodedImage(photo_array(16, 16), "RGB", "PNG", metadata)
+    kdf, salt = KdfParams(), new_salt()
+    keys = derive_keys("a large header password", salt, kdf)
+    data = envelope.seal(image, keys, cipher="chaotic", kdf=kdf, salt=salt)
+    assert envelope.unseal(data, keys).metadata == metadata
+
+
+def test_a_chunk_claiming_more_than_the_file_holds_is_refused(
     sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
 ) -> None:
     data = sealed[0]
     iend = data.rindex(b"IEND") - 4
     claimed = struct.pack(">I", 1 << 30) + b"prVt"  # says a gigabyte follows; nothing does
-    with pytest.raises(TamperedFile, match="larger than a SecurePix file ever has"):
+    with pytest.raises(TamperedFile, match="runs past the end of the file"):
         container.read_ciphertext(data[:iend] + claimed + data[iend:], 1 << 24)
+
+
+def test_bytes_after_the_pixel_stream_are_refused_without_being_kept(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
+) -> None:
+    data, image, _ = sealed
+    extended = _with_idat(data, _idat_of(data) + bytes(32 << 20))
+
+    def read() -> None:
+        with pytest.raises(TamperedFile, match="wrong length"):
+            container.read_ciphertext(extended, 1 << 24)
+
+    assert _peak(read) < image.samples.nbytes + SCRATCH
+
+
+def test_an_image_of_no_pixels_is_tampering_not_an_allocation(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
+) -> None:
+    """Width 0 passes any pixel limit, yet height x (row + 1) bytes would be allocated."""
+    data = sealed[0]
+    zero = dataclasses.replace(container.read_header(data, 1 << 24), width=0, height=1 << 30)
+    ihdr = struct.pack(">IIBBBBB", 0, 1 << 30, 8, 2, 0, 0, 0)
+    forged = PNG_SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"spXH", zero.to_bytes()) + data[data.index(b"IDAT") - 4 :]
+    with pytest.raises(TamperedFile, match="no pixels"):
+        container.read_ciphertext(forged, 1 << 24)
+
+
+def test_many_empty_pixel_chunks_cost_no_memory_each(sealed: tuple[bytes, DecodedImage, envelope.FileKeys]) -> None:
+    data, image, keys = sealed
+    start = data.index(b"IDAT") - 4
+    padded = data[:start] + chunk(b"IDAT", b"") * 50_000 + data[start:]
+    assert _peak(lambda: envelope.unseal(padded, keys, max_pixels=1 << 24)) < 2 * image.samples.nbytes + SCRATCH
 
 
 def test_an_image_header_of_the_wrong_length_is_tampering(

@@ -153,10 +153,6 @@ def write_to(out: BinaryIO, header: Header, body: NDArray[np.uint8]) -> None:
     )
 
 
-# Any chunk but the pixel data is small (the header chunk: a few kilobytes).
-_MAX_CHUNK = 1 << 24
-
-
 def _stream(data: Source) -> BinaryIO:
     """The file as a stream from its start: bytes in memory, or an open file."""
     if isinstance(data, bytes | bytearray | memoryview):
@@ -165,15 +161,34 @@ def _stream(data: Source) -> BinaryIO:
     return data
 
 
+# The first chunks of a SecurePix PNG, in this order; only their payloads are kept.
+_LEADING = (b"IHDR", HEADER_CHUNK)
+_IHDR_BYTES = 13
+
+
+@dataclass
+class _Chunks:
+    """What a walk over chunks keeps: the payloads of IHDR and the header chunk
+    (when they lead), how many header chunks it saw, and the last chunk's kind."""
+
+    leading: list[bytes] = field(default_factory=list)
+    header_chunks: int = 0
+    last: bytes = b""
+
+
 def _chunks(
-    stream: BinaryIO, stop_before: bytes | None = None, pixels: Callable[[bytes], None] | None = None
-) -> list[tuple[bytes, bytes]]:
-    """The chunks from the stream's position, each CRC-checked; all of them up
-    to IEND and the end of the file, or those before the first chunk of kind
-    `stop_before` (the stream is left at its start).  With `pixels`, IDAT
-    payloads are handed to it a piece at a time (the CRC is checked at the
-    chunk's end) and kept as b""."""
-    chunks: list[tuple[bytes, bytes]] = []
+    stream: BinaryIO,
+    stop_before: bytes | None = None,
+    pixels: Callable[[bytes], None] | None = None,
+    seen: int = 0,
+) -> _Chunks:
+    """Walk the chunks from the stream's position (`seen` of them read before),
+    each CRC-checked a piece at a time; all of them up to IEND and the end of
+    the file, or those before the first chunk of kind `stop_before` (the
+    stream is left at its start).  The first two must be IHDR and the header
+    chunk; only their payloads are kept.  With `pixels`, IDAT payloads are
+    handed to it a piece at a time (the CRC is checked at the chunk's end)."""
+    walked = _Chunks()
     while head := stream.read(8):
         if len(head) < 8:
             raise TamperedFile("the PNG ends inside a chunk")
@@ -181,29 +196,33 @@ def _chunks(
         kind = head[4:]
         if kind == stop_before:
             stream.seek(-8, io.SEEK_CUR)
-            return chunks
+            return walked
+        if seen < len(_LEADING) and kind != _LEADING[seen]:
+            raise TamperedFile("the PNG chunks are not in the SecurePix order")
+        if kind == b"IHDR" and length != _IHDR_BYTES:
+            raise TamperedFile("the PNG image header has the wrong length")
         crc = zlib.crc32(kind)
-        if kind == b"IDAT" and pixels is not None:
-            payload = b""
-            for piece in _pieces(stream, kind, length):
-                crc = zlib.crc32(piece, crc)
+        kept: list[bytes] = []
+        for piece in _pieces(stream, kind, length):
+            crc = zlib.crc32(piece, crc)
+            if kind == b"IDAT" and pixels is not None:
                 pixels(piece)
-        else:
-            if length > _MAX_CHUNK:
-                raise TamperedFile(f"the PNG chunk {kind!r} is larger than a SecurePix file ever has")
-            payload = b"".join(_pieces(stream, kind, length))
-            crc = zlib.crc32(payload, crc)
+            elif seen < len(_LEADING):
+                kept.append(piece)
         stated = stream.read(4)
         if len(stated) < 4:
             raise TamperedFile(f"the PNG chunk {kind!r} runs past the end of the file")
         if struct.unpack(">I", stated)[0] != crc:
             raise TamperedFile(f"the PNG chunk {kind!r} fails its CRC check")
-        chunks.append((kind, payload))
+        if seen < len(_LEADING):
+            walked.leading.append(b"".join(kept))
+        walked.header_chunks += kind == HEADER_CHUNK
+        walked.last, seen = kind, seen + 1
         if kind == b"IEND":
             break
-    if stream.read(1) or not chunks or chunks[-1][0] != b"IEND":
+    if stream.read(1) or walked.last != b"IEND":
         raise TamperedFile("the PNG has bytes after its end, or no end")
-    return chunks
+    return walked
 
 
 def _pieces(stream: BinaryIO, kind: bytes, length: int) -> Iterator[bytes]:
@@ -226,22 +245,21 @@ def _opened(data: Source) -> BinaryIO:
 
 
 def _ihdr(payload: bytes) -> tuple[int, int, int, int | None, tuple[int, int, int]]:
-    if len(payload) != 13:
-        raise TamperedFile("the PNG image header has the wrong length")
     width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", payload)
     return width, height, depth, _CHANNELS.get(colour), (compression, filtering, interlace)
 
 
-def _checked_header(chunks: list[tuple[bytes, bytes]], max_pixels: int) -> Header:
-    kinds = [kind for kind, _ in chunks]
-    if kinds[:2] != [b"IHDR", HEADER_CHUNK] or kinds.count(HEADER_CHUNK) != 1:
+def _checked_header(leading: _Chunks, max_pixels: int) -> Header:
+    if len(leading.leading) != len(_LEADING) or leading.header_chunks != 1:
         raise TamperedFile("the PNG chunks are not in the SecurePix order")
-    width, height, depth, channels, options = _ihdr(chunks[0][1])
-    header = Header.from_bytes(chunks[1][1])
+    width, height, depth, channels, options = _ihdr(leading.leading[0])
+    header = Header.from_bytes(leading.leading[1])
     if (width, height, depth, channels) != (header.width, header.height, header.bit_depth, header.channels):
         raise TamperedFile("the PNG image header disagrees with the SecurePix header")
     if options != (0, 0, 0) or depth not in (8, 16):
         raise TamperedFile("the PNG uses options a SecurePix file never has")
+    if width == 0 or height == 0:
+        raise TamperedFile("the PNG declares an image of no pixels")
     if width * height > max_pixels:
         raise ImageTooLarge(f"{width}x{height} is over the limit of {max_pixels} pixels")
     return header
@@ -279,8 +297,9 @@ def read_ciphertext(data: Source, max_pixels: int) -> tuple[Header, NDArray[np.u
     expected = height * (row_bytes + 1)
     buffer = np.empty(expected + len(header.extra), dtype=np.uint8)
     inflater = _Inflater(buffer[:expected])
-    after = _chunks(stream, pixels=inflater.feed)
-    _checked_header(before + after, max_pixels)  # no second header chunk after the pixels
+    after = _chunks(stream, pixels=inflater.feed, seen=len(before.leading))
+    if after.header_chunks:
+        raise TamperedFile("the PNG chunks are not in the SecurePix order")
     if inflater.finish() != expected:
         raise TamperedFile("the PNG pixel data has the wrong length")
     scanlines = buffer[:expected].reshape(height, row_bytes + 1)
@@ -301,6 +320,9 @@ class _Inflater:
         self._filled = 0  # -1 once the stream ran past the target
 
     def feed(self, data: bytes) -> None:
+        if self._inflater.eof:  # bytes after the stream's end: never kept (zlib would keep them all)
+            self._filled = -1
+            return
         pending = data
         try:
             while self._filled >= 0:
