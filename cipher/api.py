@@ -67,7 +67,7 @@ class EncryptView(APIView):
     )
     def post(self, request: Request) -> HttpResponse:
         contract = EncryptRequest.from_form(request.data, uploads(request, "image"))
-        done = services.do_encrypt(context=context_from(request), request=contract)
+        done = services.do_encrypt(context=context_from(request), request=contract, keep_image=False)
         response = HttpResponse(done.data, content_type="image/png")
         response["Content-Disposition"] = f'attachment; filename="{naming.encrypted_name(contract.upload.name)}"'
         response["X-SecurePix-Domain"] = done.classification.domain

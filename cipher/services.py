@@ -121,8 +121,11 @@ def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
 
 
 @sensitive_variables("request")
-def do_encrypt(*, context: Context, request: EncryptRequest) -> Encrypted:
-    """Classify, apply the mismatch policy, encrypt: the upload is parsed once."""
+def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = True) -> Encrypted:
+    """Classify, apply the mismatch policy, encrypt: the upload is parsed once.
+    `keep_image=False` (the API, jobs: only the encrypted file is wanted): the
+    image may be encrypted in its own memory, so that no second copy of it is
+    made; `Encrypted.image` then holds ciphertext."""
     require(context, permissions.ENCRYPT, Action.ENCRYPT)
     declared, size = request.declared_domain, len(request.upload.data)
     try:
@@ -142,7 +145,7 @@ def do_encrypt(*, context: Context, request: EncryptRequest) -> Encrypted:
         recorded = classification.RECORDED_DECISIONS[decision.action]
         raise refuse(Action.ENCRYPT, context, refusal, Outcome.DENIED, decision=recorded, **fields)
     with _gate():
-        encrypted = encrypt_decoded(image, request.password, cipher=request.cipher)
+        encrypted = encrypt_decoded(image, request.password, cipher=request.cipher, consume=not keep_image)
     with transaction.atomic():
         event = record(
             Action.ENCRYPT,

@@ -207,7 +207,7 @@ def _encrypt(
         acknowledge=bool(job_file.acknowledgment_reason),
         acknowledgment_reason=job_file.acknowledgment_reason,
     )
-    done = cipher.do_encrypt(context=context, request=request)
+    done = cipher.do_encrypt(context=context, request=request, keep_image=False)
     _store(job_file, done.data, storage)
     job_file.audit_event = done.event
     outcome = {"classification": _summary(done.classification), "decision": done.decision.action}

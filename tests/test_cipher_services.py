@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pydicom
 import pytest
 
@@ -15,7 +16,7 @@ from core.context import Context
 from core.errors import AuthenticationFailed, ErrorCode, Forbidden, InvalidInput, SecurePixError
 from core.forms import Upload
 from tests import dicom_files
-from tests.images import encode, image_in_mode
+from tests.images import decoded_pixels, encode, image_in_mode
 
 IMAGE_PASSWORD = "long enough passphrase for files"
 
@@ -95,3 +96,20 @@ def test_a_request_without_its_file_is_refused_and_recorded(operator_api: Any) -
     assert empty.status_code == 400 and empty.json()["error"]["fields"] == {"file": ["the file is empty"]}
     refusals = list(AuditEvent.objects.order_by("id").values_list("action", "outcome", "reason"))
     assert refusals == [("encrypt", "failure", "invalid_image"), ("decrypt", "failure", "invalid_file")]
+
+
+def test_without_keeping_the_image_it_is_encrypted_in_its_own_memory(operator: Any) -> None:
+    """The API and the jobs want only the file: the decoded photo becomes its
+    ciphertext (no second copy of the image); the file is the same as ever."""
+    png = encode(image_in_mode("RGB", 64, 96))
+    request = EncryptRequest(
+        Upload("photo.png", png), IMAGE_PASSWORD, "none", acknowledge=True, acknowledgment_reason="test"
+    )
+    done = services.do_encrypt(context=Context(actor=operator), request=request, keep_image=False)
+    assert np.shares_memory(done.image.samples, done.encrypted.body)
+    back = services.do_decrypt(
+        context=Context(actor=operator), request=DecryptRequest(Upload("p.png", done.data, "file"), IMAGE_PASSWORD)
+    )
+    assert np.array_equal(back.image.samples, decoded_pixels(png))
+    kept = services.do_encrypt(context=Context(actor=operator), request=request)
+    assert np.array_equal(kept.image.samples, decoded_pixels(png))
