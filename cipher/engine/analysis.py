@@ -36,7 +36,8 @@ def body_samples(header: container.Header, body: np.ndarray) -> np.ndarray:
 def _encrypt(image: DecodedImage, password: str, cipher: str) -> np.ndarray:
     kdf = KdfParams()
     keys = derive_keys(password, MEASUREMENT_SALT, kdf)
-    return cipher_samples(envelope.seal(image, keys, cipher=cipher, kdf=kdf, salt=MEASUREMENT_SALT))
+    sealed = envelope.seal_image(image, keys, cipher=cipher, kdf=kdf, salt=MEASUREMENT_SALT)
+    return body_samples(sealed.header, sealed.body)  # not written to a PNG and parsed back
 
 
 def _with_one_pixel_changed(image: DecodedImage) -> DecodedImage:

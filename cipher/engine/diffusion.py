@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -90,23 +91,28 @@ def _undo_forward_chain(c: Words) -> None:
         c[start:stop] -= c[start - 1 : stop - 1]
 
 
+def _in_row_blocks(matrix: NDArray[Any], work: Callable[[slice], None]) -> None:
+    """work(rows) on blocks of rows of about _GATHER_BYTES each, spread over the cores."""
+    rows = max(1, _GATHER_BYTES // max(1, matrix.shape[1] * matrix.itemsize))
+    blocks = [slice(start, start + rows) for start in range(0, matrix.shape[0], rows)]
+    if len(blocks) == 1:
+        work(blocks[0])
+        return
+    with ThreadPoolExecutor(_THREADS) as pool:
+        list(pool.map(work, blocks))
+
+
 def _gather(
     source: NDArray[Any], row_order: NDArray[np.intp], column_order: NDArray[np.intp], out: NDArray[Any]
 ) -> None:
     """out[i, j] = source[row_order[i], column_order[j]], a block of rows at a time."""
-    rows = max(1, _GATHER_BYTES // max(1, source.shape[1] * source.itemsize))
 
-    def block(start: int) -> None:
-        picked = np.take(source, row_order[start : start + rows], axis=0)
+    def block(rows: slice) -> None:
+        picked = np.take(source, row_order[rows], axis=0)
         # mode="clip": the orders are permutations, and numpy would otherwise buffer `out`.
-        np.take(picked, column_order, axis=1, out=out[start : start + rows], mode="clip")
+        np.take(picked, column_order, axis=1, out=out[rows], mode="clip")
 
-    starts = range(0, source.shape[0], rows)
-    if len(starts) == 1:
-        block(0)
-        return
-    with ThreadPoolExecutor(_THREADS) as pool:
-        list(pool.map(block, starts))
+    _in_row_blocks(source, block)
 
 
 # Up to this many rows, the rows are permuted in place one at a time (a Python
@@ -118,14 +124,11 @@ def _permute_in_place(matrix: NDArray[Any], row_order: NDArray[np.intp], column_
     """_gather(matrix, row_order, column_order, out=matrix) without a second
     copy: the columns of a block of rows at a time, then whole rows along the
     cycles of the row permutation, with one row of scratch."""
-    rows = max(1, _GATHER_BYTES // max(1, matrix.shape[1] * matrix.itemsize))
 
-    def block(start: int) -> None:
-        part = matrix[start : start + rows]
-        part[...] = np.take(part, column_order, axis=1, mode="clip")
+    def block(rows: slice) -> None:
+        matrix[rows] = np.take(matrix[rows], column_order, axis=1, mode="clip")
 
-    with ThreadPoolExecutor(_THREADS) as pool:
-        list(pool.map(block, range(0, matrix.shape[0], rows)))
+    _in_row_blocks(matrix, block)
     order = row_order.tolist()
     placed = [False] * len(order)
     for first in range(len(order)):
