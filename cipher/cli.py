@@ -141,10 +141,8 @@ def _write_error(path: Path, error: OSError) -> SecurePixError:
 
 
 def _read_input(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with _opened_input(path) as handle:
+        return handle.read()
 
 
 @contextmanager

@@ -216,9 +216,11 @@ def _decode_opened(image: Image.Image, data: bytes) -> DecodedImage:
 
 # PNGs that libpng (imagecodecs, with zlib-ng) reads to exactly Pillow's
 # samples in half the time: mode -> bit depth.  Not with a tRNS chunk (libpng
-# would add an alpha channel) nor with EXIF or XMP, which may turn the image.
+# would add an alpha channel) nor with EXIF or XMP, which may turn the image:
+# an eXIf chunk, or text chunks Pillow reads as EXIF or XMP (before the pixels:
+# in `info`; after them, only a full read by Pillow sees them).
 _FAST_PNG_MODES = {"L": 8, "LA": 8, "RGB": 8, "RGBA": 8, "I;16": 16, "I;16B": 16}
-_ORIENTATION_KEYS = ("exif", "Raw profile type exif", "XML:com.adobe.xmp", "xmp", "transparency")
+_ORIENTATION_TEXT_KEYS = ("Raw profile type exif", "XML:com.adobe.xmp", "xmp")
 _TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 
 
@@ -227,7 +229,7 @@ def _reads_fast(image: Image.Image, data: bytes) -> bool:
         return False
     if max(image.size) > _LIBPNG_MAX_SIDE or data[_PNG_INTERLACE_OFFSET] != 0:
         return False  # libpng's own limit; interlaced files make it print warnings
-    if any(key in image.info for key in _ORIENTATION_KEYS):
+    if any(key in image.info for key in _ORIENTATION_TEXT_KEYS):
         return False
     kinds = png.chunk_kinds(data)
     after_pixels = kinds[kinds.index(b"IDAT") :] if b"IDAT" in kinds else []
@@ -341,17 +343,16 @@ def suffix(image: DecodedImage) -> str:
 
 def write(out: BinaryIO, image: DecodedImage) -> str:
     """encode(), streamed to a seekable file; returns the file's suffix."""
-    if image.mode == "DICOM":
+    kind = suffix(image)
+    if kind == ".dcm":
         from . import dicom
 
         out.write(dicom.encode(image.samples, image.metadata))
-        return ".dcm"
-    if image.samples.dtype.kind == "i":
+    elif kind == ".tiff":
         import tifffile
 
         tifffile.imwrite(out, image.samples)
-        return ".tiff"
-    if image.mode in WIDE_MODES.values():
+    elif image.mode in WIDE_MODES.values():
         rows = image.samples.astype(">u2").view(np.uint8).reshape(image.height, -1)
         png.write_png(out, rows, image.width, image.channels, 16, level=DECRYPTED_PNG_LEVEL, filtered=True)
     elif image.mode in _PLAIN_PNG_MODES and not _PNG_METADATA & image.metadata.keys():
@@ -359,7 +360,7 @@ def write(out: BinaryIO, image: DecodedImage) -> str:
         png.write_png(out, rows, image.width, image.channels, 8, level=DECRYPTED_PNG_LEVEL, filtered=True)
     else:
         _write_with_pillow(out, image)
-    return ".png"
+    return kind
 
 
 # Written by imaging/png.py (faster than Pillow's writer); images with a
