@@ -49,8 +49,8 @@ from .models import AuditExport, Job, JobFile, StoredResult
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[int, str], None]
-Row = TypeVar("Row", bound=Model)  # (file id, sealed secrets): queue one file's task
+Dispatch = Callable[[int, str], None]  # (file id, sealed secrets): queue one file's task
+Row = TypeVar("Row", bound=Model)
 
 
 def limits() -> JobLimits:
@@ -86,7 +86,7 @@ def do_submit_job(*, context: Context, request: JobRequest, dispatch: Dispatch) 
     try:
         request.check()
     except SecurePixError as error:
-        record(Action.JOB_SUBMIT, Outcome.FAILURE, context, reason=error.audit_reason, **fields)
+        audit.refuse(Action.JOB_SUBMIT, context, error, **fields)
         raise
     secrets = sealing.JobSecrets.new(request.password)
     sealed = sealing.seal_secrets(secrets, settings.SECRET_KEY)
@@ -141,8 +141,7 @@ def do_submit_job(*, context: Context, request: JobRequest, dispatch: Dispatch) 
             f"you have {active} jobs running, the most allowed: wait for one to finish, or cancel one",
             code=ErrorCode.TOO_MANY_JOBS,
         )
-        record(Action.JOB_SUBMIT, Outcome.FAILURE, context, reason=refusal.audit_reason, **fields)
-        raise refusal
+        raise audit.refuse(Action.JOB_SUBMIT, context, refusal, **fields)
     return job
 
 
@@ -484,8 +483,12 @@ def own_export(context: Context, export_id: Any) -> AuditExport:
     return _owned(AuditExport.objects.all(), export_id, context, "export")
 
 
+def _export_kept(made: AuditExport) -> bool:
+    """Neither deleted nor past its expiry."""
+    return made.deleted is None and made.expires is not None and made.expires > timezone.now()
+
+
 def export_status(made: AuditExport) -> dict[str, Any]:
-    available = made.state == AuditExport.State.DONE and made.deleted is None and made.expires is not None
     return {
         "id": str(made.pk),
         "state": made.state,
@@ -497,7 +500,7 @@ def export_status(made: AuditExport) -> dict[str, Any]:
         "size": made.size,
         "sha256": made.sha256,
         "expires": made.expires.isoformat() if made.expires else None,
-        "available": bool(available and made.expires and made.expires > timezone.now()),
+        "available": made.state == AuditExport.State.DONE and _export_kept(made),
     }
 
 
@@ -505,7 +508,7 @@ def do_download_export(*, context: Context, export_id: Any) -> Download:
     made = own_export(context, export_id)
     if made.state != AuditExport.State.DONE:
         raise SecurePixError("the export is not written yet: check its state", code=ErrorCode.NOT_FOUND)
-    if made.deleted is not None or made.expires is None or made.expires <= timezone.now():
+    if not _export_kept(made):
         raise SecurePixError("the export expired and was deleted", code=ErrorCode.EXPIRED)
     handle = results_storage().open(made.storage_name, "rb")
     record(Action.DOWNLOAD, Outcome.SUCCESS, context, extra={"export": str(made.pk), "sha256": made.sha256})
@@ -544,11 +547,8 @@ def job_summaries(jobs: list[Job]) -> list[dict[str, Any]]:
     return [_summary_of(job, counts[job.pk]) for job in jobs]
 
 
-def job_summary(job: Job, files: list[JobFile] | None = None) -> dict[str, Any]:
-    """A job's state, progress and counts per file state (from `files` when
-    they are loaded already, else counted by the database)."""
-    if files is None:
-        return job_summaries([job])[0]
+def job_summary(job: Job, files: list[JobFile]) -> dict[str, Any]:
+    """A job's state, progress and counts per file state, from its loaded files."""
     counts = dict.fromkeys(JobFile.State.values, 0)
     for job_file in files:
         counts[job_file.state] += 1
