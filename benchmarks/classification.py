@@ -56,7 +56,7 @@ def measure(runs: int) -> dict[str, object]:
     large_ms, _ = timed(large)
     page_ms, page_ocr = timed(page)
     return {
-        "model": classifier.backbone.name,
+        "model": classifier.model,
         "cold_start_s": round(cold, 2),
         "photo_512_ms": photo_ms,
         "photo_ocr": photo_ocr,

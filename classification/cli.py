@@ -50,6 +50,18 @@ def register(commands: Any) -> None:
     _model_options(train)
     train.set_defaults(handler=run_train)
 
+    serve = commands.add_parser(
+        "model-process",
+        help="hold the models for the workers of this machine (SECUREPIX_MODEL_PROCESS; docs/DEPLOY.md)",
+    )
+    serve.add_argument(
+        "--socket", type=Path, default=None, help="the Unix socket to serve on (default: SECUREPIX_MODEL_PROCESS)"
+    )
+    serve.add_argument(
+        "--model", default=None, help="auto, resnet50 or efficientnet-lite0 (default: the SECUREPIX_CLASSIFIER setting)"
+    )
+    serve.set_defaults(handler=run_model_process)
+
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -110,7 +122,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     also_train = [e for extra in args.train_also for e in _examples(classifier, extra)]
     results = evaluation.predictions(classifier, examples, args.cross_validate, also_train)
     result = evaluation.report(examples, results)
-    result["model"] = classifier.backbone.name
+    result["model"] = classifier.model
     result["policy"] = policy_figures(examples, results)
     if args.json:
         print(json.dumps(result))
@@ -180,9 +192,40 @@ def run_train(args: argparse.Namespace) -> int:
 
     classifier = _classifier(args, with_head=False)
     examples = [e for dataset in args.datasets for e in _examples(classifier, dataset)]
-    trained = evaluation.train_head(examples, classifier.backbone.name)
-    output = args.output or head.default_path(classifier.backbone.name)
+    trained = evaluation.train_head(examples, classifier.model)
+    output = args.output or head.default_path(classifier.model)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(trained.to_json())
     print(json.dumps({"output": str(output), "sha256": trained.digest, **trained.manifest}))
+    return EXIT_OK
+
+
+def run_model_process(args: argparse.Namespace) -> int:
+    """Load and warm the backbone and the face detector, then answer the
+    workers until TERM or Ctrl-C (the socket file goes with the process)."""
+    import signal
+
+    from classification.engine import backbones
+    from classification.engine.classifier import LocalVision, warm_up_rendering
+    from classification.engine.model_process import serve
+
+    from .config import model_process_key
+
+    socket = args.socket or (Path(settings.SECUREPIX_MODEL_PROCESS) if settings.SECUREPIX_MODEL_PROCESS else None)
+    if socket is None:
+        raise UsageError("say where to serve: --socket PATH or SECUREPIX_MODEL_PROCESS")
+    if not socket.parent.is_dir():
+        raise UsageError(f"{socket.parent} is not a folder")
+    vision = LocalVision(backbones.load(args.model or settings.SECUREPIX_CLASSIFIER, resnet50_weights()))
+    vision.look(warm_up_rendering())
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT_OK))
+    try:
+        serve(
+            socket,
+            model_process_key(),
+            vision,
+            on_ready=lambda: print(f"model process {vision.name} ready on {socket}", flush=True),
+        )
+    except OSError as exc:
+        raise SecurePixError(f"cannot serve on {socket}: {exc.strerror or exc}") from exc
     return EXIT_OK

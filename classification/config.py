@@ -3,6 +3,8 @@ command line and the system checks (no models: the command line has no database)
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 
 from django.conf import settings
@@ -23,3 +25,8 @@ def policy() -> MismatchPolicy:
         tuple(settings.SECUREPIX_SENSITIVITY_ORDER),
         settings.SECUREPIX_MISMATCH_LEANING,
     )
+
+
+def model_process_key() -> bytes:
+    """The key a worker proves to the model process (the same secret key on both sides)."""
+    return hmac.new(settings.SECRET_KEY.encode(), b"securepix model process", hashlib.sha256).digest()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 
@@ -22,10 +22,11 @@ from core.errors import ErrorCode, InvalidInput, SecurePixError
 from imaging import imagefile
 from imaging.imagefile import DecodedImage, ParsedUpload
 
-from .config import policy, resnet50_weights
+from .config import model_process_key, policy, resnet50_weights
 from .contracts import ClassifyRequest, check_acknowledgment_reason, check_domain
 from .engine import backbones
-from .engine.classifier import Classification, DomainClassifier
+from .engine.classifier import Classification, DomainClassifier, warm_up_rendering
+from .engine.model_process import RemoteVision
 from .models import MismatchAcknowledgment
 from .policy import Decision
 
@@ -36,15 +37,18 @@ _classifier_lock = threading.Lock()
 
 
 def classifier() -> DomainClassifier:
-    """The process's classifier, loaded on first use (the model is loaded once)."""
+    """The process's classifier, loaded on first use (the model is loaded once,
+    here or, with SECUREPIX_MODEL_PROCESS, in the model process)."""
     global _classifier
     with _classifier_lock:
         if _classifier is None:
+            socket = settings.SECUREPIX_MODEL_PROCESS
             _classifier = DomainClassifier(
                 settings.SECUREPIX_CLASSIFIER,
                 resnet50_weights=resnet50_weights(),
                 use_ocr=settings.SECUREPIX_OCR,
                 min_confidence=settings.SECUREPIX_MISMATCH_THRESHOLD,
+                vision=RemoteVision(Path(socket), model_process_key()) if socket else None,
             )
         return _classifier
 
@@ -59,9 +63,7 @@ def warm_up() -> None:
     """Load the classifier and classify one small generated image, so that the
     first user's classification is as fast as the next (a model's first run is
     slow: graph building, allocations, the face detector's cascade)."""
-    rows, columns = np.mgrid[0:96, 0:128]
-    gradient = np.stack([rows * 2, columns * 2, 255 - columns * 2], axis=-1).astype(np.uint8)
-    classifier().classify(ParsedUpload(b"", DecodedImage(gradient, "RGB", "PNG")))
+    classifier().classify(ParsedUpload(b"", DecodedImage(warm_up_rendering(), "RGB", "PNG")))
     _warm.set()
     log.info("classifier %s loaded and warmed", model_name())
 
@@ -99,7 +101,7 @@ def readiness() -> str:
 def model_name() -> str:
     """The backbone in use (or that `auto` will pick), without loading it."""
     if _classifier is not None:
-        return _classifier.backbone.name
+        return _classifier.model
     return backbones.resolve(settings.SECUREPIX_CLASSIFIER, resnet50_weights())
 
 

@@ -64,6 +64,7 @@ class ErrorCode(Enum):
     NOT_ACCEPTABLE = ("not_acceptable", 406, 2, "the requested response type is not offered")
     SERVER_ERROR = ("server_error", 500, 1, "the platform failed (logged)")
     BUSY = ("busy", 503, 1, "the server is at its limit of key derivations: try again shortly")
+    MODELS_UNAVAILABLE = ("models_unavailable", 503, 1, "the model process does not answer: try again shortly")
 
     def __init__(self, code: str, status: int, exit_code: int, meaning: str) -> None:
         self.code = code

@@ -234,6 +234,9 @@ SECUREPIX_CLASSIFIER = envstr("SECUREPIX_CLASSIFIER", "auto")  # checked by clas
 SECUREPIX_RESNET50_WEIGHTS = envstr("SECUREPIX_RESNET50_WEIGHTS", "")  # a local .h5 file
 SECUREPIX_KERAS_HOME = envstr("KERAS_HOME", str(Path.home() / ".keras"))  # where Keras caches weights
 SECUREPIX_OCR = envbool("SECUREPIX_OCR", True)
+# The Unix socket of a model process (`securepix model-process`) that holds the
+# models for every worker of this machine; empty: each process loads its own.
+SECUREPIX_MODEL_PROCESS = envstr("SECUREPIX_MODEL_PROCESS", "")
 # Load and warm the classifier when the web server starts (in the background;
 # GET /readyz answers 200 once it is ready), so the first user waits no longer than the next.
 SECUREPIX_WARM_UP = envbool("SECUREPIX_WARM_UP", True)

@@ -30,7 +30,7 @@ def classifier() -> DomainClassifier:
 def test_the_cat_photo_is_a_cat(classifier: DomainClassifier) -> None:
     from skimage import data
 
-    _, probabilities = classifier.embed(data.chelsea())
+    probabilities = classifier.look(data.chelsea()).probabilities
     top = int(np.argmax(probabilities))
     assert 281 <= top <= 285, domains.class_name(top)  # tabby, tiger, Persian, Siamese, Egyptian cat
     assert "cat" in domains.class_name(top)

@@ -43,20 +43,20 @@ def test_it_counts_the_people_of_a_group_photo() -> None:
     people = [np.asarray(Image.fromarray(p).resize((round(p.shape[1] * height / p.shape[0]), height))) for p in
               (_hopper(), _astronaut(), _hopper())]  # fmt: skip
     group = np.concatenate(people, axis=1)
-    found = signals.detect_faces(group)
+    found = faces.detector()(group)
     assert len(found) == 3
     assert signals.faces(found).reasons == ["3 faces"]
 
 
 def test_it_finds_a_face_cropped_to_fill_the_picture() -> None:
     crop = _astronaut()[30:230, 150:330]  # the astronaut's face, edge to edge
-    assert len(signals.detect_faces(crop)) == 1
+    assert len(faces.detector()(crop)) == 1
 
 
 def test_a_landscape_has_no_faces() -> None:
     from skimage import data
 
-    assert signals.detect_faces(np.asarray(data.coffee())) == []
+    assert faces.detector()(np.asarray(data.coffee())) == []
 
 
 def test_a_group_photo_is_personal_with_its_face_count(classifier: DomainClassifier) -> None:

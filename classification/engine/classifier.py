@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,6 +53,42 @@ class Classification:
         return result
 
 
+@dataclass(frozen=True)
+class Sight:
+    """What the models (TensorFlow's part of classifying) make of an RGB
+    rendering: the backbone's embedding and ImageNet probabilities, and the faces."""
+
+    embedding: NDArray[np.float32]
+    probabilities: NDArray[np.float32]
+    faces: list[faces.Face]
+
+
+class Vision(Protocol):
+    """The models, in this process (LocalVision) or in a model process of
+    their own (model_process.RemoteVision)."""
+
+    @property
+    def name(self) -> str: ...  # the backbone's
+
+    def look(self, rgb: NDArray[np.uint8]) -> Sight: ...
+
+
+class LocalVision:
+    """The backbone and the face detector, loaded in this process."""
+
+    def __init__(self, backbone: backbones.Backbone) -> None:
+        self.backbone = backbone
+        faces.detector()  # loaded now: a missing model fails at start, not on the first photo
+
+    @property
+    def name(self) -> str:
+        return self.backbone.name
+
+    def look(self, rgb: NDArray[np.uint8]) -> Sight:
+        embedding, probabilities = self.backbone.run(self.backbone.preprocess(rgb)[None])
+        return Sight(embedding[0], probabilities[0], faces.detector()(rgb))
+
+
 @dataclass
 class DomainClassifier:
     """Loaded once per process; `classify` is safe to call from several threads."""
@@ -65,27 +101,35 @@ class DomainClassifier:
     # (the confidence the default mismatch policy acts on); below it the image
     # is "none", with the leaning in the reasons and the scores.
     min_confidence: float = 0.6
-    backbone: backbones.Backbone = field(init=False)
+    # The models: by default loaded here (model_name, resnet50_weights);
+    # model_process.RemoteVision asks a model process instead.
+    vision: Vision | None = None
     ocr_available: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        self.backbone = backbones.load(self.model_name, self.resnet50_weights)
+        if self.vision is None:
+            self.vision = LocalVision(backbones.load(self.model_name, self.resnet50_weights))
         if self.head is None:
-            self.head = load_default(self.backbone.name)
-        if self.head is not None and self.head.backbone != self.backbone.name:
-            raise ValueError(f"the domain head was trained on {self.head.backbone}, not {self.backbone.name}")
-        faces.detector()  # loaded now: a missing model fails at start, not on the first photo
+            self.head = load_default(self.vision.name)
+        if self.head is not None and self.head.backbone != self.vision.name:
+            raise ValueError(f"the domain head was trained on {self.head.backbone}, not {self.vision.name}")
         self.ocr_available = self.use_ocr and signals.ocr_available()
         if self.use_ocr and not self.ocr_available:
             log.warning("Tesseract is not installed: classifying without the OCR signal")
 
+    @property
+    def model(self) -> str:
+        """The backbone's name."""
+        assert self.vision is not None  # set by __post_init__
+        return self.vision.name
+
     def with_head(self, head: DomainHead) -> DomainClassifier:
-        """The same loaded backbone with another head (for training and cross-validation)."""
+        """The same loaded models with another head (for training and cross-validation)."""
         return replace(self, head=head)
 
-    def embed(self, rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        embedding, probabilities = self.backbone.run(self.backbone.preprocess(rgb)[None])
-        return embedding[0], probabilities[0]
+    def look(self, rgb: NDArray[np.uint8]) -> Sight:
+        assert self.vision is not None  # set by __post_init__
+        return self.vision.look(rgb)
 
     @staticmethod
     def rendered(upload: ParsedUpload) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
@@ -102,14 +146,13 @@ class DomainClassifier:
     def gather_signals(
         self,
         upload: ParsedUpload,
-        rgb: NDArray[np.uint8],
+        sight: Sight,
         grey: NDArray[np.uint8],
-        probabilities: NDArray[np.float32],
     ) -> tuple[list[signals.Evidence], list[tuple[str, float]], str]:
         """Evidence from the container, the ImageNet labels, faces and OCR (pages of text,
         dark or light, or overlay captions)."""
-        imagenet_evidence, top5 = signals.imagenet(probabilities)
-        found = [signals.container(upload), imagenet_evidence, signals.faces(signals.detect_faces(rgb))]
+        imagenet_evidence, top5 = signals.imagenet(sight.probabilities)
+        found = [signals.container(upload), imagenet_evidence, signals.faces(sight.faces)]
         reading: Callable[[], signals.Evidence] | None = None
         if signals.looks_like_text_page(grey):
             reading = partial(signals.text, grey)
@@ -132,9 +175,9 @@ class DomainClassifier:
         if isinstance(upload, bytes):
             upload = imagefile.parse(upload, max_pixels)
         rgb, grey = self.rendered(upload)
-        embedding, probabilities = self.embed(rgb)
-        found, top5, ocr = self.gather_signals(upload, rgb, grey, probabilities)
-        return self.combine(embedding, found, top5, ocr)
+        sight = self.look(rgb)
+        found, top5, ocr = self.gather_signals(upload, sight, grey)
+        return self.combine(sight.embedding, found, top5, ocr)
 
     def combine(
         self, embedding: NDArray[np.float32], found: list[signals.Evidence], top5: list[tuple[str, float]], ocr: str
@@ -170,7 +213,7 @@ class DomainClassifier:
             confidence=float(scores[best]),
             scores={d: float(s) for d, s in zip(DOMAINS, scores, strict=True)},
             top5=top5,
-            model=self.backbone.name,
+            model=self.model,
             reasons=reasons,
             ocr=ocr,
             head=self.head.digest[:12] if self.head is not None else None,
@@ -187,3 +230,10 @@ MODEL_SIDE = 1024
 def _reduced(rendering: NDArray[np.uint8]) -> NDArray[np.uint8]:
     factor = max(rendering.shape[:2]) // MODEL_SIDE
     return rendering if factor < 2 else np.asarray(Image.fromarray(rendering).reduce(factor))
+
+
+def warm_up_rendering() -> NDArray[np.uint8]:
+    """A small generated RGB picture to classify once before the first user's
+    (a model's first run is slow: graph building, allocations)."""
+    rows, columns = np.mgrid[0:96, 0:128]
+    return np.stack([rows * 2, columns * 2, 255 - columns * 2], axis=-1).astype(np.uint8)

@@ -82,11 +82,11 @@ def read_examples(classifier: DomainClassifier, root: Path) -> list[Example]:
         except SecurePixError as exc:  # e.g. a DICOM file whose window cannot be applied
             log.warning("left out %s: %s", path, exc)
             continue
-        embedding, probabilities = classifier.embed(rgb)
-        evidence, top5, ocr = classifier.gather_signals(upload, rgb, grey, probabilities)
+        sight = classifier.look(rgb)
+        evidence, top5, ocr = classifier.gather_signals(upload, sight, grey)
         row = rows.get(f"{domain}/{path.name}", {})
         group = row.get("package") or path.stem.split("__")[0]
-        examples.append(Example(path, domain, group, embedding, evidence, top5, ocr, row.get("also", "")))
+        examples.append(Example(path, domain, group, sight.embedding, evidence, top5, ocr, row.get("also", "")))
     return examples
 
 
@@ -124,7 +124,7 @@ def predictions(
     groups = [e.group for e in examples]
     splits = GroupKFold(n_splits=min(folds, len(set(groups)))).split(examples, groups=groups)
     for train_index, test_index in splits:
-        head = train_head([examples[i] for i in train_index] + (also_train or []), classifier.backbone.name)
+        head = train_head([examples[i] for i in train_index] + (also_train or []), classifier.model)
         fold_classifier = classifier.with_head(head)
         for i in test_index:
             e = examples[i]

@@ -96,10 +96,6 @@ def imagenet(probabilities: NDArray[np.float32], top_k: int = 10) -> tuple[Evide
     return evidence, top5
 
 
-def detect_faces(rgb: NDArray[np.uint8]) -> list[face_detection.Face]:
-    return face_detection.detector()(rgb)
-
-
 def faces(found: list[face_detection.Face]) -> Evidence:
     """People in the picture: one to a few faces make a portrait or a group photo
     (personal); a crowd of small faces is a public scene, personal or surveillance."""
