@@ -185,9 +185,9 @@ def audit_intact() -> dict[str, object]:
 
 
 def workers() -> list[dict[str, Any]]:
-    """Each web worker (a gunicorn process whose parent is one) and each job
-    worker (a Celery pool process, whose parent is the Celery worker), with
-    its resident memory."""
+    """Each web worker (a gunicorn process whose parent is one), each job
+    worker (a Celery pool process, whose parent is the Celery worker) and the
+    model process if there is one, with its resident memory."""
     processes = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -195,14 +195,16 @@ def workers() -> list[dict[str, Any]]:
             command = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
+        rss = fields.get("VmRSS", "0 kB").split()[0]
+        if "model-process" in command:
+            processes[status.parent.name] = ("model", "", rss)
         for kind, mark in (("web", "gunicorn"), ("job", "celery")):
             if mark in command and (kind == "web" or " worker" in command):
-                rss = fields.get("VmRSS", "0 kB").split()[0]
                 processes[status.parent.name] = (kind, fields["PPid"].strip(), rss)
     return [
         {"kind": kind, "pid": int(pid), "rss_mb": round(int(rss) / 1024)}
         for pid, (kind, parent, rss) in processes.items()
-        if parent in processes
+        if parent in processes or kind == "model"
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,12 @@ def register(commands: Any) -> None:
     )
     serve.add_argument(
         "--model", default=None, help="auto, resnet50 or efficientnet-lite0 (default: the SECUREPIX_CLASSIFIER setting)"
+    )
+    serve.add_argument(
+        "--replicas",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="sets of models, each seeing one image at a time (default: one per core)",
     )
     serve.set_defaults(handler=run_model_process)
 
@@ -205,9 +212,7 @@ def run_model_process(args: argparse.Namespace) -> int:
     workers until TERM or Ctrl-C (the socket file goes with the process)."""
     import signal
 
-    from classification.engine import backbones
-    from classification.engine.classifier import LocalVision, warm_up_rendering
-    from classification.engine.model_process import serve
+    from classification.engine.model_process import replicas, serve
 
     from .config import model_process_key
 
@@ -216,15 +221,17 @@ def run_model_process(args: argparse.Namespace) -> int:
         raise UsageError("say where to serve: --socket PATH or SECUREPIX_MODEL_PROCESS")
     if not socket.parent.is_dir():
         raise UsageError(f"{socket.parent} is not a folder")
-    vision = LocalVision(backbones.load(args.model or settings.SECUREPIX_CLASSIFIER, resnet50_weights()))
-    vision.look(warm_up_rendering())
+    if not 1 <= args.replicas <= 16:
+        raise UsageError("--replicas must be from 1 to 16")
+    visions = replicas(args.replicas, args.model or settings.SECUREPIX_CLASSIFIER, resnet50_weights())
+    name = visions[0].name
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT_OK))
     try:
         serve(
             socket,
             model_process_key(),
-            vision,
-            on_ready=lambda: print(f"model process {vision.name} ready on {socket}", flush=True),
+            visions,
+            on_ready=lambda: print(f"model process {name} ready on {socket}", flush=True),
         )
     except OSError as exc:
         raise SecurePixError(f"cannot serve on {socket}: {exc.strerror or exc}") from exc

@@ -108,18 +108,23 @@ def resolve(name: str, resnet50_weights: Path | None = None) -> str:
     return name
 
 
+def build(name: str = "auto", resnet50_weights: Path | None = None) -> Backbone:
+    """A backbone of its own (the model process keeps one per core); most callers want `load`."""
+    resolved = resolve(name, resnet50_weights)
+    if resolved == "resnet50":
+        if resnet50_weights is None:
+            raise BackboneUnavailable(
+                "resnet50 has no weights here: set SECUREPIX_RESNET50_WEIGHTS to a local .h5 file"
+            )
+        return _build_resnet50(resnet50_weights)
+    return _build_efficientnet_lite0()
+
+
 def load(name: str = "auto", resnet50_weights: Path | None = None) -> Backbone:
     """The backbone, built on first use and then shared by every caller in the process."""
     resolved = resolve(name, resnet50_weights)
     with _loading:
         if resolved not in _loaded:
-            if resolved == "resnet50":
-                if resnet50_weights is None:
-                    raise BackboneUnavailable(
-                        "resnet50 has no weights here: set SECUREPIX_RESNET50_WEIGHTS to a local .h5 file"
-                    )
-                _loaded[resolved] = _build_resnet50(resnet50_weights)
-            else:
-                _loaded[resolved] = _build_efficientnet_lite0()
+            _loaded[resolved] = build(resolved, resnet50_weights)
             log.info("classifier model %s loaded (asked for %s)", resolved, name)
         return _loaded[resolved]

@@ -74,11 +74,13 @@ class Vision(Protocol):
 
 
 class LocalVision:
-    """The backbone and the face detector, loaded in this process."""
+    """The backbone and the face detector, loaded in this process (each takes
+    one call at a time; by default the process's shared detector)."""
 
-    def __init__(self, backbone: backbones.Backbone) -> None:
+    def __init__(self, backbone: backbones.Backbone, detector: faces.FaceDetector | None = None) -> None:
         self.backbone = backbone
-        faces.detector()  # loaded now: a missing model fails at start, not on the first photo
+        # loaded now: a missing model fails at start, not on the first photo
+        self.detector = detector or faces.detector()
 
     @property
     def name(self) -> str:
@@ -86,7 +88,7 @@ class LocalVision:
 
     def look(self, rgb: NDArray[np.uint8]) -> Sight:
         embedding, probabilities = self.backbone.run(self.backbone.preprocess(rgb)[None])
-        return Sight(embedding[0], probabilities[0], faces.detector()(rgb))
+        return Sight(embedding[0], probabilities[0], self.detector(rgb))
 
 
 @dataclass

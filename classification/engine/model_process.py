@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -33,8 +34,9 @@ from numpy.typing import NDArray
 
 from core.errors import ErrorCode, SecurePixError
 
-from .classifier import LocalVision, Sight
-from .faces import Face
+from . import backbones
+from .classifier import LocalVision, Sight, warm_up_rendering
+from .faces import Face, FaceDetector, model_path
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +52,24 @@ class ModelProcessUnavailable(SecurePixError):
     error_code = ErrorCode.MODELS_UNAVAILABLE
 
 
-def serve(address: Path, authkey: bytes, vision: LocalVision, *, on_ready: Callable[[], None] | None = None) -> None:
+def replicas(count: int, model: str, resnet50_weights: Path | None = None) -> list[LocalVision]:
+    """`count` sets of the models, loaded and warm: each takes one image at a
+    time, so as many images are seen at once as there are sets (as many as
+    workers with their own models would see; a set beyond the first adds
+    little memory: the weights, not TensorFlow)."""
+    visions = [LocalVision(backbones.build(model, resnet50_weights), FaceDetector(model_path())) for _ in range(count)]
+    for vision in visions:
+        vision.look(warm_up_rendering())
+    return visions
+
+
+def serve(
+    address: Path, authkey: bytes, visions: list[LocalVision], *, on_ready: Callable[[], None] | None = None
+) -> None:
     """Answer requests on the Unix socket `address` until the process ends, a
-    thread per connection (the backbone and the detector take one call at a
-    time each; TensorFlow uses the cores inside a call).  Call only once the
-    models are loaded and warm: a worker that can connect may send work."""
+    thread per connection, each image on whichever set of models is free.
+    Call only once the models are loaded and warm: a worker that can connect
+    may send work."""
     if address.exists() or address.is_symlink():
         address.unlink()  # a socket left by a process that died; a live one would be answering
     previous = os.umask(0o177)  # the socket file is born 0600: no window with wider rights
@@ -62,7 +77,10 @@ def serve(address: Path, authkey: bytes, vision: LocalVision, *, on_ready: Calla
         listener = Listener(str(address), family="AF_UNIX", authkey=authkey)
     finally:
         os.umask(previous)
-    log.info("model process %s serving on %s", vision.name, address)
+    free: queue.SimpleQueue[LocalVision] = queue.SimpleQueue()
+    for vision in visions:
+        free.put(vision)
+    log.info("model process %s serving on %s with %d sets of models", visions[0].name, address, len(visions))
     if on_ready is not None:
         on_ready()
     try:
@@ -73,19 +91,20 @@ def serve(address: Path, authkey: bytes, vision: LocalVision, *, on_ready: Calla
                 log.warning("a connection to the model process was refused: %s", exc or type(exc).__name__)
                 continue
             threading.Thread(
-                target=_answer, args=(connection, vision), name="model-process-client", daemon=True
+                target=_answer, args=(connection, free), name="model-process-client", daemon=True
             ).start()
     finally:
         listener.close()
 
 
-def _answer(connection: Connection, vision: LocalVision) -> None:
+def _answer(connection: Connection, free: queue.SimpleQueue[LocalVision]) -> None:
     with connection:
         while True:
             try:
                 request = connection.recv_bytes(MAX_REQUEST)
             except (EOFError, OSError):  # the worker went away, or sent more than a rendering can be
                 return
+            vision = free.get()
             try:
                 reply = _reply(request, vision)
             except SecurePixError as exc:
@@ -93,6 +112,8 @@ def _answer(connection: Connection, vision: LocalVision) -> None:
             except Exception:
                 log.exception("the model process failed on a request")
                 reply = json.dumps({"error": "the model process failed on this image"}).encode() + b"\n"
+            finally:
+                free.put(vision)
             try:
                 connection.send_bytes(reply)
             except OSError:
