@@ -184,10 +184,10 @@ def test_what_is_not_a_rendering_is_refused(socket: Path, key: bytes, array: np.
 
 
 def test_a_request_larger_than_any_rendering_closes_that_connection_only(socket: Path, key: bytes) -> None:
-    with Client(str(socket), family="AF_UNIX", authkey=key) as connection:
-        with pytest.raises((EOFError, OSError)):  # refused on its length, before its bytes are read
-            connection.send_bytes(model_process.LOOK + bytes(model_process.MAX_REQUEST))
-            connection.recv_bytes()
+    # refused on its length, before its bytes are read
+    with Client(str(socket), family="AF_UNIX", authkey=key) as connection, pytest.raises((EOFError, OSError)):
+        connection.send_bytes(model_process.LOOK + bytes(model_process.MAX_REQUEST))
+        connection.recv_bytes()
     assert RemoteVision(socket, key).name == "efficientnet-lite0"
 
 
