@@ -171,6 +171,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # how often workers look for messages to deliver again: a tenth of the delay
     "unacked_restore_interval": max(1, min(10, _REDELIVER_SECONDS // 10)),
     "unacked_restore_throttle": 1,
+    # A worker looks for them under a lock in Redis that lasts until it is done
+    # or this expires: a worker killed while looking (kombu's default is 300 s)
+    # held back every redelivery longer than the delay itself.
+    "unacked_mutex_expire": max(1, min(300, _REDELIVER_SECONDS // 10)),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {"purge-expired-results": {"task": "jobs.purge_expired", "schedule": 600.0}}

@@ -113,6 +113,24 @@ def _counts(environment: dict[str, str], job: str) -> dict[str, Any]:
     return {"states": states, "events": events, "results": results[0] if results else 0}
 
 
+def _leave_the_restore_lock_held(environment: dict[str, str]) -> None:
+    import redis
+
+    expire = subprocess.run(
+        [sys.executable, "-c", LOCK_EXPIRY], cwd=ROOT, env=environment, capture_output=True, text=True, check=True
+    )
+    redis.Redis.from_url(environment["SECUREPIX_JOB_BROKER"]).set("unacked_mutex", "killed", ex=int(expire.stdout))
+
+
+# How long the workers' lock lasts (kombu's default when the settings say nothing).
+LOCK_EXPIRY = """
+import django
+django.setup()
+from django.conf import settings
+print(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("unacked_mutex_expire", 300))
+"""
+
+
 def test_a_worker_killed_half_way_leaves_every_file_encrypted_exactly_once(
     stack: dict[str, str], tmp_path: Path
 ) -> None:
@@ -131,6 +149,9 @@ def test_a_worker_killed_half_way_leaves_every_file_encrypted_exactly_once(
     halfway = _counts(stack, job)
     print(f"killed after {time.monotonic() - deadline + 240:.1f} s: {halfway}")
     assert halfway["states"].get("done", 0) < FILES, "the job ended before the kill: nothing was tested"
+    # The worst moment to die: holding the lock under which workers look for
+    # messages to deliver again (kombu's, left as a killed holder leaves it).
+    _leave_the_restore_lock_held(stack)
     second = _worker(stack, log)
     try:
         while _counts(stack, job)["states"].get("done", 0) < FILES:
