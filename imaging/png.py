@@ -11,8 +11,9 @@ import io
 import os
 import struct
 import zlib
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
 import numpy as np
@@ -42,8 +43,9 @@ def chunk(kind: bytes, data: bytes) -> bytes:
 
 # zlib's header for a 32 KiB window and the fastest level (any level reads it).
 _ZLIB_HEADER = b"\x78\x01"
-PIECE_BYTES = 4 << 20  # rows deflated together, per thread
+PIECE_BYTES = 2 << 20  # rows filtered and deflated together, by one thread
 THREADS = min(4, os.cpu_count() or 1)
+IN_FLIGHT = 2 * THREADS  # pieces given to the threads ahead of the one being written
 
 
 def _sub_filtered(rows: NDArray[np.uint8], pixel_bytes: int) -> NDArray[np.uint8]:
@@ -55,26 +57,46 @@ def _sub_filtered(rows: NDArray[np.uint8], pixel_bytes: int) -> NDArray[np.uint8
     return lines
 
 
-def _raw_deflate(data: NDArray[np.uint8], level: int, last: bool) -> bytes:
+def _deflated_piece(rows: NDArray[np.uint8], pixel_bytes: int, level: int, last: bool) -> tuple[bytes, int, int]:
+    """A piece of rows Sub-filtered and raw-deflated (ending on a byte boundary
+    unless `last`), with the Adler-32 and length of the filtered bytes.  numpy,
+    zlib's checksum and its compressor all let go of the GIL: pieces run on
+    every core."""
+    lines = _sub_filtered(rows, pixel_bytes)
     compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-    return compressor.compress(data.data) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    deflated = compressor.compress(lines.data) + compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    return deflated, zlib.adler32(lines.data), lines.size
+
+
+_ADLER_BASE = 65521
+
+
+def adler32_combine(first: int, second: int, second_length: int) -> int:
+    """The Adler-32 of two byte strings one after the other, from theirs
+    (zlib's adler32_combine, which Python's zlib module does not offer)."""
+    remainder = second_length % _ADLER_BASE
+    low = ((first & 0xFFFF) + (second & 0xFFFF) - 1) % _ADLER_BASE
+    high = (remainder * (first & 0xFFFF) + (first >> 16) + (second >> 16) - remainder) % _ADLER_BASE
+    return low | high << 16
 
 
 def _deflated_in_parallel(rows: NDArray[np.uint8], level: int, pixel_bytes: int) -> Iterator[bytes]:
-    """One zlib stream of the Sub-filtered rows, its pieces deflated on several
-    threads (zlib lets go of the GIL), a few pieces in memory at a time."""
+    """One zlib stream of the Sub-filtered rows: pieces of rows filtered and
+    deflated on several threads while the caller writes the finished ones in
+    order, IN_FLIGHT pieces in memory at a time."""
     batch = max(1, PIECE_BYTES // (rows.shape[1] + 1))
-    starts = list(range(0, rows.shape[0], batch))
+    starts = range(0, rows.shape[0], batch)
     yield _ZLIB_HEADER
     checksum = 1
     with ThreadPoolExecutor(THREADS) as pool:
-        for group in range(0, len(starts), THREADS):
-            chosen = starts[group : group + THREADS]
-            lines = [_sub_filtered(rows[start : start + batch], pixel_bytes) for start in chosen]
-            for part in lines:
-                checksum = zlib.adler32(part.data, checksum)
-            last = [start == starts[-1] for start in chosen]
-            yield from pool.map(_raw_deflate, lines, [level] * len(lines), last)
+        pending: deque[Future[tuple[bytes, int, int]]] = deque()
+        for start in starts:
+            last = start == starts[-1]
+            pending.append(pool.submit(_deflated_piece, rows[start : start + batch], pixel_bytes, level, last))
+            while len(pending) >= IN_FLIGHT or (last and pending):
+                deflated, adler, length = pending.popleft().result()
+                checksum = adler32_combine(checksum, adler, length)
+                yield deflated
     yield struct.pack(">I", checksum)
 
 
