@@ -64,8 +64,8 @@ def register(commands: Any) -> None:
     serve.add_argument(
         "--replicas",
         type=int,
-        default=os.cpu_count() or 1,
-        help="sets of models, each seeing one image at a time (default: one per core)",
+        default=min(os.cpu_count() or 1, 8),
+        help="sets of models, each seeing one image at a time (default: one per core, at most 8; 1 to 16)",
     )
     serve.set_defaults(handler=run_model_process)
 
@@ -212,7 +212,7 @@ def run_model_process(args: argparse.Namespace) -> int:
     workers until TERM or Ctrl-C (the socket file goes with the process)."""
     import signal
 
-    from classification.engine.model_process import replicas, serve
+    from classification.engine.model_process import clear, replicas, serve
 
     from .config import model_process_key
 
@@ -223,6 +223,7 @@ def run_model_process(args: argparse.Namespace) -> int:
         raise UsageError(f"{socket.parent} is not a folder")
     if not 1 <= args.replicas <= 16:
         raise UsageError("--replicas must be from 1 to 16")
+    clear(socket, model_process_key())  # before the models load: a live model process there is an error now
     visions = replicas(args.replicas, args.model or settings.SECUREPIX_CLASSIFIER, resnet50_weights())
     name = visions[0].name
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(EXIT_OK))

@@ -25,7 +25,7 @@ from classification.config import model_process_key
 from classification.engine import model_process
 from classification.engine.classifier import DomainClassifier
 from classification.engine.model_process import ModelProcessUnavailable, RemoteVision
-from core.errors import ErrorCode
+from core.errors import ErrorCode, SecurePixError
 from imaging import imagefile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,6 +189,27 @@ def test_a_request_larger_than_any_rendering_closes_that_connection_only(socket:
         connection.send_bytes(model_process.LOOK + bytes(model_process.MAX_REQUEST))
         connection.recv_bytes()
     assert RemoteVision(socket, key).name == "efficientnet-lite0"
+
+
+def test_a_second_model_process_on_the_same_socket_is_refused(socket: Path) -> None:
+    second = subprocess.run(
+        [sys.executable, "-m", "securepix_site.cli", "model-process", "--socket", str(socket), "--replicas", "1"],
+        cwd=ROOT,
+        env={**os.environ, "SECUREPIX_SECRET_KEY": settings.SECRET_KEY},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert second.returncode == 2 and "already serving" in second.stderr
+    assert socket.exists()  # the first keeps its socket
+
+
+def test_it_never_replaces_a_file_that_is_not_a_socket(tmp_path: Path, key: bytes) -> None:
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me")
+    with pytest.raises(SecurePixError, match="not a socket"):
+        model_process.serve(precious, key, [])
+    assert precious.read_text() == "keep me"
 
 
 def test_no_model_process_is_a_clear_503_error(tmp_path: Path, key: bytes) -> None:

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -70,8 +71,7 @@ def serve(
     thread per connection, each image on whichever set of models is free.
     Call only once the models are loaded and warm: a worker that can connect
     may send work."""
-    if address.exists() or address.is_symlink():
-        address.unlink()  # a socket left by a process that died; a live one would be answering
+    clear(address, authkey)
     previous = os.umask(0o177)  # the socket file is born 0600: no window with wider rights
     try:
         listener = Listener(str(address), family="AF_UNIX", authkey=authkey)
@@ -90,11 +90,28 @@ def serve(
             except (AuthenticationError, EOFError, ConnectionError) as exc:
                 log.warning("a connection to the model process was refused: %s", exc or type(exc).__name__)
                 continue
-            threading.Thread(
-                target=_answer, args=(connection, free), name="model-process-client", daemon=True
-            ).start()
+            threading.Thread(target=_answer, args=(connection, free), name="model-process-client", daemon=True).start()
     finally:
         listener.close()
+
+
+def clear(address: Path, authkey: bytes) -> None:
+    """Remove the socket a model process that died left at `address`; refuse
+    to take the place of a live one, or of anything that is not a socket."""
+    try:
+        mode = address.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise SecurePixError(f"{address} exists and is not a socket", code=ErrorCode.USAGE)
+    try:
+        Client(str(address), family="AF_UNIX", authkey=authkey).close()
+    except (ConnectionRefusedError, FileNotFoundError):
+        address.unlink()  # nothing listens: left by a process that died
+        return
+    except (AuthenticationError, OSError, EOFError):
+        pass  # something listens there
+    raise SecurePixError(f"a model process is already serving on {address}", code=ErrorCode.USAGE)
 
 
 def _answer(connection: Connection, free: queue.SimpleQueue[LocalVision]) -> None:
