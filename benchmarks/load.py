@@ -196,7 +196,7 @@ def workers() -> list[dict[str, Any]]:
         except OSError:
             continue
         rss = fields.get("VmRSS", "0 kB").split()[0]
-        if "model-process" in command:
+        if "securepix_site.cli model-process" in command:
             processes[status.parent.name] = ("model", "", rss)
         for kind, mark in (("web", "gunicorn"), ("job", "celery")):
             if mark in command and (kind == "web" or " worker" in command):

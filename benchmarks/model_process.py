@@ -110,7 +110,9 @@ def _worker(socket: str, runs: int, files: list[Path]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="classifications per file, after one to warm up")
-    parser.add_argument("--replicas", type=int, default=os.cpu_count() or 1, help="the model process's sets of models")
+    parser.add_argument(
+        "--replicas", type=int, default=min(os.cpu_count() or 1, 8), help="the model process's sets of models"
+    )
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         files = _files(Path(folder))

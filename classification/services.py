@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,10 @@ _classifier: DomainClassifier | None = None
 _classifier_lock = threading.Lock()
 
 
-def classifier() -> DomainClassifier:
+def classifier(*, wait: float = 5.0) -> DomainClassifier:
     """The process's classifier, loaded on first use (the model is loaded once,
-    here or, with SECUREPIX_MODEL_PROCESS, in the model process)."""
+    here or, with SECUREPIX_MODEL_PROCESS, in the model process, which is
+    waited for up to `wait` seconds: the warm-up waits longer)."""
     global _classifier
     with _classifier_lock:
         if _classifier is None:
@@ -48,40 +50,47 @@ def classifier() -> DomainClassifier:
                 resnet50_weights=resnet50_weights(),
                 use_ocr=settings.SECUREPIX_OCR,
                 min_confidence=settings.SECUREPIX_MISMATCH_THRESHOLD,
-                vision=RemoteVision(Path(socket), model_process_key()) if socket else None,
+                vision=RemoteVision(Path(socket), model_process_key(), wait=wait) if socket else None,
             )
         return _classifier
 
 
 _warm = threading.Event()  # the classifier is loaded and has classified once
 _warming: threading.Thread | None = None
-_warm_up_failed = False
+_warm_up_failed_at: float | None = None  # when the last warm-up failed
 _warming_lock = threading.Lock()
+RETRY_WARM_UP_SECONDS = 30.0
+MODEL_PROCESS_WAIT_SECONDS = 120.0
 
 
 def warm_up() -> None:
     """Load the classifier and classify one small generated image, so that the
     first user's classification is as fast as the next (a model's first run is
     slow: graph building, allocations, the face detector's cascade)."""
-    classifier().classify(ParsedUpload(b"", DecodedImage(warm_up_rendering(), "RGB", "PNG")))
+    classifier(wait=MODEL_PROCESS_WAIT_SECONDS).classify(
+        ParsedUpload(b"", DecodedImage(warm_up_rendering(), "RGB", "PNG"))
+    )
     _warm.set()
     log.info("classifier %s loaded and warmed", model_name())
 
 
 def _warm_up_or_say_why() -> None:
-    global _warm_up_failed
+    global _warm_up_failed_at
     try:
         warm_up()
     except Exception:  # a thread's error would otherwise only reach stderr
-        _warm_up_failed = True
+        _warm_up_failed_at = time.monotonic()
         log.exception("the classifier could not be loaded and warmed; /readyz says failed")
 
 
 def warm_up_in_background() -> threading.Thread:
-    """Start the warm-up in a daemon thread, once per process (later calls return the same thread)."""
-    global _warming
+    """Start the warm-up in a daemon thread, once per process (later calls
+    return the same thread), or again RETRY_WARM_UP_SECONDS after it failed."""
+    global _warming, _warm_up_failed_at
     with _warming_lock:
-        if _warming is None:
+        retry = _warm_up_failed_at is not None and time.monotonic() - _warm_up_failed_at >= RETRY_WARM_UP_SECONDS
+        if _warming is None or (retry and not _warming.is_alive()):
+            _warm_up_failed_at = None
             _warming = threading.Thread(target=_warm_up_or_say_why, name="securepix-classifier-warm-up", daemon=True)
             _warming.start()
         return _warming
@@ -89,13 +98,13 @@ def warm_up_in_background() -> threading.Thread:
 
 def readiness() -> str:
     """The classifier's state: "ready" once it is warm, "failed" if it could not
-    be loaded, else "loading" (and the warm-up starts if nothing started it)."""
+    be loaded (tried again every RETRY_WARM_UP_SECONDS while asked: a model
+    process may come later), else "loading" (and the warm-up starts if nothing
+    started it)."""
     if _warm.is_set():
         return "ready"
-    if _warm_up_failed:
-        return "failed"
     warm_up_in_background()
-    return "loading"
+    return "failed" if _warm_up_failed_at is not None else "loading"
 
 
 def model_name() -> str:

@@ -4,9 +4,11 @@ results as in-process, and what it does with strangers, garbage and restarts."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -189,6 +191,47 @@ def test_a_request_larger_than_any_rendering_closes_that_connection_only(socket:
         connection.send_bytes(model_process.LOOK + bytes(model_process.MAX_REQUEST))
         connection.recv_bytes()
     assert RemoteVision(socket, key).name == "efficientnet-lite0"
+
+
+def test_a_peer_that_says_nothing_holds_up_no_one(socket: Path, key: bytes) -> None:
+    import socket as sockets
+    import time
+
+    silent = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    silent.connect(str(socket))  # connected, and never answers the challenge
+    try:
+        started = time.monotonic()
+        assert RemoteVision(socket, key, wait=0).name == "efficientnet-lite0"
+        assert time.monotonic() - started < model_process.HANDSHAKE_SECONDS / 2
+    finally:
+        silent.close()
+
+
+def test_a_malformed_handshake_leaves_the_process_serving(socket: Path, key: bytes) -> None:
+    import socket as sockets
+
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as raw:
+        raw.connect(str(socket))
+        raw.recv(64)  # the challenge
+        raw.sendall(struct.pack("!i", 1000) + bytes(1000))  # an answer longer than any digest
+        with contextlib.suppress(ConnectionResetError):  # dropped, with the answer unread
+            assert raw.recv(64) == b""  # dropped
+    assert RemoteVision(socket, key, wait=0).name == "efficientnet-lite0"
+
+
+def test_a_header_claiming_a_huge_array_is_refused_before_any_allocation(socket: Path, key: bytes) -> None:
+    header = "{'descr': '|u1', 'fortran_order': False, 'shape': (3000000000, 3, 3), }"
+    header += " " * (63 - len(header) % 64) + "\n"
+    body = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + bytes(64)
+    with Client(str(socket), family="AF_UNIX", authkey=key) as connection:
+        connection.send_bytes(model_process.LOOK + body)
+        reply = json.loads(connection.recv_bytes())
+    assert reply["refused"] and "not an RGB rendering" in reply["error"]
+
+
+def test_a_thin_strip_is_seen_like_any_picture(socket: Path, key: bytes, local: DomainClassifier) -> None:
+    strip = np.random.default_rng(5).integers(0, 256, (1, 2047, 3), dtype=np.uint8)
+    assert np.allclose(RemoteVision(socket, key).look(strip).probabilities, local.look(strip).probabilities, atol=1e-6)
 
 
 def test_a_second_model_process_on_the_same_socket_is_refused(socket: Path) -> None:

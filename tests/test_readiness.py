@@ -20,7 +20,7 @@ def cold_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(services, "_classifier", None)
     monkeypatch.setattr(services, "_warm", threading.Event())
     monkeypatch.setattr(services, "_warming", None)
-    monkeypatch.setattr(services, "_warm_up_failed", False)
+    monkeypatch.setattr(services, "_warm_up_failed_at", None)
     yield
     if services._warming is not None:
         services._warming.join(120)  # before the module's state is put back
@@ -47,13 +47,36 @@ def test_a_started_warm_up_loads_the_classifier_once_for_everyone(cold_process: 
 
 
 def test_a_failed_warm_up_says_failed(cold_process: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken() -> NoReturn:
+    def broken(**kwargs: float) -> NoReturn:
         raise OSError("no weights")
 
     monkeypatch.setattr(services, "classifier", broken)
     services.warm_up_in_background().join(10)
     response = Client().get("/readyz")
     assert response.status_code == 503 and response.json() == {"status": "failed"}
+
+
+def test_a_failed_warm_up_is_tried_again_while_readyz_is_asked(
+    cold_process: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As when the workers start before their model process: failed, then ready once it answers."""
+    attempts: list[int] = []
+    loaded = services.classifier
+
+    def late(**kwargs: float) -> object:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("no model process answers")
+        return loaded()
+
+    monkeypatch.setattr(services, "classifier", late)
+    monkeypatch.setattr(services, "RETRY_WARM_UP_SECONDS", 0.0)
+    client = Client()
+    services.warm_up_in_background().join(10)
+    assert client.get("/readyz").json() == {"status": "loading"}  # failed, and so tried again at once
+    assert services._warming is not None
+    services._warming.join(120)
+    assert client.get("/readyz").status_code == 200 and len(attempts) == 2
 
 
 @pytest.mark.parametrize("enabled", [True, False])

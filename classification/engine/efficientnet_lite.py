@@ -101,12 +101,22 @@ def build(state: dict[str, NDArray[Any]]) -> Any:
     return keras.Model(inputs, [embedding, probabilities], name="efficientnet_lite0")
 
 
+# A side longer than this many times the other is cut to it (centred) before
+# the resize: a 1 x 2047 strip would otherwise become 256 x 524,032 pixels.
+MAX_ASPECT = 4
+
+
 def preprocess(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
     """RGB uint8 of any size -> the 224x224 input: bicubic resize of the
     shorter side to 256, centre crop, (x - 127) / 128."""
     from PIL import Image
 
     image = Image.fromarray(rgb)
+    width, height = image.size
+    longest = min(width, height) * MAX_ASPECT
+    if max(width, height) > longest:  # the centre crop keeps far less of a strip: cut it first
+        left, top = max(0, (width - longest) // 2), max(0, (height - longest) // 2)
+        image = image.crop((left, top, left + min(width, longest), top + min(height, longest)))
     scale = INPUT_SIZE / CROP_FRACTION / min(image.size)
     resized = image.resize(
         (max(INPUT_SIZE, round(image.width * scale)), max(INPUT_SIZE, round(image.height * scale))),

@@ -7,11 +7,13 @@ their renderings over a Unix socket (RemoteVision): the rest of classifying
 (rendering, OCR, the head, the signals, the policy) stays in the worker,
 which then never imports TensorFlow.  docs/DEPLOY.md compares the two.
 
-The socket is the process's own file (mode 0600) and each connection proves it
-knows the shared key (multiprocessing's HMAC challenge) before anything is
-read.  Requests and replies are plain bytes, never pickles: a request is
-b"N" (the model's name) or b"L" and an RGB rendering as a .npy array; a reply
-is a line of JSON, then for a look the embedding and probabilities as .npy.
+The socket is the process's own file (mode 0600) and each connection proves,
+within HANDSHAKE_SECONDS, that it knows the shared key (multiprocessing's HMAC
+challenge, in the connection's own thread) before a request is read.
+Requests and replies are plain bytes, never pickles: a request is b"N" (the
+model's name) or b"L" and an RGB rendering as a .npy array, whose header is
+checked before any memory is given to it; a reply is a line of JSON, then for
+a look the embedding and probabilities as .npy.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ import json
 import logging
 import os
 import queue
+import socket
 import stat
+import struct
 import threading
 import time
 from collections.abc import Callable
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import Connection, Listener, answer_challenge, deliver_challenge
 from pathlib import Path
 from typing import Any
 
@@ -36,21 +40,29 @@ from numpy.typing import NDArray
 from core.errors import ErrorCode, SecurePixError
 
 from . import backbones
-from .classifier import LocalVision, Sight, warm_up_rendering
+from .classifier import MODEL_SIDE, LocalVision, Sight, warm_up_rendering
 from .faces import Face, FaceDetector, model_path
 
 log = logging.getLogger(__name__)
 
 NAME, LOOK = b"N", b"L"
-# A rendering is at most about 2 x classifier.MODEL_SIDE on its longer side (a
-# 2047 x 2047 RGB array is 12.6 MB); anything larger is not one of ours.
-MAX_SIDE = 4096
-MAX_REQUEST = MAX_SIDE * MAX_SIDE * 3 + 4096
-MAX_REPLY = 64 * 1024 * 1024
+# A rendering is under twice classifier.MODEL_SIDE on its longer side (12.6 MB
+# at most); anything larger is not one of ours.
+MAX_SIDE = 2 * MODEL_SIDE - 1
+MAX_REQUEST = 1 + 4096 + MAX_SIDE * MAX_SIDE * 3  # the kind, a .npy header, the samples
+MAX_REPLY = 1 << 20
+HANDSHAKE_SECONDS = 10.0
+MAX_CONNECTIONS = 256  # each holds a thread and a descriptor; a worker process needs one per thread
 
 
 class ModelProcessUnavailable(SecurePixError):
     error_code = ErrorCode.MODELS_UNAVAILABLE
+
+
+class RefusedRendering(SecurePixError):
+    """A request the model process does not take (our own bug if a worker sent it)."""
+
+    error_code = ErrorCode.SERVER_ERROR
 
 
 def replicas(count: int, model: str, resnet50_weights: Path | None = None) -> list[LocalVision]:
@@ -68,18 +80,19 @@ def serve(
     address: Path, authkey: bytes, visions: list[LocalVision], *, on_ready: Callable[[], None] | None = None
 ) -> None:
     """Answer requests on the Unix socket `address` until the process ends, a
-    thread per connection, each image on whichever set of models is free.
-    Call only once the models are loaded and warm: a worker that can connect
-    may send work."""
+    thread per connection (at most MAX_CONNECTIONS), each image on whichever
+    set of models is free.  Call only once the models are loaded and warm: a
+    worker that can connect may send work."""
     clear(address, authkey)
     previous = os.umask(0o177)  # the socket file is born 0600: no window with wider rights
     try:
-        listener = Listener(str(address), family="AF_UNIX", authkey=authkey)
+        listener = Listener(str(address), family="AF_UNIX")  # the handshake is each connection's thread's
     finally:
         os.umask(previous)
     free: queue.SimpleQueue[LocalVision] = queue.SimpleQueue()
     for vision in visions:
         free.put(vision)
+    slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
     log.info("model process %s serving on %s with %d sets of models", visions[0].name, address, len(visions))
     if on_ready is not None:
         on_ready()
@@ -87,10 +100,20 @@ def serve(
         while True:
             try:
                 connection = listener.accept()
-            except (AuthenticationError, EOFError, ConnectionError) as exc:
-                log.warning("a connection to the model process was refused: %s", exc or type(exc).__name__)
+            except OSError as exc:  # out of descriptors, or a client gone before it was accepted
+                log.warning("the model process could not accept a connection: %s", exc)
+                time.sleep(0.1)
                 continue
-            threading.Thread(target=_answer, args=(connection, free), name="model-process-client", daemon=True).start()
+            if not slots.acquire(blocking=False):
+                log.warning("the model process refused a connection: %d are open", MAX_CONNECTIONS)
+                connection.close()
+                continue
+            threading.Thread(
+                target=_serve_connection,
+                args=(connection, authkey, free, slots),
+                name="model-process-client",
+                daemon=True,
+            ).start()
     finally:
         listener.close()
 
@@ -105,7 +128,7 @@ def clear(address: Path, authkey: bytes) -> None:
     if not stat.S_ISSOCK(mode):
         raise SecurePixError(f"{address} exists and is not a socket", code=ErrorCode.USAGE)
     try:
-        Client(str(address), family="AF_UNIX", authkey=authkey).close()
+        _connect(address, authkey).close()
     except (ConnectionRefusedError, FileNotFoundError):
         address.unlink()  # nothing listens: left by a process that died
         return
@@ -114,47 +137,91 @@ def clear(address: Path, authkey: bytes) -> None:
     raise SecurePixError(f"a model process is already serving on {address}", code=ErrorCode.USAGE)
 
 
+def _timeouts(connection: Connection, seconds: float) -> None:
+    """Let a read or write on the connection's socket fail after `seconds` (0: never)."""
+    value = struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000))
+    with socket.socket(fileno=os.dup(connection.fileno())) as shared:  # the same socket, its own descriptor
+        shared.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        shared.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+
+
+def _handshake(connection: Connection, authkey: bytes, *, serving: bool) -> None:
+    """Each side proves it knows the key (as multiprocessing's Listener and
+    Client do), within HANDSHAKE_SECONDS: a peer that says nothing is dropped."""
+    _timeouts(connection, HANDSHAKE_SECONDS)
+    if serving:
+        deliver_challenge(connection, authkey)
+        answer_challenge(connection, authkey)
+    else:
+        answer_challenge(connection, authkey)
+        deliver_challenge(connection, authkey)
+    _timeouts(connection, 0)
+
+
+def _connect(address: Path, authkey: bytes) -> Connection:
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.connect(str(address))
+    except OSError:
+        client.close()
+        raise
+    connection = Connection(client.detach())
+    try:
+        _handshake(connection, authkey, serving=False)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _serve_connection(
+    connection: Connection, authkey: bytes, free: queue.SimpleQueue[LocalVision], slots: threading.BoundedSemaphore
+) -> None:
+    try:
+        with connection:
+            try:
+                _handshake(connection, authkey, serving=True)
+            except (AuthenticationError, OSError, EOFError) as exc:
+                log.warning("a connection to the model process was refused: %s", exc or type(exc).__name__)
+                return
+            _answer(connection, free)
+    finally:
+        slots.release()
+
+
 def _answer(connection: Connection, free: queue.SimpleQueue[LocalVision]) -> None:
-    with connection:
-        while True:
-            try:
-                request = connection.recv_bytes(MAX_REQUEST)
-            except (EOFError, OSError):  # the worker went away, or sent more than a rendering can be
-                return
-            vision = free.get()
-            try:
-                reply = _reply(request, vision)
-            except SecurePixError as exc:
-                reply = json.dumps({"error": exc.message}).encode() + b"\n"
-            except Exception:
-                log.exception("the model process failed on a request")
-                reply = json.dumps({"error": "the model process failed on this image"}).encode() + b"\n"
-            finally:
-                free.put(vision)
-            try:
-                connection.send_bytes(reply)
-            except OSError:
-                return
+    while True:
+        try:
+            request = connection.recv_bytes(MAX_REQUEST)
+        except (EOFError, OSError):  # the worker went away, or sent more than a rendering can be
+            return
+        try:
+            reply = _reply(request, free)
+        except RefusedRendering as exc:
+            reply = json.dumps({"error": exc.message, "refused": True}).encode() + b"\n"
+        except Exception:
+            log.exception("the model process failed on a request")
+            reply = json.dumps({"error": "the models failed on this image"}).encode() + b"\n"
+        try:
+            connection.send_bytes(reply)
+        except OSError:
+            return
 
 
-def _reply(request: bytes, vision: LocalVision) -> bytes:
+def _reply(request: bytes, free: queue.SimpleQueue[LocalVision]) -> bytes:
     kind, body = request[:1], request[1:]
     if kind == NAME and not body:
+        vision = free.get()
+        free.put(vision)
         return json.dumps({"model": vision.name}).encode() + b"\n"
     if kind != LOOK:
-        raise SecurePixError("not a model process request")
+        raise RefusedRendering("not a model process request")
+    rendering = _rendering(body)  # checked before a set of models is taken
+    vision = free.get()
     try:
-        rgb = np.load(io.BytesIO(body), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise SecurePixError(f"not an array: {exc}") from exc
-    if (
-        rgb.dtype != np.uint8
-        or rgb.ndim != 3
-        or rgb.shape[2] != 3
-        or not 0 < min(rgb.shape[:2]) <= max(rgb.shape[:2]) <= MAX_SIDE
-    ):
-        raise SecurePixError(f"not an RGB rendering: {rgb.dtype} {rgb.shape}")
-    sight = vision.look(np.ascontiguousarray(rgb))
+        sight = vision.look(rendering)
+    finally:
+        free.put(vision)
     faces = [[face.score, *face.box] for face in sight.faces]
     out = io.BytesIO()
     out.write(json.dumps({"faces": faces}).encode() + b"\n")
@@ -163,11 +230,35 @@ def _reply(request: bytes, vision: LocalVision) -> bytes:
     return out.getvalue()
 
 
+def _rendering(body: bytes) -> NDArray[np.uint8]:
+    """The RGB rendering in a .npy array, its header checked before any array
+    is made (the samples are read where they lie, in the request)."""
+    stream = io.BytesIO(body)
+    try:
+        if np.lib.format.read_magic(stream) != (1, 0):
+            raise ValueError("only .npy version 1.0")
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise RefusedRendering(f"not an array: {exc}") from exc
+    if (
+        dtype != np.uint8
+        or fortran
+        or len(shape) != 3
+        or shape[2] != 3
+        or not 0 < min(shape[:2]) <= max(shape[:2]) <= MAX_SIDE
+        or len(body) - stream.tell() != shape[0] * shape[1] * 3
+    ):
+        raise RefusedRendering(f"not an RGB rendering: {dtype} {shape}{' (Fortran order)' if fortran else ''}")
+    return np.frombuffer(body, dtype=np.uint8, offset=stream.tell()).reshape(shape)
+
+
 class RemoteVision:
     """The models of the model process at `address` (classifier.Vision).
     Each thread of each process has its own connection, made on first use
     (after a fork, the child makes its own); a broken connection (the model
-    process restarted) is made again once before the request fails."""
+    process restarted) is made again once before the request fails.  `wait`:
+    how long to wait for the model process to answer at first (it may still
+    be loading its models)."""
 
     def __init__(self, address: Path, authkey: bytes, *, wait: float = 120.0, timeout: float = 60.0) -> None:
         self.address, self._authkey, self._timeout = address, authkey, timeout
@@ -179,8 +270,10 @@ class RemoteVision:
         return str(self._name)
 
     def look(self, rgb: NDArray[np.uint8]) -> Sight:
+        if rgb.dtype != np.uint8:
+            raise TypeError(f"a rendering is 8-bit, not {rgb.dtype}")
         request = io.BytesIO()
-        np.save(request, np.ascontiguousarray(rgb, dtype=np.uint8), allow_pickle=False)
+        np.save(request, np.ascontiguousarray(rgb), allow_pickle=False)
         reply = io.BytesIO(self._ask(LOOK + request.getvalue()))
         header = self._header(reply.readline())
         embedding = np.load(reply, allow_pickle=False)
@@ -193,8 +286,10 @@ class RemoteVision:
 
     def _header(self, line: bytes) -> dict[str, Any]:
         header: dict[str, Any] = json.loads(line.split(b"\n", 1)[0])
+        if header.get("refused"):
+            raise RefusedRendering(f"the model process refused the rendering: {header['error']}")
         if "error" in header:
-            raise ModelProcessUnavailable(f"the model process could not classify: {header['error']}")
+            raise SecurePixError(f"the model process failed: {header['error']}", code=ErrorCode.SERVER_ERROR)
         return header
 
     def _ask(self, request: bytes, *, wait: float = 0.0) -> bytes:
@@ -203,13 +298,16 @@ class RemoteVision:
             try:
                 connection.send_bytes(request)
                 if not connection.poll(self._timeout):
-                    self._drop()
                     raise ModelProcessUnavailable(f"the model process did not answer in {self._timeout:.0f} s")
                 return connection.recv_bytes(MAX_REPLY)
             except (EOFError, OSError) as exc:
                 self._drop()
                 if attempt == 2:
-                    raise ModelProcessUnavailable(f"the model process at {self.address} went away: {exc}") from exc
+                    log.warning("the model process at %s went away: %s", self.address, exc)
+                    raise ModelProcessUnavailable("the model process went away") from exc
+            except BaseException:  # a reply left unread would answer the next request: never reuse the connection
+                self._drop()
+                raise
         raise AssertionError("unreachable")
 
     def _connection(self, wait: float) -> Connection:
@@ -219,18 +317,15 @@ class RemoteVision:
         deadline = time.monotonic() + wait
         while True:
             try:
-                local.connection, local.pid = (
-                    Client(str(self.address), family="AF_UNIX", authkey=self._authkey),
-                    os.getpid(),
-                )
+                local.connection, local.pid = _connect(self.address, self._authkey), os.getpid()
                 return local.connection  # type: ignore[no-any-return]
             except AuthenticationError as exc:
-                raise ModelProcessUnavailable(
-                    f"the model process at {self.address} does not share this worker's secret key"
-                ) from exc
+                log.warning("the model process at %s has another secret key", self.address)
+                raise ModelProcessUnavailable("the model process does not share this worker's secret key") from exc
             except (OSError, EOFError) as exc:  # not started yet (or still loading its models), or gone
                 if time.monotonic() >= deadline:
-                    raise ModelProcessUnavailable(f"no model process answers at {self.address}: {exc}") from exc
+                    log.warning("no model process answers at %s: %s", self.address, exc)
+                    raise ModelProcessUnavailable("no model process answers") from exc
                 time.sleep(0.2)
 
     def _drop(self) -> None:
