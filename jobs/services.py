@@ -145,11 +145,22 @@ def do_submit_job(*, context: Context, request: JobRequest, dispatch: Dispatch) 
     return job
 
 
+# Shortages that pass (the model process restarting, every key derivation slot
+# taken): a task that meets one leaves its file queued and is delivered again.
+PASSING = (ErrorCode.MODELS_UNAVAILABLE, ErrorCode.BUSY)
+
+
+class TryLater(Exception):
+    """The file met a passing shortage; nothing of its work was kept."""
+
+
 @sensitive_variables("sealed", "secrets")
-def run_file(file_id: int, sealed: str) -> str:
+def run_file(file_id: int, sealed: str, *, may_retry: bool = False) -> str:
     """One file of a job, exactly once (see the module's docstring).  Returns
     what happened: done, failed, cancelled, already (done before) or busy
-    (another worker holds it)."""
+    (another worker holds it).  With `may_retry`, a passing shortage (PASSING)
+    raises TryLater, the file still queued and nothing recorded, instead of
+    failing the file."""
     secrets = sealing.open_secrets(sealed, settings.SECRET_KEY)
     storage = results_storage()
     with transaction.atomic():
@@ -172,8 +183,12 @@ def run_file(file_id: int, sealed: str) -> str:
                         else:
                             _classify(job_file, data, context)
                     except SecurePixError as error:  # recorded by the service, kept with the file's state
+                        if may_retry and error.error_code in PASSING:
+                            raise TryLater(error.message) from error  # the whole transaction taken back
                         failure = {"error": {"code": error.code, "message": error.message}}
                         _finish(job_file, JobFile.State.FAILED, failure)
+            except TryLater:
+                raise
             except Exception:
                 log.exception("file %s of job %s failed", job_file.index, job.id)
                 failure = {"error": {"code": ErrorCode.SERVER_ERROR.code, "message": "the platform failed (logged)"}}

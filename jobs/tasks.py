@@ -4,15 +4,26 @@ ignoring results: the CELERY_* settings say so for every task."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 from . import services
 
+# A file that meets a passing shortage is tried again this often, this many
+# times (about ten minutes), then fails with that shortage's error.
+RETRY_SECONDS = 20
+MAX_RETRIES = 30
 
-@shared_task(name="jobs.run_file")
-def run_file(file_id: int, sealed: str) -> str:
+
+@shared_task(name="jobs.run_file", bind=True)
+def run_file(self: Any, file_id: int, sealed: str) -> str:
     """One file of a job (exactly once: see jobs/services.py)."""
-    return services.run_file(file_id, sealed)
+    last = self.request.is_eager or self.request.retries >= MAX_RETRIES  # in a request (make run): no waiting
+    try:
+        return services.run_file(file_id, sealed, may_retry=not last)
+    except services.TryLater as exc:
+        raise self.retry(countdown=RETRY_SECONDS, max_retries=MAX_RETRIES, exc=exc) from exc
 
 
 @shared_task(name="jobs.audit_export")

@@ -268,6 +268,65 @@ def test_a_file_runs_once_however_often_its_task_is_delivered(
     assert Job.objects.get(pk=job.pk).finished is not None
 
 
+def test_a_passing_shortage_leaves_the_file_queued_for_a_later_delivery(
+    operator: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model process away (or every key derivation slot taken): on a worker
+    the file stays queued with nothing recorded, and its task comes again;
+    the last try (or a job run in the request, under make run) fails the file."""
+    from classification import services as classification
+    from classification.engine.model_process import ModelProcessUnavailable
+    from core.context import Context
+    from jobs import tasks
+    from jobs.contracts import JobRequest
+
+    queued: list[tuple[int, str]] = []
+    request = JobRequest.from_form({"password": PASSWORD, "declared_domain": "none"}, photos(2), [], services.limits())
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.do_submit_job(
+            context=Context(actor=operator), request=request, dispatch=lambda *message: queued.append(message)
+        )
+    (first, token), (second, _) = queued
+    working = classification.classifier
+
+    def away(**kwargs: float) -> Any:
+        raise ModelProcessUnavailable("no model process answers")
+
+    monkeypatch.setattr(classification, "classifier", away)
+    events_before = AuditEvent.objects.count()
+    with pytest.raises(services.TryLater):
+        services.run_file(first, token, may_retry=True)
+    assert JobFile.objects.get(pk=first).state == JobFile.State.QUEUED
+    assert AuditEvent.objects.count() == events_before  # nothing recorded of the try
+
+    retried: list[dict[str, Any]] = []
+
+    def retry(**options: Any) -> Exception:
+        retried.append(options)
+        return RuntimeError("retry")
+
+    monkeypatch.setattr(tasks.run_file, "retry", retry)
+    tasks.run_file.push_request(retries=0, is_eager=False)
+    try:
+        with pytest.raises(RuntimeError, match="retry"):
+            tasks.run_file.run(first, token)
+    finally:
+        tasks.run_file.pop_request()
+    assert retried and retried[0]["countdown"] == tasks.RETRY_SECONDS
+    assert JobFile.objects.get(pk=first).state == JobFile.State.QUEUED
+
+    tasks.run_file.push_request(retries=tasks.MAX_RETRIES, is_eager=False)  # the last try
+    try:
+        assert tasks.run_file.run(second, token) == "failed"
+    finally:
+        tasks.run_file.pop_request()
+    assert JobFile.objects.get(pk=second).outcome["error"]["code"] == "models_unavailable"
+
+    monkeypatch.setattr(classification, "classifier", working)
+    assert services.run_file(first, token, may_retry=True) == "done"  # back: the later delivery encrypts it
+    assert AuditEvent.objects.filter(action="encrypt", outcome="success", request_id=str(job.id)).count() == 1
+
+
 def test_expired_results_are_deleted_and_say_so(
     operator_api: APIClient, django_capture_on_commit_callbacks: Any, _results_in_a_temporary_folder: Path
 ) -> None:
