@@ -97,12 +97,14 @@ def warm_up_in_background() -> threading.Thread:
 
 
 def readiness() -> str:
-    """The classifier's state: "ready" once it is warm, "failed" if it could not
-    be loaded (tried again every RETRY_WARM_UP_SECONDS while asked: a model
-    process may come later), else "loading" (and the warm-up starts if nothing
-    started it)."""
+    """The classifier's state: "ready" once it is warm (and, with a model
+    process, while that answers), "failed" if it could not be loaded (tried
+    again every RETRY_WARM_UP_SECONDS while asked: a model process may come
+    later) or its model process does not answer, else "loading" (and the
+    warm-up starts if nothing started it)."""
     if _warm.is_set():
-        return "ready"
+        vision = _classifier.vision if _classifier is not None else None
+        return "failed" if isinstance(vision, RemoteVision) and not vision.answers() else "ready"
     warm_up_in_background()
     return "failed" if _warm_up_failed_at is not None else "loading"
 

@@ -298,3 +298,26 @@ def test_the_api_classifies_through_it(socket: Path, operator_api: object, monke
     body = response.json()
     assert response.status_code == 200 and body["domain"] == "medical" and body["decision"] == "acknowledge"
     assert AuditEvent.objects.get(action="classify").model_name == "efficientnet-lite0"
+
+
+@pytest.mark.django_db
+def test_readyz_follows_the_model_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm worker is ready while its model process answers, not after it went away."""
+    from django.test import Client as WebClient
+
+    for name, value in (("_classifier", None), ("_warm", threading.Event()), ("_warming", None)):
+        monkeypatch.setattr(services, name, value)
+    path = tmp_path / "models.sock"
+    process = _start(path)
+    try:
+        with override_settings(SECUREPIX_MODEL_PROCESS=str(path)):
+            services.warm_up()
+            web = WebClient()
+            assert web.get("/readyz").status_code == 200
+            _stop(process)
+            gone = web.get("/readyz")
+            assert gone.status_code == 503 and gone.json() == {"status": "failed"}
+            process = _start(path)
+            assert web.get("/readyz").status_code == 200
+    finally:
+        _stop(process)

@@ -269,6 +269,14 @@ class RemoteVision:
     def name(self) -> str:
         return str(self._name)
 
+    def answers(self, timeout: float = 2.0) -> bool:
+        """Whether the model process answers now (for readiness checks)."""
+        try:
+            self._ask(NAME, timeout=timeout)
+        except ModelProcessUnavailable:
+            return False
+        return True
+
     def look(self, rgb: NDArray[np.uint8]) -> Sight:
         if rgb.dtype != np.uint8:
             raise TypeError(f"a rendering is 8-bit, not {rgb.dtype}")
@@ -292,13 +300,14 @@ class RemoteVision:
             raise SecurePixError(f"the model process failed: {header['error']}", code=ErrorCode.SERVER_ERROR)
         return header
 
-    def _ask(self, request: bytes, *, wait: float = 0.0) -> bytes:
+    def _ask(self, request: bytes, *, wait: float = 0.0, timeout: float | None = None) -> bytes:
+        timeout = self._timeout if timeout is None else timeout
         for attempt in (1, 2):
             connection = self._connection(wait)
             try:
                 connection.send_bytes(request)
-                if not connection.poll(self._timeout):
-                    raise ModelProcessUnavailable(f"the model process did not answer in {self._timeout:.0f} s")
+                if not connection.poll(timeout):
+                    raise ModelProcessUnavailable(f"the model process did not answer in {timeout:.0f} s")
                 return connection.recv_bytes(MAX_REPLY)
             except (EOFError, OSError) as exc:
                 self._drop()
