@@ -40,18 +40,23 @@ _classifier_lock = threading.Lock()
 def classifier(*, wait: float = 5.0) -> DomainClassifier:
     """The process's classifier, loaded on first use (the model is loaded once,
     here or, with SECUREPIX_MODEL_PROCESS, in the model process, which is
-    waited for up to `wait` seconds: the warm-up waits longer)."""
+    waited for up to `wait` seconds: the warm-up waits longer).  Built outside
+    the lock, so that a caller waiting for the model process holds up no
+    other (two built at once load the backbone once: backbones.load)."""
     global _classifier
+    if _classifier is not None:
+        return _classifier
+    socket = settings.SECUREPIX_MODEL_PROCESS
+    built = DomainClassifier(
+        settings.SECUREPIX_CLASSIFIER,
+        resnet50_weights=resnet50_weights(),
+        use_ocr=settings.SECUREPIX_OCR,
+        min_confidence=settings.SECUREPIX_MISMATCH_THRESHOLD,
+        vision=RemoteVision(Path(socket), model_process_key(), wait=wait) if socket else None,
+    )
     with _classifier_lock:
         if _classifier is None:
-            socket = settings.SECUREPIX_MODEL_PROCESS
-            _classifier = DomainClassifier(
-                settings.SECUREPIX_CLASSIFIER,
-                resnet50_weights=resnet50_weights(),
-                use_ocr=settings.SECUREPIX_OCR,
-                min_confidence=settings.SECUREPIX_MISMATCH_THRESHOLD,
-                vision=RemoteVision(Path(socket), model_process_key(), wait=wait) if socket else None,
-            )
+            _classifier = built
         return _classifier
 
 
@@ -60,7 +65,9 @@ _warming: threading.Thread | None = None
 _warm_up_failed_at: float | None = None  # when the last warm-up failed
 _warming_lock = threading.Lock()
 RETRY_WARM_UP_SECONDS = 30.0
-MODEL_PROCESS_WAIT_SECONDS = 120.0
+# Under gunicorn's worker timeout (120 s): a web worker waits for its warm-up
+# before it takes requests (gunicorn.conf.py).
+MODEL_PROCESS_WAIT_SECONDS = 60.0
 
 
 def warm_up() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
 from . import services
 
@@ -23,7 +24,11 @@ def run_file(self: Any, file_id: int, sealed: str) -> str:
     try:
         return services.run_file(file_id, sealed, may_retry=not last)
     except services.TryLater as exc:
-        raise self.retry(countdown=RETRY_SECONDS, max_retries=MAX_RETRIES, exc=exc) from exc
+        # A task waiting for its countdown is held unacknowledged by a worker:
+        # longer than the redelivery delay, the broker would deliver it again.
+        redelivery = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+        countdown = min(RETRY_SECONDS, max(1, redelivery // 4))
+        raise self.retry(countdown=countdown, max_retries=MAX_RETRIES, exc=exc) from exc
 
 
 @shared_task(name="jobs.audit_export")

@@ -207,6 +207,23 @@ def test_a_peer_that_says_nothing_holds_up_no_one(socket: Path, key: bytes) -> N
         silent.close()
 
 
+def test_a_model_process_that_accepts_nothing_is_reported_within_the_limit(tmp_path: Path, key: bytes) -> None:
+    """As a stopped (SIGSTOP) or frozen model process: its socket listens, nobody answers."""
+    import socket as sockets
+    import time
+
+    path = tmp_path / "frozen.sock"
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as frozen:
+        frozen.bind(str(path))
+        frozen.listen(1)
+        vision = object.__new__(RemoteVision)  # as a worker that was connected before it froze
+        vision.address, vision._authkey, vision._timeout = path, key, 60.0
+        vision._local = threading.local()
+        started = time.monotonic()
+        assert not vision.answers(timeout=1.0)
+        assert time.monotonic() - started < 3.0
+
+
 def test_a_malformed_handshake_leaves_the_process_serving(socket: Path, key: bytes) -> None:
     import socket as sockets
 

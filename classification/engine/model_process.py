@@ -29,6 +29,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, Listener, answer_challenge, deliver_challenge
 from pathlib import Path
@@ -110,7 +111,7 @@ def serve(
                 continue
             threading.Thread(
                 target=_serve_connection,
-                args=(connection, authkey, free, slots),
+                args=(connection, authkey, Models(visions[0].name, free), slots),
                 name="model-process-client",
                 daemon=True,
             ).start()
@@ -137,6 +138,12 @@ def clear(address: Path, authkey: bytes) -> None:
     raise SecurePixError(f"a model process is already serving on {address}", code=ErrorCode.USAGE)
 
 
+@dataclass(frozen=True)
+class Models:
+    name: str
+    free: queue.SimpleQueue[LocalVision]  # the sets not seeing an image now
+
+
 def _timeouts(connection: Connection, seconds: float) -> None:
     """Let a read or write on the connection's socket fail after `seconds` (0: never)."""
     value = struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000))
@@ -145,10 +152,10 @@ def _timeouts(connection: Connection, seconds: float) -> None:
         shared.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
 
 
-def _handshake(connection: Connection, authkey: bytes, *, serving: bool) -> None:
+def _handshake(connection: Connection, authkey: bytes, *, serving: bool, seconds: float = HANDSHAKE_SECONDS) -> None:
     """Each side proves it knows the key (as multiprocessing's Listener and
-    Client do), within HANDSHAKE_SECONDS: a peer that says nothing is dropped."""
-    _timeouts(connection, HANDSHAKE_SECONDS)
+    Client do), each read within `seconds`: a peer that says nothing is dropped."""
+    _timeouts(connection, seconds)
     if serving:
         deliver_challenge(connection, authkey)
         answer_challenge(connection, authkey)
@@ -158,16 +165,20 @@ def _handshake(connection: Connection, authkey: bytes, *, serving: bool) -> None
     _timeouts(connection, 0)
 
 
-def _connect(address: Path, authkey: bytes) -> Connection:
+def _connect(address: Path, authkey: bytes, seconds: float = HANDSHAKE_SECONDS) -> Connection:
+    """A connection to the model process, connected and authenticated within
+    about `seconds` (a stopped process's full backlog does not hold it)."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        client.settimeout(seconds)
         client.connect(str(address))
+        client.setblocking(True)  # the connection's reads block; their limits are the socket's own
     except OSError:
         client.close()
         raise
     connection = Connection(client.detach())
     try:
-        _handshake(connection, authkey, serving=False)
+        _handshake(connection, authkey, serving=False, seconds=seconds)
     except BaseException:
         connection.close()
         raise
@@ -175,7 +186,7 @@ def _connect(address: Path, authkey: bytes) -> Connection:
 
 
 def _serve_connection(
-    connection: Connection, authkey: bytes, free: queue.SimpleQueue[LocalVision], slots: threading.BoundedSemaphore
+    connection: Connection, authkey: bytes, models: Models, slots: threading.BoundedSemaphore
 ) -> None:
     try:
         with connection:
@@ -184,19 +195,19 @@ def _serve_connection(
             except (AuthenticationError, OSError, EOFError) as exc:
                 log.warning("a connection to the model process was refused: %s", exc or type(exc).__name__)
                 return
-            _answer(connection, free)
+            _answer(connection, models)
     finally:
         slots.release()
 
 
-def _answer(connection: Connection, free: queue.SimpleQueue[LocalVision]) -> None:
+def _answer(connection: Connection, models: Models) -> None:
     while True:
         try:
             request = connection.recv_bytes(MAX_REQUEST)
         except (EOFError, OSError):  # the worker went away, or sent more than a rendering can be
             return
         try:
-            reply = _reply(request, free)
+            reply = _reply(request, models)
         except RefusedRendering as exc:
             reply = json.dumps({"error": exc.message, "refused": True}).encode() + b"\n"
         except Exception:
@@ -208,20 +219,18 @@ def _answer(connection: Connection, free: queue.SimpleQueue[LocalVision]) -> Non
             return
 
 
-def _reply(request: bytes, free: queue.SimpleQueue[LocalVision]) -> bytes:
+def _reply(request: bytes, models: Models) -> bytes:
     kind, body = request[:1], request[1:]
-    if kind == NAME and not body:
-        vision = free.get()
-        free.put(vision)
-        return json.dumps({"model": vision.name}).encode() + b"\n"
+    if kind == NAME and not body:  # answered at once, however busy the models are
+        return json.dumps({"model": models.name}).encode() + b"\n"
     if kind != LOOK:
         raise RefusedRendering("not a model process request")
     rendering = _rendering(body)  # checked before a set of models is taken
-    vision = free.get()
+    vision = models.free.get()
     try:
         sight = vision.look(rendering)
     finally:
-        free.put(vision)
+        models.free.put(vision)
     faces = [[face.score, *face.box] for face in sight.faces]
     out = io.BytesIO()
     out.write(json.dumps({"faces": faces}).encode() + b"\n")
@@ -303,7 +312,7 @@ class RemoteVision:
     def _ask(self, request: bytes, *, wait: float = 0.0, timeout: float | None = None) -> bytes:
         timeout = self._timeout if timeout is None else timeout
         for attempt in (1, 2):
-            connection = self._connection(wait)
+            connection = self._connection(wait, min(timeout, HANDSHAKE_SECONDS))
             try:
                 connection.send_bytes(request)
                 if not connection.poll(timeout):
@@ -319,14 +328,14 @@ class RemoteVision:
                 raise
         raise AssertionError("unreachable")
 
-    def _connection(self, wait: float) -> Connection:
+    def _connection(self, wait: float, seconds: float) -> Connection:
         local = self._local
         if getattr(local, "pid", None) == os.getpid() and local.connection is not None:
             return local.connection  # type: ignore[no-any-return]
         deadline = time.monotonic() + wait
         while True:
             try:
-                local.connection, local.pid = _connect(self.address, self._authkey), os.getpid()
+                local.connection, local.pid = _connect(self.address, self._authkey, seconds), os.getpid()
                 return local.connection  # type: ignore[no-any-return]
             except AuthenticationError as exc:
                 log.warning("the model process at %s has another secret key", self.address)
