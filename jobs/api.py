@@ -25,8 +25,8 @@ from web.context import context_from
 from web.uploads import PasswordField, uploads
 
 from . import services, tasks
-from .contracts import EXPORT_STATES, FILE_STATES, JOB_STATES, KINDS, JobRequest
-from .models import Job
+from .contracts import JOB_STATES, KINDS, JobRequest
+from .models import AuditExport, Job, JobFile
 from .views import file_response
 
 
@@ -52,7 +52,7 @@ class JobFileStatus(serializers.Serializer[Any]):
     index = serializers.IntegerField()
     name = serializers.CharField()
     declared_domain = serializers.CharField()
-    state = serializers.ChoiceField(choices=FILE_STATES)
+    state = serializers.ChoiceField(choices=JobFile.State.choices)
     classification = serializers.DictField(required=False)
     decision = serializers.CharField(required=False)
     error = serializers.DictField(required=False)
@@ -156,7 +156,7 @@ class ResultDownload(APIView):
 
 class AuditExportStatus(serializers.Serializer[Any]):
     id = serializers.UUIDField()
-    state = serializers.ChoiceField(choices=EXPORT_STATES)
+    state = serializers.ChoiceField(choices=AuditExport.State.choices)
     format = serializers.CharField()
     filter = serializers.DictField()
     created = serializers.DateTimeField()

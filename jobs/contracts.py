@@ -18,10 +18,9 @@ from core.errors import ErrorCode, InvalidInput, SecurePixError, UploadTooLarge
 from core.forms import Upload, text
 
 KINDS = ("encrypt", "classify")
-# The states the API reports (named in the OpenAPI schema: settings.SPECTACULAR_SETTINGS).
+# A job's state as the API reports it (computed: services._summary_of; named in
+# the OpenAPI schema, settings.SPECTACULAR_SETTINGS, as are the models' states).
 JOB_STATES = ("running", "finished", "cancelled")
-FILE_STATES = ("queued", "done", "failed", "cancelled")
-EXPORT_STATES = ("queued", "done", "failed")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and line breaks are fine in a reason
 
 

@@ -362,8 +362,8 @@ SPECTACULAR_SETTINGS = {
         "Domain": "core.domains.DOMAIN_CHOICES",
         "JobKind": "jobs.contracts.KINDS",
         "JobState": "jobs.contracts.JOB_STATES",
-        "JobFileState": "jobs.contracts.FILE_STATES",
-        "AuditExportState": "jobs.contracts.EXPORT_STATES",
+        "JobFileState": "jobs.models.JobFile.State",
+        "AuditExportState": "jobs.models.AuditExport.State",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "web.schema.document_errors"],
 }
