@@ -77,6 +77,15 @@ def replicas(count: int, model: str, resnet50_weights: Path | None = None) -> li
     return visions
 
 
+@dataclass(frozen=True)
+class Models:
+    """What the connections of a model process share: the models' name, and
+    the sets of models not seeing an image now."""
+
+    name: str
+    free: queue.SimpleQueue[LocalVision]
+
+
 def serve(
     address: Path, authkey: bytes, visions: list[LocalVision], *, on_ready: Callable[[], None] | None = None
 ) -> None:
@@ -90,9 +99,9 @@ def serve(
         listener = Listener(str(address), family="AF_UNIX")  # the handshake is each connection's thread's
     finally:
         os.umask(previous)
-    free: queue.SimpleQueue[LocalVision] = queue.SimpleQueue()
+    models = Models(visions[0].name, queue.SimpleQueue())
     for vision in visions:
-        free.put(vision)
+        models.free.put(vision)
     slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
     log.info("model process %s serving on %s with %d sets of models", visions[0].name, address, len(visions))
     if on_ready is not None:
@@ -111,7 +120,7 @@ def serve(
                 continue
             threading.Thread(
                 target=_serve_connection,
-                args=(connection, authkey, Models(visions[0].name, free), slots),
+                args=(connection, authkey, models, slots),
                 name="model-process-client",
                 daemon=True,
             ).start()
@@ -136,12 +145,6 @@ def clear(address: Path, authkey: bytes) -> None:
     except (AuthenticationError, OSError, EOFError):
         pass  # something listens there
     raise SecurePixError(f"a model process is already serving on {address}", code=ErrorCode.USAGE)
-
-
-@dataclass(frozen=True)
-class Models:
-    name: str
-    free: queue.SimpleQueue[LocalVision]  # the sets not seeing an image now
 
 
 def _timeouts(connection: Connection, seconds: float) -> None:
@@ -209,10 +212,10 @@ def _answer(connection: Connection, models: Models) -> None:
         try:
             reply = _reply(request, models)
         except RefusedRendering as exc:
-            reply = json.dumps({"error": exc.message, "refused": True}).encode() + b"\n"
+            reply = _line({"error": exc.message, "refused": True})
         except Exception:
             log.exception("the model process failed on a request")
-            reply = json.dumps({"error": "the models failed on this image"}).encode() + b"\n"
+            reply = _line({"error": "the models failed on this image"})
         try:
             connection.send_bytes(reply)
         except OSError:
@@ -222,7 +225,7 @@ def _answer(connection: Connection, models: Models) -> None:
 def _reply(request: bytes, models: Models) -> bytes:
     kind, body = request[:1], request[1:]
     if kind == NAME and not body:  # answered at once, however busy the models are
-        return json.dumps({"model": models.name}).encode() + b"\n"
+        return _line({"model": models.name})
     if kind != LOOK:
         raise RefusedRendering("not a model process request")
     rendering = _rendering(body)  # checked before a set of models is taken
@@ -233,10 +236,15 @@ def _reply(request: bytes, models: Models) -> bytes:
         models.free.put(vision)
     faces = [[face.score, *face.box] for face in sight.faces]
     out = io.BytesIO()
-    out.write(json.dumps({"faces": faces}).encode() + b"\n")
+    out.write(_line({"faces": faces}))
     np.save(out, sight.embedding, allow_pickle=False)
     np.save(out, sight.probabilities, allow_pickle=False)
     return out.getvalue()
+
+
+def _line(header: dict[str, Any]) -> bytes:
+    """A reply's first line: its JSON header."""
+    return json.dumps(header).encode() + b"\n"
 
 
 def _rendering(body: bytes) -> NDArray[np.uint8]:
