@@ -58,9 +58,7 @@ def register(commands: Any) -> None:
     serve.add_argument(
         "--socket", type=Path, default=None, help="the Unix socket to serve on (default: SECUREPIX_MODEL_PROCESS)"
     )
-    serve.add_argument(
-        "--model", default=None, help="auto, resnet50 or efficientnet-lite0 (default: the SECUREPIX_CLASSIFIER setting)"
-    )
+    _model_option(serve)
     serve.add_argument(
         "--replicas",
         type=int,
@@ -70,10 +68,14 @@ def register(commands: Any) -> None:
     serve.set_defaults(handler=run_model_process)
 
 
-def _model_options(parser: argparse.ArgumentParser) -> None:
+def _model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="auto, resnet50 or efficientnet-lite0 (default: the SECUREPIX_CLASSIFIER setting)"
     )
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    _model_option(parser)
     parser.add_argument("--head", type=Path, help="a domain head JSON file (default: the shipped one)")
     parser.add_argument("--no-ocr", action="store_true", help="skip OCR of text pages")
 
