@@ -53,8 +53,13 @@ class Header:
     tag: bytes = field(default=b"", repr=False)
 
     @property
+    def row_bytes(self) -> int:
+        """The bytes of one row of samples."""
+        return self.width * self.channels * self.bit_depth // 8
+
+    @property
     def body_bytes(self) -> int:
-        return self.height * self.width * self.channels * self.bit_depth // 8
+        return self.height * self.row_bytes
 
     def fixed_bytes(self) -> bytes:
         return _FIXED.pack(
@@ -140,7 +145,7 @@ def write_to(out: BinaryIO, header: Header, body: NDArray[np.uint8]) -> None:
     """write(), streamed to a seekable file: no copy of the body is made."""
     if body.size != header.body_bytes:
         raise ValueError(f"body has {body.size} bytes, the header describes {header.body_bytes}")
-    rows = body.reshape(header.height, header.body_bytes // header.height)
+    rows = body.reshape(header.height, header.row_bytes)
     # Level 0 (stored): ciphertext is noise, and deflating noise only costs time.
     write_png(
         out,
@@ -275,8 +280,7 @@ def read(data: Source, max_pixels: int) -> tuple[Header, NDArray[np.uint8]]:
     """Parse a SecurePix PNG; returns the header and the ciphertext body as
     rows of bytes."""
     header, ciphertext = read_ciphertext(data, max_pixels)
-    row_bytes = header.body_bytes // header.height if header.height else 0
-    return header, ciphertext[: header.body_bytes].reshape(header.height, row_bytes)
+    return header, ciphertext[: header.body_bytes].reshape(header.height, header.row_bytes)
 
 
 # Inflate at most this much at a time: the pixel data is never held twice.
@@ -292,8 +296,7 @@ def read_ciphertext(data: Source, max_pixels: int) -> tuple[Header, NDArray[np.u
     stream = _opened(data)
     before = _chunks(stream, stop_before=b"IDAT")
     header = _checked_header(before, max_pixels)
-    height = header.height
-    row_bytes = header.body_bytes // height if height else 0
+    height, row_bytes = header.height, header.row_bytes
     expected = height * (row_bytes + 1)
     buffer = np.empty(expected + len(header.extra), dtype=np.uint8)
     inflater = _Inflater(buffer[:expected])
