@@ -4,9 +4,11 @@ run`; tests/test_jobs_workers.py runs them on real Celery workers."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -305,21 +307,22 @@ def test_a_passing_shortage_leaves_the_file_queued_for_a_later_delivery(
         retried.append(options)
         return RuntimeError("retry")
 
+    @contextlib.contextmanager
+    def delivered_to_a_worker(retries: int) -> Iterator[None]:
+        tasks.run_file.push_request(retries=retries, is_eager=False)
+        try:
+            yield
+        finally:
+            tasks.run_file.pop_request()
+
     monkeypatch.setattr(tasks.run_file, "retry", retry)
-    tasks.run_file.push_request(retries=0, is_eager=False)
-    try:
-        with pytest.raises(RuntimeError, match="retry"):
-            tasks.run_file.run(first, token)
-    finally:
-        tasks.run_file.pop_request()
+    with delivered_to_a_worker(0), pytest.raises(RuntimeError, match="retry"):
+        tasks.run_file.run(first, token)
     assert retried and retried[0]["countdown"] == tasks.RETRY_SECONDS
     assert JobFile.objects.get(pk=first).state == JobFile.State.QUEUED
 
-    tasks.run_file.push_request(retries=tasks.MAX_RETRIES, is_eager=False)  # the last try
-    try:
+    with delivered_to_a_worker(tasks.MAX_RETRIES):  # the last try
         assert tasks.run_file.run(second, token) == "failed"
-    finally:
-        tasks.run_file.pop_request()
     assert JobFile.objects.get(pk=second).outcome["error"]["code"] == "models_unavailable"
 
     monkeypatch.setattr(classification, "classifier", working)

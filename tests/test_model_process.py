@@ -29,6 +29,7 @@ from classification.engine.classifier import DomainClassifier
 from classification.engine.model_process import ModelProcessUnavailable, RemoteVision
 from core.errors import ErrorCode, SecurePixError
 from imaging import imagefile
+from tests.images import encode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,12 +75,6 @@ def local() -> DomainClassifier:
     return DomainClassifier("efficientnet-lite0")
 
 
-def _png(rgb: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(rgb).save(out, "PNG")
-    return out.getvalue()
-
-
 def _pictures() -> list[np.ndarray]:
     from skimage import data
 
@@ -94,7 +89,7 @@ def test_a_worker_classifies_through_it_as_it_would_itself(socket: Path, key: by
     remote = DomainClassifier("efficientnet-lite0", vision=RemoteVision(socket, key))
     assert remote.model == "efficientnet-lite0"
     for picture in _pictures():
-        upload = imagefile.parse(_png(picture), 10**8)
+        upload = imagefile.parse(encode(Image.fromarray(picture)), 10**8)
         here, there = local.classify(upload), remote.classify(upload)
         assert there.domain == here.domain and there.reasons == here.reasons and there.top5 == here.top5
         for domain, score in here.scores.items():
