@@ -52,11 +52,11 @@ for name, data in zip(files, uploads):
         result = classifier.classify(data)
         samples.append(time.perf_counter() - began)
     times[Path(name).stem] = {"median_ms": round(statistics.median(samples) * 1000, 1), "domain": result.domain}
-status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+from benchmarks.model_process import resident_mb
 print(json.dumps({
     "first_classification_s": round(first, 2),
     "files": times,
-    "worker_rss_mb": round(int(status["VmRSS"].split()[0]) / 1024),
+    "worker_rss_mb": resident_mb(os.getpid()),
     "tensorflow_loaded": "tensorflow" in sys.modules,
 }))
 """
@@ -88,7 +88,8 @@ def _files(folder: Path) -> list[Path]:
     return files
 
 
-def _rss_mb(pid: int) -> int:
+def resident_mb(pid: int) -> int:
+    """A process's resident memory now, in MB."""
     status = Path(f"/proc/{pid}/status").read_text()
     return round(int(status.split("VmRSS:")[1].split()[0]) / 1024)
 
@@ -134,7 +135,7 @@ def main() -> None:
             remote = _worker(str(socket), arguments.runs, files)
             remote["model_process_ready_s"] = round(ready, 2)
             remote["replicas"] = arguments.replicas
-            remote["model_process_rss_mb"] = _rss_mb(server.pid)
+            remote["model_process_rss_mb"] = resident_mb(server.pid)
             report["model_process"] = remote
         finally:
             server.terminate()
