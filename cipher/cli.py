@@ -205,11 +205,13 @@ def run_encrypt(args: argparse.Namespace) -> int:
         check_file_password(password)
 
     def convert(source: Path) -> tuple[Callable[[BinaryIO], object], dict[str, Any], str]:
-        # The file's bytes go once decoded, and the image is encrypted in its own
-        # memory: one copy of the image is all that is held.
-        image = imagefile.decode(_read_input(source), args.max_pixels)
-        details = {"cipher": args.cipher, **_describe(image)}
-        result = envelope.encrypt_decoded(image, password, cipher=args.cipher, consume=True)
+        # The file's bytes go once decoded (while the key is derived), and the
+        # image is encrypted in its own memory: one copy of the image is all that is held.
+        def decode() -> imagefile.DecodedImage:
+            return imagefile.decode(_read_input(source), args.max_pixels)
+
+        result = envelope.encrypt_decoding(decode, password, cipher=args.cipher, consume=True)
+        details = {"cipher": args.cipher, **_describe(result.source)}
         return result.write_to, details, naming.encrypted_name(source.name)
 
     return _run_batch(args, convert)

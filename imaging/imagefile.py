@@ -4,8 +4,9 @@ Decoding applies the EXIF orientation (the EXIF block itself is not kept) and
 keeps what the pixels cannot be shown correctly without: the palette and its
 transparency, and the ICC colour profile.  That metadata travels sealed inside
 the encrypted file, never in clear.  Pillow decodes most files; libpng
-(imagecodecs, with zlib-ng) the plain PNGs, in half Pillow's time, and the
-16-bit colour PNGs, which Pillow would cut to 8 bits; tifffile the 16-bit
+(imagecodecs, with zlib-ng) the plain PNGs, in half Pillow's time (a quarter
+for large ones, inflated by ISA-L beside it: png.read_pixels), and the 16-bit
+colour PNGs, which Pillow would cut to 8 bits; tifffile the 16-bit
 colour or signed TIFFs; pydicom the DICOM files (dicom.py).
 
 An upload is parsed once (`parse`): the result carries the decoded samples,
@@ -37,8 +38,9 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "DICOM")
-# zlib level of decrypted PNGs: 1 writes a 4096x4096 photo in a fraction of the
-# time level 6 takes (which was most of a decryption), for a file about a tenth larger.
+# Deflate level of decrypted PNGs: 1 writes a 4096x4096 photo in a fraction of the
+# time level 6 takes (which was most of a decryption), for a file about a tenth
+# larger.  ISA-L's level in imaging/png.py, zlib's where Pillow writes.
 DECRYPTED_PNG_LEVEL = 1
 PILLOW_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16")
 # Modes Pillow cannot hold exactly, read with libpng (16-bit colour PNG) or
@@ -241,9 +243,15 @@ def _png_with_libpng(data: bytes) -> NDArray[Any] | None:
     Pillow may still read (a bad CRC, a stream without its checksum): Pillow
     then decides."""
     try:
-        return np.asarray(imagecodecs.png_decode(data))
+        return _png_samples(data)
     except imagecodecs.PngError:
         return None
+
+
+def _png_samples(data: bytes) -> NDArray[Any]:
+    """libpng's samples: a large plain PNG inflated and unfiltered on two threads (png.read_pixels)."""
+    samples = png.read_pixels(data)
+    return np.asarray(imagecodecs.png_decode(data)) if samples is None else samples
 
 
 def _is_wide_png(data: bytes) -> bool:
@@ -269,7 +277,7 @@ def _is_wide_tiff(image: Image.Image) -> bool:
 
 def _decode_wide(data: bytes, source_format: str) -> NDArray[Any]:
     if source_format == "PNG":
-        return np.asarray(imagecodecs.png_decode(data))  # libpng: 16-bit colour exactly, a tRNS key as alpha
+        return _png_samples(data)  # libpng: 16-bit colour exactly, a tRNS key as alpha
     import tifffile
 
     samples = np.asarray(tifffile.imread(io.BytesIO(data), key=0))
@@ -354,10 +362,10 @@ def write(out: BinaryIO, image: DecodedImage) -> str:
         tifffile.imwrite(out, image.samples)
     elif image.mode in WIDE_MODES.values():
         rows = image.samples.astype(">u2").view(np.uint8).reshape(image.height, -1)
-        png.write_png(out, rows, image.width, image.channels, 16, level=DECRYPTED_PNG_LEVEL, filtered=True)
+        png.write_png(out, rows, image.width, image.channels, 16, level=DECRYPTED_PNG_LEVEL)
     elif image.mode in _PLAIN_PNG_MODES and not _PNG_METADATA & image.metadata.keys():
         rows = np.ascontiguousarray(image.samples).reshape(image.height, -1)
-        png.write_png(out, rows, image.width, image.channels, 8, level=DECRYPTED_PNG_LEVEL, filtered=True)
+        png.write_png(out, rows, image.width, image.channels, 8, level=DECRYPTED_PNG_LEVEL)
     else:
         _write_with_pillow(out, image)
     return kind

@@ -120,7 +120,7 @@ def test_a_one_bit_png_keeps_its_transparent_value() -> None:
 def test_a_16_bit_rgb_colour_key_comes_back_as_an_alpha_channel() -> None:
     samples = (np.arange(2 * 3 * 3, dtype=np.uint16) * 3000).reshape(2, 3, 3)
     key = png.chunk(b"tRNS", samples[0, 1].astype(">u2").tobytes())
-    data = png.png_bytes(samples.astype(">u2").view(np.uint8).reshape(2, -1), 3, 3, 16, extra_chunks=(key,), level=6)
+    data = png.png_bytes(samples.astype(">u2").view(np.uint8).reshape(2, -1), 3, 3, 16, extra_chunks=(key,), level=1)
     decrypted = envelope.decrypt_file(envelope.encrypt_file(data, PASSWORD).data, PASSWORD)
     assert decrypted.mode == "RGBA;16" and decrypted.metadata == {}
     assert np.array_equal(decrypted.samples[..., :3], samples)

@@ -246,7 +246,7 @@ def _png(mode: str, **options: Any) -> bytes:
 
 def _rgb16_png() -> bytes:
     samples = photo_array(7, 5, 3, seed=3, bits=16)
-    return png.png_bytes(samples.astype(">u2").view(np.uint8).reshape(7, -1), 5, 3, 16, level=6)
+    return png.png_bytes(samples.astype(">u2").view(np.uint8).reshape(7, -1), 5, 3, 16, level=1)
 
 
 def _signed_tiff() -> bytes:

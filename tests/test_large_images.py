@@ -9,6 +9,7 @@ import base64
 import dataclasses
 import io
 import struct
+import threading
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -180,6 +181,30 @@ def test_encrypting_in_place_gives_the_same_file(shape: tuple[int, ...], dtype: 
     whole_words = samples.nbytes % 8 == 0
     assert np.shares_memory(own.samples, consumed.body) == whole_words
     assert np.array_equal(envelope.unseal(copied, keys).samples, samples)
+
+
+def test_the_key_derived_while_the_image_decodes_opens_the_file() -> None:
+    samples = photo_array(30, 40)
+    decoded = threading.Event()
+
+    def decode() -> DecodedImage:
+        decoded.set()
+        return DecodedImage(samples.copy(), "RGB", "PNG")
+
+    result = envelope.encrypt_decoding(decode, "an overlapping password", consume=True)
+    assert decoded.is_set()
+    assert np.array_equal(envelope.decrypt_file(result.data, "an overlapping password").samples, samples)
+
+
+def test_an_image_that_fails_to_decode_while_the_key_is_derived_leaves_no_thread() -> None:
+    threads = threading.active_count()
+
+    def decode() -> DecodedImage:
+        raise DamagedImage("the PNG file is damaged or truncated")
+
+    with pytest.raises(DamagedImage):
+        envelope.encrypt_decoding(decode, "an overlapping password")
+    assert threading.active_count() == threads
 
 
 def test_encrypting_in_place_holds_no_second_copy(

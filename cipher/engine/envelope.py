@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -174,6 +176,25 @@ def encrypt_decoded(
     kdf = kdf or KdfParams()
     salt = salt if salt is not None else new_salt()
     return seal_image(image, derive_keys(password, salt, kdf), cipher=cipher, kdf=kdf, salt=salt, consume=consume)
+
+
+def encrypt_decoding(
+    decode: Callable[[], DecodedImage],
+    password: str,
+    *,
+    cipher: str = "chaotic",
+    kdf: KdfParams | None = None,
+    consume: bool = False,
+) -> EncryptedImage:
+    """encrypt_decoded(decode(), ...), with the key derived on another thread
+    while `decode` runs: a fresh salt owes nothing to the image, so the two
+    can overlap (a large PNG spends a tenth of a second in each)."""
+    kdf = kdf or KdfParams()
+    salt = new_salt()
+    with ThreadPoolExecutor(1) as pool:
+        keys = pool.submit(derive_keys, password, salt, kdf)
+        image = decode()
+        return seal_image(image, keys.result(), cipher=cipher, kdf=kdf, salt=salt, consume=consume)
 
 
 def encrypt_file(

@@ -1,0 +1,240 @@
+"""The two-thread PNG reader (png.read_pixels) and the stored-block writer.
+
+read_pixels() must never disagree with libpng: on any PNG it returns libpng's
+samples exactly, or None (and the caller asks libpng).  Its bands are made
+small here, so that small images cross many band boundaries."""
+
+from __future__ import annotations
+
+import io
+import struct
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+
+import imagecodecs
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from imaging import imagefile, png
+from tests.images import photo_array
+
+DEPTHS = {8: np.uint8, 16: np.uint16}
+
+
+@pytest.fixture(autouse=True)
+def small_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(png, "_PIPELINE_MIN_BYTES", 0)
+    monkeypatch.setattr(png, "_BAND_BYTES", 700)
+
+
+def _samples(height: int, width: int, channels: int, depth: int, seed: int) -> np.ndarray:
+    """A photograph-like image (smooth, with noise), so that encoders pick every filter."""
+    return photo_array(height, width, channels, seed=seed, bits=depth).astype(DEPTHS[depth])
+
+
+def _encoded(samples: np.ndarray, encoder: str, level: int) -> bytes:
+    depth = samples.dtype.itemsize * 8
+    channels = 1 if samples.ndim == 2 else samples.shape[2]
+    if encoder == "libpng":
+        return bytes(imagecodecs.png_encode(samples, level=level))
+    if encoder == "pillow" and (depth == 8 or channels == 1):
+        out = io.BytesIO()
+        Image.fromarray(samples).save(out, format="PNG", compress_level=level, optimize=level == 9)
+        return out.getvalue()
+    rows = samples.astype(samples.dtype.newbyteorder(">")).view(np.uint8).reshape(samples.shape[0], -1)
+    return png.png_bytes(rows, samples.shape[1], channels, depth, level=None if level > 3 else level)
+
+
+def _rechunked(data: bytes, sizes: list[int]) -> bytes:
+    """The same PNG with its pixel data cut into IDAT chunks of these sizes (the last takes the rest)."""
+    kinds = png.chunk_kinds(data)
+    before, pixel_data, after, offset = [], b"", [], len(png.PNG_SIGNATURE)
+    for kind in kinds:
+        (length,) = struct.unpack_from(">I", data, offset)
+        whole = data[offset : offset + 12 + length]
+        if kind == b"IDAT":
+            pixel_data += whole[8:-4]
+        else:
+            (after if pixel_data else before).append(whole)
+        offset += 12 + length
+    chunks, start = [], 0
+    for size in [*sizes, len(pixel_data)]:
+        chunks.append(png.chunk(b"IDAT", pixel_data[start : start + size]))
+        start += size
+        if start >= len(pixel_data):
+            break
+    return b"".join([png.PNG_SIGNATURE, *before, *chunks, *after])
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.tuples(st.integers(1, 48), st.integers(1, 48)),
+    channels=st.integers(1, 4),
+    depth=st.sampled_from([8, 16]),
+    seed=st.integers(0, 1000),
+    encoder=st.sampled_from(["libpng", "pillow", "securepix"]),
+    level=st.integers(0, 9),
+    band_bytes=st.integers(1, 3000),
+    chunk_sizes=st.lists(st.integers(0, 400), max_size=6),
+)
+def test_the_samples_are_libpngs_whatever_the_encoder_bands_and_chunks(
+    shape: tuple[int, int],
+    channels: int,
+    depth: int,
+    seed: int,
+    encoder: str,
+    level: int,
+    band_bytes: int,
+    chunk_sizes: list[int],
+) -> None:
+    samples = _samples(*shape, channels, depth, seed)
+    data = _rechunked(_encoded(samples, encoder, level), chunk_sizes)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(png, "_BAND_BYTES", band_bytes)
+        read = png.read_pixels(data)
+    assert read is not None
+    assert read.dtype == samples.dtype and read.shape == samples.shape
+    assert np.array_equal(read, samples)
+    assert np.array_equal(read, imagecodecs.png_decode(data))
+
+
+def _mutations(data: bytes) -> Iterator[bytes]:
+    """Damaged versions of a PNG, each with every chunk's CRC right (else the reader stops at the CRC)."""
+    offset, idat = len(png.PNG_SIGNATURE), b""
+    while offset < len(data):
+        (length,) = struct.unpack_from(">I", data, offset)
+        if data[offset + 4 : offset + 8] == b"IDAT":
+            idat += data[offset + 8 : offset + 8 + length]
+        offset += 12 + length
+    pixel_data = zlib.decompress(idat)
+    rebuilt = _with_pixel_data
+    yield rebuilt(data, idat[:-1])  # no complete checksum
+    yield rebuilt(data, idat[: len(idat) // 2])  # cut in the middle
+    yield rebuilt(data, idat + b"\x00")  # a byte after the stream
+    yield rebuilt(data, zlib.compress(pixel_data[:-1]))  # one byte short
+    yield rebuilt(data, zlib.compress(pixel_data + b"\x00"))  # one byte too many
+    yield rebuilt(data, zlib.compress(pixel_data + bytes(10_000)))  # many rows too many
+    yield rebuilt(data, idat[:-4] + bytes(4))  # a wrong checksum
+    yield rebuilt(data, b"\x78\x9c" + bytes(20))  # not deflate at all
+    filters = bytearray(pixel_data)
+    filters[0] = 9  # no such filter
+    yield rebuilt(data, zlib.compress(bytes(filters)))
+    yield data[:-13] + png.chunk(b"IDAT", b"") + data[-12:]  # pixel data after another chunk
+    yield data[: len(data) // 2]  # the file cut short
+    yield data[:-12]  # no end
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 1  # a bad CRC
+    yield bytes(flipped)
+
+
+def _with_pixel_data(data: bytes, idat: bytes) -> bytes:
+    offset, pieces, placed = len(png.PNG_SIGNATURE), [png.PNG_SIGNATURE], False
+    while offset < len(data):
+        (length,) = struct.unpack_from(">I", data, offset)
+        kind = data[offset + 4 : offset + 8]
+        if kind != b"IDAT":
+            pieces.append(data[offset : offset + 12 + length])
+        elif not placed:
+            pieces.append(png.chunk(b"IDAT", idat))
+            placed = True
+        offset += 12 + length
+    return b"".join(pieces)
+
+
+def _libpng(data: bytes) -> np.ndarray | None:
+    try:
+        return np.asarray(imagecodecs.png_decode(data))
+    except imagecodecs.PngError:
+        return None
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.tuples(st.integers(1, 30), st.integers(1, 30)),
+    channels=st.integers(1, 4),
+    depth=st.sampled_from([8, 16]),
+    encoder=st.sampled_from(["libpng", "pillow", "securepix"]),
+)
+def test_a_damaged_png_is_left_to_libpng(shape: tuple[int, int], channels: int, depth: int, encoder: str) -> None:
+    """Whatever the damage, the reader says None (libpng then reports it, or
+    reads what it can) or libpng's own samples: never anything else."""
+    data = _encoded(_samples(*shape, channels, depth, 7), encoder, 6)
+    for damaged in _mutations(data):
+        read = png.read_pixels(damaged)
+        if read is not None:
+            assert np.array_equal(read, _libpng(damaged))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 255), st.integers(0, 10_000))
+def test_any_byte_changed_or_the_file_cut_never_disagrees_with_libpng(at: int, value: int, cut: int) -> None:
+    data = bytearray(_encoded(_samples(9, 7, 3, 8, 1), "libpng", 6))
+    data[at % len(data)] = value
+    damaged = bytes(data[: len(data) - cut % 40])
+    read = png.read_pixels(damaged)
+    if read is not None:
+        assert np.array_equal(read, _libpng(damaged))
+
+
+def _with_header(data: bytes, **fields: int) -> bytes:
+    """The PNG with fields of its image header changed (and its CRC right)."""
+    names = ("width", "height", "depth", "colour", "compression", "filtering", "interlace")
+    values = dict(zip(names, struct.unpack_from(">IIBBBBB", data, 16), strict=True)) | fields
+    ihdr = png.chunk(b"IHDR", struct.pack(">IIBBBBB", *values.values()))
+    return data[:8] + ihdr + data[8 + len(ihdr) :]
+
+
+def test_pngs_libpng_would_change_are_left_to_it() -> None:
+    data = _encoded(_samples(6, 5, 3, 16, 2), "securepix", 9)
+    ihdr_end = len(png.PNG_SIGNATURE) + 25
+    with_key = data[:ihdr_end] + png.chunk(b"tRNS", bytes(6)) + data[ihdr_end:]
+    unknown_critical = data[:ihdr_end] + png.chunk(b"ZZZZ", b"") + data[ihdr_end:]
+    palette = _with_header(data, colour=3, depth=8)
+    interlaced = _with_header(data, interlace=1)
+    four_bits = _with_header(data, depth=4)
+    for other in (with_key, unknown_critical, palette, interlaced, four_bits, b"", b"GIF89a"):
+        assert png.read_pixels(other) is None
+
+
+def test_a_small_image_is_left_to_libpng_at_the_default_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(png, "_PIPELINE_MIN_BYTES", 4 << 20)
+    assert png.read_pixels(_encoded(_samples(40, 40, 3, 8, 3), "libpng", 6)) is None
+
+
+def test_a_large_photo_reads_in_bands_of_the_default_size_with_little_more_than_its_samples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.undo()
+    samples = _samples(1300, 1200, 3, 8, 4)  # 4.7 MB: over the size read in bands
+    data = _encoded(samples, "pillow", 6)
+    assert png.read_pixels(data) is not None
+    tracemalloc.start()
+    try:
+        read = png.read_pixels(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert read is not None and np.array_equal(read, samples)
+    assert peak < samples.nbytes + 6 * png._BAND_BYTES + (1 << 20)
+    # and the upload path uses it: the same samples as Pillow
+    assert np.array_equal(imagefile.decode(data, 1 << 24).samples, samples)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=150_000), max_size=4))
+def test_stored_blocks_carry_any_pieces_as_one_zlib_stream(pieces: list[bytes]) -> None:
+    total = sum(map(len, pieces))
+    if total == 0:
+        with pytest.raises(ValueError):
+            list(png._stored_stream(pieces, total))
+        return
+    stream = b"".join(png._stored_stream(pieces, total))
+    inflater = zlib.decompressobj()
+    assert inflater.decompress(stream) == b"".join(pieces)
+    assert inflater.eof and not inflater.unused_data
+    with pytest.raises(ValueError):
+        list(png._stored_stream(pieces, total + 1))
