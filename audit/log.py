@@ -167,6 +167,7 @@ class Sequencer:
     def __init__(self) -> None:
         self._wake = threading.Event()
         self._done = threading.Condition()
+        self._rounds = 0  # rounds finished, under _done
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._guard = threading.Lock()
@@ -195,15 +196,24 @@ class Sequencer:
         while True:
             self._wake.wait(timeout=float(settings.SECUREPIX_CHECKPOINT_SECONDS) or 1.0)
             if stopping.is_set():
+                connection.close()  # this thread's own connection, kept between rounds
                 return
             self._wake.clear()
             integrate_logged(drain=True)
             with self._done:
+                self._rounds += 1
                 self._done.notify_all()
 
-    def wait(self, timeout: float) -> None:
+    @property
+    def rounds(self) -> int:
         with self._done:
-            self._done.wait(timeout)
+            return self._rounds
+
+    def wait_past(self, rounds: int, timeout: float) -> None:
+        """Until a round ends after `rounds` had (at most `timeout` seconds):
+        a round that ends before the caller starts waiting is not missed."""
+        with self._done:
+            self._done.wait_for(lambda: self._rounds > rounds, timeout)
 
 
 sequencer = Sequencer()
@@ -219,8 +229,9 @@ def wait_until_sequenced(events: Iterable[AuditEvent], timeout: float = 10.0) ->
         _fill(pending, numbered)
     deadline = time.monotonic() + timeout
     while pending:
+        rounds = sequencer.rounds
         sequencer.wake()
-        sequencer.wait(0.05)
+        sequencer.wait_past(rounds, 0.05)
         rows = AuditEvent.objects.filter(pk__in=list(pending), sequence__isnull=False)
         _fill(pending, {row.pk: row for row in rows.only("sequence", "previous_mac", "mac")})
         if pending and time.monotonic() > deadline:
@@ -235,15 +246,19 @@ def _fill(pending: dict[int, AuditEvent], numbered: dict[int, AuditEvent]) -> No
 
 
 def integrate_logged(*, drain: bool) -> None:
-    """One round of the sequencer thread (`drain`: batch after batch until
-    nothing waits) or of the web servers' timer (one batch); a failure is
-    logged and the next round tries again: the events wait, never lost."""
+    """One round of the sequencer thread (`drain`: batch after batch while
+    they come full) or of the web servers' timer (one batch); a failure is
+    logged and the next round tries again: the events wait, never lost.
+    The thread keeps its database connection from round to round while it
+    works and is younger than CONN_MAX_AGE (a connection made for each round
+    kept every request waiting for it), and closes it after a failure."""
+    connection.close_if_unusable_or_obsolete()
     try:
-        while integrate() and drain:
-            pass
+        numbered = integrate()
+        while drain and numbered is not None and len(numbered) == BATCH:
+            numbered = integrate()
     except Exception:
         logger.exception("the audit sequencer failed")
-    finally:
         connection.close()
 
 
@@ -257,6 +272,7 @@ def keep_sequencing(interval: float, stop: threading.Event | None = None) -> thr
     def run() -> None:
         while not stopped.wait(interval):
             integrate_logged(drain=False)
+        connection.close()
 
     thread = threading.Thread(target=run, name="audit-checkpoints", daemon=True)
     thread.start()
@@ -417,4 +433,3 @@ def add_cosignature(note_text: str) -> list[Accepted]:
     if not accepted:
         raise LogError("no cosignature from a known witness")
     return accepted
-

@@ -370,6 +370,27 @@ def test_the_background_sequencer_covers_waiting_events_within_its_interval(sett
     assert Checkpoint.objects.filter(size=1).exists()
 
 
+def test_a_waiter_does_not_miss_a_round_that_ended_before_it_began_to_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request waiting for its event's number asks for a round and waits for
+    one to end: when the round ends first, the waiter returns at once instead
+    of waiting out its timeout."""
+    import time
+
+    monkeypatch.setattr(log, "integrate_logged", lambda drain: None)
+    sequencer = log.Sequencer()
+    try:
+        rounds = sequencer.rounds
+        sequencer.wake()
+        deadline = time.monotonic() + 20
+        while sequencer.rounds == rounds and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = time.monotonic()
+        sequencer.wait_past(rounds, timeout=30)
+        assert time.monotonic() - started < 5
+    finally:
+        sequencer.stop()
+
+
 @pytest.mark.django_db
 def test_the_audit_page_shows_the_latest_checkpoint_and_its_witnesses(auditor: Any) -> None:
     from django.test import Client
