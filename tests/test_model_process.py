@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from multiprocessing.connection import Client
+from multiprocessing.connection import Client, Connection
 from pathlib import Path
 
 import numpy as np
@@ -217,6 +217,49 @@ def test_a_model_process_that_accepts_nothing_is_reported_within_the_limit(tmp_p
         started = time.monotonic()
         assert not vision.answers(timeout=1.0)
         assert time.monotonic() - started < 3.0
+
+
+def test_workers_connecting_at_once_wait_for_a_full_backlog_within_the_limit(tmp_path: Path, key: bytes) -> None:
+    """A Unix socket with a time limit answers a full backlog with EAGAIN at
+    once; the workers that connect together (threads of one worker, or many
+    workers) try again until the process accepts them."""
+    import socket as sockets
+    import time
+
+    path = tmp_path / "busy.sock"
+    accepted: list[Connection] = []
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as busy:
+        busy.bind(str(path))
+        busy.listen(1)
+
+        def accept_late() -> None:
+            time.sleep(0.5)  # busy: the backlog fills meanwhile
+            for _ in range(6):
+                raw, _ = busy.accept()
+                connection = Connection(raw.detach())
+                model_process._handshake(connection, key, serving=True)
+                accepted.append(connection)
+
+        server = threading.Thread(target=accept_late)
+        server.start()
+        connected: list[Connection] = []
+        failures: list[BaseException] = []
+
+        def connect() -> None:
+            try:
+                connected.append(model_process._connect(path, key, seconds=10))
+            except BaseException as exc:
+                failures.append(exc)
+
+        clients = [threading.Thread(target=connect) for _ in range(6)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(30)
+        server.join(30)
+    for connection in connected + accepted:
+        connection.close()
+    assert not failures and len(connected) == 6
 
 
 def test_a_malformed_handshake_leaves_the_process_serving(socket: Path, key: bytes) -> None:

@@ -54,6 +54,7 @@ MAX_REQUEST = 1 + 4096 + MAX_SIDE * MAX_SIDE * 3  # the kind, a .npy header, the
 MAX_REPLY = 1 << 20
 HANDSHAKE_SECONDS = 10.0
 MAX_CONNECTIONS = 256  # each holds a thread and a descriptor; a worker process needs one per thread
+BACKLOG = 128  # connections waiting to be accepted
 
 
 class ModelProcessUnavailable(SecurePixError):
@@ -96,7 +97,9 @@ def serve(
     clear(address, authkey)
     previous = os.umask(0o177)  # the socket file is born 0600: no window with wider rights
     try:
-        listener = Listener(str(address), family="AF_UNIX")  # the handshake is each connection's thread's
+        # The handshake is each connection's thread's; the backlog holds the
+        # workers that connect at once (multiprocessing's default holds one).
+        listener = Listener(str(address), family="AF_UNIX", backlog=BACKLOG)
     finally:
         os.umask(previous)
     models = Models(visions[0].name, queue.SimpleQueue())
@@ -171,14 +174,24 @@ def _handshake(connection: Connection, authkey: bytes, *, serving: bool, seconds
 def _connect(address: Path, authkey: bytes, seconds: float = HANDSHAKE_SECONDS) -> Connection:
     """A connection to the model process, connected and authenticated within
     about `seconds` (a stopped process's full backlog does not hold it)."""
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        client.settimeout(seconds)
-        client.connect(str(address))
-        client.setblocking(True)  # the connection's reads block; their limits are the socket's own
-    except OSError:
-        client.close()
-        raise
+    deadline = time.monotonic() + seconds
+    while True:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            client.settimeout(max(0.001, deadline - time.monotonic()))
+            client.connect(str(address))
+            client.setblocking(True)  # the connection's reads block; their limits are the socket's own
+            break
+        except BlockingIOError:
+            # A Unix socket with a time limit answers a full backlog at once
+            # (EAGAIN) instead of waiting: try again until the limit.
+            client.close()
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+        except OSError:
+            client.close()
+            raise
     connection = Connection(client.detach())
     try:
         _handshake(connection, authkey, serving=False, seconds=seconds)
