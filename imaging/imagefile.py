@@ -50,7 +50,6 @@ _SIXTEEN_BIT_ALIASES = ("I;16L", "I;16B")  # same samples, other byte order on d
 _PNG_COLOUR_TYPE_OFFSET = 25
 _PNG_BIT_DEPTH_OFFSET = 24
 _PNG_INTERLACE_OFFSET = 28
-_LIBPNG_MAX_SIDE = 1_000_000
 _TIFF_BITS_PER_SAMPLE = 258
 _TIFF_SAMPLE_FORMAT = 339
 _EXIF_ORIENTATION = 0x0112
@@ -229,7 +228,7 @@ _TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 def _reads_fast(image: Image.Image, data: bytes) -> bool:
     if image.format != "PNG" or data[_PNG_BIT_DEPTH_OFFSET] != _FAST_PNG_MODES.get(image.mode):
         return False
-    if max(image.size) > _LIBPNG_MAX_SIDE or data[_PNG_INTERLACE_OFFSET] != 0:
+    if max(image.size) > png.LIBPNG_MAX_SIDE or data[_PNG_INTERLACE_OFFSET] != 0:
         return False  # libpng's own limit; interlaced files make it print warnings
     if any(key in image.info for key in _ORIENTATION_TEXT_KEYS):
         return False
@@ -244,7 +243,7 @@ def _png_with_libpng(data: bytes) -> NDArray[Any] | None:
     then decides."""
     try:
         return _png_samples(data)
-    except imagecodecs.PngError:
+    except (imagecodecs.PngError, UnicodeDecodeError):  # the latter: libpng's message about a bad chunk name
         return None
 
 

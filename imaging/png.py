@@ -9,6 +9,7 @@ every row).  Ciphertext, which no compressor shrinks, goes in stored blocks."""
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import struct
 from collections import deque
@@ -216,7 +217,12 @@ def png_bytes(
 _BAND_BYTES = 1 << 20
 _PIPELINE_MIN_BYTES = 4 << 20
 _BANDS_AHEAD = 2  # bands inflated and waiting for the unfiltering thread
+_INPUT_PIECE = 1 << 16  # pixel data given to the inflater at a time
+_MAX_CHUNKS = 100_000  # more is no image of ours: libpng walks them faster
+LIBPNG_MAX_SIDE = 1_000_000  # libpng refuses wider or taller images
 _CHANNELS = {0: 1, 4: 2, 2: 3, 6: 4}  # PNG colour type -> channels, without palettes
+# Chunks that libpng checks in ways read_pixels() does not: a palette, and animation.
+_LEFT_TO_LIBPNG = (b"tRNS", b"PLTE", b"acTL", b"fcTL", b"fdAT")
 
 
 class _Flawed(Exception):
@@ -247,7 +253,11 @@ def read_pixels(data: bytes) -> NDArray[np.uint8] | NDArray[np.uint16] | None:
     starts with the row above it, unfiltered).  None for a small image, any
     other PNG or any flaw (a bad CRC, a stream that does not inflate or has
     the wrong length): the caller then reads it the usual way, and libpng
-    reports the flaw."""
+    reports the flaw.
+
+    One known difference: ISA-L reads a deflate stream whose Huffman codes
+    are incomplete, which zlib refuses.  No encoder writes one; such a crafted
+    stream is read (its samples are what it encodes) rather than refused."""
     try:
         layout = _layout(data)
     except (_Flawed, struct.error):
@@ -256,7 +266,10 @@ def read_pixels(data: bytes) -> NDArray[np.uint8] | NDArray[np.uint16] | None:
         return None
     dtype = np.uint8 if layout.bit_depth == 8 else np.uint16
     shape = (layout.height, layout.width) + ((layout.channels,) if layout.channels > 1 else ())
-    samples = np.empty(shape, dtype=dtype)
+    try:
+        samples = np.empty(shape, dtype=dtype)
+    except (MemoryError, ValueError):  # the caller's pixel limit comes first; this is for any other caller
+        return None
     band_rows = max(1, _BAND_BYTES // layout.line_bytes)
     with ThreadPoolExecutor(1) as pool:
         pending: deque[Future[None]] = deque()
@@ -288,14 +301,20 @@ def _layout(data: bytes) -> _Layout:
         (stated,) = struct.unpack_from(">I", data, offset + 8 + length)
         if len(body) != length or isal_zlib.crc32(body, isal_zlib.crc32(kind)) != stated:
             raise _Flawed("a chunk is cut short or fails its CRC check")
-        # libpng turns a transparency key into alpha, and refuses critical chunks it does not know.
-        if kind == b"tRNS" or (kind[0:1].isupper() and kind not in (b"IHDR", b"PLTE", b"IDAT", b"IEND")):
+        # libpng refuses a chunk name that is not four letters with the third
+        # in capitals, critical chunks it does not know and a second header;
+        # it turns a transparency key into alpha and checks palettes and animation.
+        if not (kind.isascii() and kind.isalpha() and kind[2:3].isupper()) or len(kinds) >= _MAX_CHUNKS:
+            raise _Flawed("a chunk name libpng refuses, or too many chunks")
+        if kind in _LEFT_TO_LIBPNG or (kind[0:1].isupper() and kind not in (b"IHDR", b"IDAT", b"IEND")):
             raise _Flawed(f"a {kind!r} chunk")
+        if (kind == b"IHDR") != (not kinds):
+            raise _Flawed("the image header is not the first chunk, or not the only one")
         if kind == b"IDAT":
             if pixel_data and kinds[-1] != b"IDAT":
                 raise _Flawed("pixel data in separate runs of chunks")
             pixel_data.append(body)
-        elif kind == b"IHDR" and not kinds:
+        elif kind == b"IHDR":
             ihdr = bytes(body)
         kinds.append(kind)
         offset += 12 + length
@@ -305,6 +324,12 @@ def _layout(data: bytes) -> _Layout:
     channels = _CHANNELS.get(colour, 0)
     if not (width and height and channels and depth in (8, 16) and options == [0, 0, 0]):
         raise _Flawed("a kind of PNG read_pixels() leaves to libpng")
+    if max(width, height) > LIBPNG_MAX_SIDE:
+        raise _Flawed("an image larger than libpng reads")
+    head = b"".join(bytes(chunk[:2]) for chunk in pixel_data[:3])[:2]
+    # A 32 KiB window, as libpng inflates a large image with, and no preset dictionary.
+    if len(head) < 2 or head[0] != 0x78 or head[1] & 0x20 or int.from_bytes(head, "big") % 31:
+        raise _Flawed("a zlib header libpng would read differently")
     return _Layout(ihdr, width, height, channels, depth, pixel_data)
 
 
@@ -312,7 +337,9 @@ def _inflated_bands(layout: _Layout, band_rows: int) -> Iterator[tuple[int, list
     """(first row, the band's scanlines in pieces of at most one stored block)
     for each band of rows; then checks that the stream ends with the image."""
     inflater = isal_zlib.decompressobj()
-    inputs = iter(layout.pixel_data)
+    # In pieces: the inflater copies what it leaves unread, which for one
+    # large IDAT chunk (as png_bytes writes) would be the whole rest each time.
+    inputs = (chunk[at : at + _INPUT_PIECE] for chunk in layout.pixel_data for at in range(0, len(chunk), _INPUT_PIECE))
     tail: bytes | memoryview = b""
     for start in range(0, layout.height, band_rows):
         needed = min(band_rows, layout.height - start) * layout.line_bytes
@@ -334,9 +361,11 @@ def _inflated_bands(layout: _Layout, band_rows: int) -> Iterator[tuple[int, list
             elif len(tail) == before:
                 raise _Flawed("the pixel data does not inflate")
         yield start, pieces
-    rest = b"".join([tail, *inputs])
-    if inflater.decompress(rest, 1) or not inflater.eof or inflater.unused_data:
-        raise _Flawed("the pixel data goes on after the image")
+    for rest in itertools.chain([tail], inputs):  # only the stream's end may follow, a piece at a time
+        if inflater.decompress(rest, 1) or inflater.unconsumed_tail or (inflater.eof and inflater.unused_data):
+            raise _Flawed("the pixel data goes on after the image")
+    if not inflater.eof:
+        raise _Flawed("the pixel data stream does not end")
 
 
 def _unfilter_band(layout: _Layout, samples: NDArray[Any], start: int, pieces: list[bytes]) -> None:

@@ -50,7 +50,8 @@ def _encoded(samples: np.ndarray, encoder: str, level: int) -> bytes:
 
 
 def _rechunked(data: bytes, sizes: list[int]) -> bytes:
-    """The same PNG with its pixel data cut into IDAT chunks of these sizes (the last takes the rest)."""
+    """The same PNG with its pixel data cut into IDAT chunks of these sizes
+    (the last takes the rest), and a zlib header for a 32 KiB window."""
     kinds = png.chunk_kinds(data)
     before, pixel_data, after, offset = [], b"", [], len(png.PNG_SIGNATURE)
     for kind in kinds:
@@ -61,6 +62,10 @@ def _rechunked(data: bytes, sizes: list[int]) -> bytes:
         else:
             (after if pixel_data else before).append(whole)
         offset += 12 + length
+    if pixel_data[0] >> 4 < 7:
+        # Encoders give a small image a small window; read_pixels (for large
+        # images) reads a 32 KiB one only.  A larger window reads any stream.
+        pixel_data = b"\x78\x9c" + pixel_data[2:]
     chunks, start = [], 0
     for size in [*sizes, len(pixel_data)]:
         chunks.append(png.chunk(b"IDAT", pixel_data[start : start + size]))
@@ -102,14 +107,20 @@ def test_the_samples_are_libpngs_whatever_the_encoder_bands_and_chunks(
     assert np.array_equal(read, imagecodecs.png_decode(data))
 
 
-def _mutations(data: bytes) -> Iterator[bytes]:
-    """Damaged versions of a PNG, each with every chunk's CRC right (else the reader stops at the CRC)."""
+def _pixel_data(data: bytes) -> bytes:
+    """The PNG's IDAT chunks' data, joined."""
     offset, idat = len(png.PNG_SIGNATURE), b""
     while offset < len(data):
         (length,) = struct.unpack_from(">I", data, offset)
         if data[offset + 4 : offset + 8] == b"IDAT":
             idat += data[offset + 8 : offset + 8 + length]
         offset += 12 + length
+    return idat
+
+
+def _mutations(data: bytes) -> Iterator[bytes]:
+    """Damaged versions of a PNG, each with every chunk's CRC right (else the reader stops at the CRC)."""
+    idat = _pixel_data(data)
     pixel_data = zlib.decompress(idat)
     rebuilt = _with_pixel_data
     yield rebuilt(data, idat[:-1])  # no complete checksum
@@ -148,8 +159,21 @@ def _with_pixel_data(data: bytes, idat: bytes) -> bytes:
 def _libpng(data: bytes) -> np.ndarray | None:
     try:
         return np.asarray(imagecodecs.png_decode(data))
-    except imagecodecs.PngError:
+    except (imagecodecs.PngError, UnicodeDecodeError):
         return None
+
+
+def _assert_agrees_with_libpng(data: bytes, read: np.ndarray | None) -> None:
+    """None, or libpng's samples; or, the one known difference (read_pixels'
+    docstring), samples of a stream that zlib refuses but ISA-L reads."""
+    if read is None:
+        return
+    theirs = _libpng(data)
+    if theirs is not None:
+        assert read.dtype == theirs.dtype and np.array_equal(read, theirs)
+        return
+    with pytest.raises(zlib.error):
+        zlib.decompress(_pixel_data(data))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -164,9 +188,7 @@ def test_a_damaged_png_is_left_to_libpng(shape: tuple[int, int], channels: int, 
     reads what it can) or libpng's own samples: never anything else."""
     data = _encoded(_samples(*shape, channels, depth, 7), encoder, 6)
     for damaged in _mutations(data):
-        read = png.read_pixels(damaged)
-        if read is not None:
-            assert np.array_equal(read, _libpng(damaged))
+        _assert_agrees_with_libpng(damaged, png.read_pixels(damaged))
 
 
 @settings(max_examples=150, deadline=None)
@@ -175,9 +197,7 @@ def test_any_byte_changed_or_the_file_cut_never_disagrees_with_libpng(at: int, v
     data = bytearray(_encoded(_samples(9, 7, 3, 8, 1), "libpng", 6))
     data[at % len(data)] = value
     damaged = bytes(data[: len(data) - cut % 40])
-    read = png.read_pixels(damaged)
-    if read is not None:
-        assert np.array_equal(read, _libpng(damaged))
+    _assert_agrees_with_libpng(damaged, png.read_pixels(damaged))
 
 
 def _with_header(data: bytes, **fields: int) -> bytes:
@@ -198,6 +218,72 @@ def test_pngs_libpng_would_change_are_left_to_it() -> None:
     four_bits = _with_header(data, depth=4)
     for other in (with_key, unknown_critical, palette, interlaced, four_bits, b"", b"GIF89a"):
         assert png.read_pixels(other) is None
+
+
+def _zlib_stream(raw: bytes, cmf: int) -> bytes:
+    """A zlib stream of `raw` whose header says `cmf` (its window size), with a valid check byte."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    header = bytes([cmf, (31 - (cmf << 8) % 31) % 31])
+    return header + compressor.compress(raw) + compressor.flush() + struct.pack(">I", zlib.adler32(raw))
+
+
+def test_what_libpng_refuses_before_the_pixels_is_left_to_it() -> None:
+    """Found by an attack on the reader: each of these was read while libpng refuses it."""
+    data = _rechunked(_encoded(_samples(30, 20, 3, 8, 5), "libpng", 6), [])
+    assert png.read_pixels(data) is not None  # read, but for each flaw below
+    ihdr_end = len(png.PNG_SIGNATURE) + 25
+    raw = zlib.decompress(_pixel_data(data))
+    refused = {
+        "a 64 KiB window": _with_pixel_data(data, _zlib_stream(raw, 0x88)),
+        "a 256-byte window": _with_pixel_data(data, _zlib_stream(raw, 0x08)),
+        "a chunk name with its reserved bit set": data[:ihdr_end] + png.chunk(b"abcd", b"") + data[ihdr_end:],
+        "a chunk name that is not letters": data[:ihdr_end] + png.chunk(b"a1bC", b"") + data[ihdr_end:],
+        "a second image header": data[:ihdr_end] + data[8:ihdr_end] + data[ihdr_end:],
+        "an empty palette": data[:ihdr_end] + png.chunk(b"PLTE", b"") + data[ihdr_end:],
+        "an animation frame before the image": data[:ihdr_end] + png.chunk(b"fdAT", b"") + data[ihdr_end:],
+        "a million and one rows": _with_header(data, height=1_000_001),
+        "a header of 2**32 - 1 columns": _with_header(data, width=2**32 - 1),
+    }
+    for flaw, damaged in refused.items():
+        assert _libpng(damaged) is None, flaw
+        assert png.read_pixels(damaged) is None, flaw
+
+
+def test_one_large_pixel_chunk_is_inflated_a_piece_at_a_time() -> None:
+    """SecurePix's own PNGs hold their pixels in one IDAT chunk: the inflater
+    is fed pieces of it, so it never copies the whole rest of the chunk."""
+    samples = np.random.default_rng(9).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)  # noise: stored
+    data = png.png_bytes(samples.reshape(1000, -1), 1000, 3, 8, level=None)
+    assert png.chunk_kinds(data).count(b"IDAT") == 1
+    tracemalloc.start()
+    try:
+        read = png.read_pixels(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert read is not None and np.array_equal(read, samples)
+    assert peak < samples.nbytes + 8 * png._INPUT_PIECE + (1 << 20)
+
+
+def test_bytes_after_the_pixel_stream_are_refused_a_piece_at_a_time() -> None:
+    data = _rechunked(_encoded(_samples(40, 30, 3, 8, 6), "libpng", 6), [])
+    assert png.read_pixels(data) is not None  # read, but with bytes after its stream
+    long_tail = _with_pixel_data(data, _pixel_data(data) + bytes(3 << 20))
+    tracemalloc.start()
+    try:
+        assert png.read_pixels(long_tail) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_a_file_of_very_many_chunks_is_left_to_libpng() -> None:
+    data = _encoded(_samples(8, 8, 1, 8, 2), "libpng", 6)
+    assert png.read_pixels(_rechunked(data, [1] * 50)) is not None
+    many = _rechunked(data, [1] * 50 + [0] * (png._MAX_CHUNKS + 10))
+    assert png.read_pixels(many) is None
+    assert np.array_equal(_libpng(many), _samples(8, 8, 1, 8, 2))
 
 
 def test_a_small_image_is_left_to_libpng_at_the_default_size(monkeypatch: pytest.MonkeyPatch) -> None:
