@@ -223,7 +223,7 @@ def run_decrypt(args: argparse.Namespace) -> int:
 
     def convert(source: Path) -> tuple[Callable[[BinaryIO], object], dict[str, Any], str]:
         with _opened_input(source) as encrypted:
-            image = envelope.decrypt_file(encrypted, password, max_pixels=args.max_pixels)
+            image = envelope.decrypt_file(encrypted, password, max_pixels=args.max_pixels, overlap=True)
         suffix = imagefile.suffix(image)
         return partial(imagefile.write, image=image), _describe(image), naming.decrypted_name(source.name, suffix)
 

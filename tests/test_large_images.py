@@ -22,7 +22,7 @@ from PIL import Image, ImageOps, PngImagePlugin
 
 from cipher.engine import container, envelope
 from cipher.engine.kdf import KdfParams, derive_keys, new_salt
-from core.errors import DamagedImage, TamperedFile
+from core.errors import DamagedImage, TamperedFile, WrongPassword
 from imaging import imagefile
 from imaging.imagefile import DecodedImage
 from imaging.png import IN_FLIGHT, PIECE_BYTES, PNG_SIGNATURE, adler32_combine, chunk, chunk_kinds
@@ -204,6 +204,21 @@ def test_an_image_that_fails_to_decode_while_the_key_is_derived_leaves_no_thread
 
     with pytest.raises(DamagedImage):
         envelope.encrypt_decoding(decode, "an overlapping password")
+    assert threading.active_count() == threads
+
+
+def test_reading_while_the_key_is_derived_decrypts_and_refuses_as_in_turn(
+    sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
+) -> None:
+    data, image, _ = sealed
+    threads = threading.active_count()
+    assert np.array_equal(envelope.decrypt_file(data, "a large image password", overlap=True).samples, image.samples)
+    with pytest.raises(WrongPassword):
+        envelope.decrypt_file(data, "not the password at all", overlap=True)
+    altered = bytearray(data)
+    altered[-100] ^= 1  # in the pixel data, before the end chunk
+    with pytest.raises(TamperedFile):
+        envelope.decrypt_file(bytes(altered), "a large image password", overlap=True)
     assert threading.active_count() == threads
 
 

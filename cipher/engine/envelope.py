@@ -129,7 +129,11 @@ def seal_image(
 
 def unseal(data: container.Source, keys: FileKeys, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Authenticate, then decrypt, a SecurePix PNG under already-derived keys."""
-    header, ciphertext = container.read_ciphertext(data, max_pixels)
+    return _unseal_read(*container.read_ciphertext(data, max_pixels), keys)
+
+
+def _unseal_read(header: container.Header, ciphertext: np.ndarray, keys: FileKeys) -> DecodedImage:
+    """unseal() of a file already read."""
     if not hmac.compare_digest(keys.password_check[: container.PASSWORD_CHECK_BYTES], header.password_check):
         raise WrongPassword("wrong password (or the file's key parameters were altered)")
     if not hmac.compare_digest(_mac(keys, header, ciphertext[: header.body_bytes]), header.tag):
@@ -216,13 +220,25 @@ def decrypt_file(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     kdf_limits: KdfLimits = FORMAT_LIMITS,
     gate: AbstractContextManager[object] | None = None,
+    overlap: bool = False,
 ) -> DecodedImage:
     """Decrypt a SecurePix PNG back to the exact decoded samples of the
     original.  The header's size and KDF parameters are checked against
     `max_pixels` and `kdf_limits` before any work; `gate` (e.g. a semaphore
-    bounding how many derivations run at once) is held around the derivation."""
+    bounding how many derivations run at once) is held around the derivation.
+    `overlap`: read the pixel data while the key is derived on another thread
+    (a large file spends tens of milliseconds in each), instead of refusing a
+    wrong password before reading it."""
     header = container.read_header(data, max_pixels)
     header.kdf.check(kdf_limits)
-    with gate or nullcontext():
-        keys = derive_keys(password, header.salt, header.kdf)
-    return unseal(data, keys, max_pixels=max_pixels)
+
+    def derive() -> FileKeys:
+        with gate or nullcontext():
+            return derive_keys(password, header.salt, header.kdf)
+
+    if not overlap:
+        return unseal(data, derive(), max_pixels=max_pixels)
+    with ThreadPoolExecutor(1) as pool:
+        keys = pool.submit(derive)
+        read = container.read_ciphertext(data, max_pixels)
+        return _unseal_read(*read, keys.result())
