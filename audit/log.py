@@ -250,8 +250,10 @@ def integrate_logged(*, drain: bool) -> None:
     they come full) or of the web servers' timer (one batch); a failure is
     logged and the next round tries again: the events wait, never lost.
     The thread keeps its database connection from round to round while it
-    works and is younger than CONN_MAX_AGE (a connection made for each round
-    kept every request waiting for it), and closes it after a failure."""
+    answers and is younger than CONN_MAX_AGE (a connection made for each
+    round kept every request waiting for it), and closes it after a failure."""
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()  # e.g. the database restarted between rounds: connect again, quietly
     connection.close_if_unusable_or_obsolete()
     try:
         numbered = integrate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -99,3 +100,31 @@ def test_writers_that_never_wait_for_each_other_get_one_gapless_log(settings: ob
     from audit import log
 
     assert log.tree_size() == THREADS * EACH
+
+
+@pytest.mark.usefixtures("committed_audit")
+def test_the_sequencer_reconnects_quietly_after_the_database_drops_its_connection(
+    settings: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sequencer keeps its connection between rounds; a database restart
+    (here: its backends terminated) makes it connect again, without an error."""
+    if connection.vendor != "postgresql":
+        pytest.skip("terminating a server's connections needs PostgreSQL")
+    settings.SECUREPIX_AUDIT_SEQUENCING = "after_commit"  # type: ignore[attr-defined]
+    from audit.log import sequencer, wait_until_sequenced
+
+    first = record("classify", "success", Context(request_id="before"))
+    wait_until_sequenced([first])  # the sequencer thread now holds a connection
+    rounds = -1
+    while sequencer.rounds != rounds:  # idle between rounds (a round cut short is logged, rightly)
+        rounds = sequencer.rounds
+        time.sleep(0.3)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    second = record("classify", "success", Context(request_id="after"))
+    wait_until_sequenced([second])
+    assert (first.sequence, second.sequence) == (1, 2)
+    assert not [r for r in caplog.records if r.name == "audit.log" and r.levelname == "ERROR"]

@@ -262,6 +262,37 @@ def test_workers_connecting_at_once_wait_for_a_full_backlog_within_the_limit(tmp
     assert not failures and len(connected) == 6
 
 
+def test_a_connection_made_late_has_only_the_rest_of_the_limit_for_its_handshake(tmp_path: Path, key: bytes) -> None:
+    import socket as sockets
+    import time
+
+    path = tmp_path / "late.sock"
+    queued: list[sockets.socket] = []
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as late:
+        late.bind(str(path))
+        late.listen(0)
+        while True:  # fill the backlog, as other workers would
+            waiting = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+            waiting.setblocking(False)
+            try:
+                waiting.connect(str(path))
+            except BlockingIOError:
+                waiting.close()
+                break
+            queued.append(waiting)
+        accepted: list[sockets.socket] = []
+        server = threading.Timer(0.8, lambda: accepted.append(late.accept()[0]))  # room at last; no answer
+        server.start()
+        started = time.monotonic()
+        with pytest.raises(OSError):
+            model_process._connect(path, key, seconds=1.0)
+        took = time.monotonic() - started
+        server.join()
+    for opened in queued + accepted:
+        opened.close()
+    assert took < 1.5
+
+
 def test_a_malformed_handshake_leaves_the_process_serving(socket: Path, key: bytes) -> None:
     import socket as sockets
 

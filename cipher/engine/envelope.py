@@ -227,8 +227,8 @@ def decrypt_file(
     `max_pixels` and `kdf_limits` before any work; `gate` (e.g. a semaphore
     bounding how many derivations run at once) is held around the derivation.
     `overlap`: read the pixel data while the key is derived on another thread
-    (a large file spends tens of milliseconds in each), instead of refusing a
-    wrong password before reading it."""
+    (a large file spends tens of milliseconds in each) instead of after it;
+    either way the password is checked once the file is read."""
     header = container.read_header(data, max_pixels)
     header.kdf.check(kdf_limits)
 

@@ -194,7 +194,7 @@ def _connect(address: Path, authkey: bytes, seconds: float = HANDSHAKE_SECONDS) 
             raise
     connection = Connection(client.detach())
     try:
-        _handshake(connection, authkey, serving=False, seconds=seconds)
+        _handshake(connection, authkey, serving=False, seconds=max(0.001, deadline - time.monotonic()))
     except BaseException:
         connection.close()
         raise
