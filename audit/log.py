@@ -24,7 +24,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -250,13 +250,21 @@ def integrate_logged(*, drain: bool) -> None:
     they come full) or of the web servers' timer (one batch); a failure is
     logged and the next round tries again: the events wait, never lost.
     The thread keeps its database connection from round to round while it
-    answers and is younger than CONN_MAX_AGE (a connection made for each
-    round kept every request waiting for it), and closes it after a failure."""
-    if connection.connection is not None and not connection.is_usable():
-        connection.close()  # e.g. the database restarted between rounds: connect again, quietly
+    is younger than CONN_MAX_AGE (a connection made for each round kept
+    every request waiting for it), makes a new one when the kept one has
+    died, and closes it after a failure."""
     connection.close_if_unusable_or_obsolete()
+    kept = connection.connection is not None
     try:
-        numbered = integrate()
+        try:
+            numbered = integrate()
+        except (OperationalError, InterfaceError):
+            if not kept:
+                raise
+            # The kept connection died between rounds (e.g. the database
+            # restarted): nothing was numbered; once more, on a new one.
+            connection.close()
+            numbered = integrate()
         while drain and numbered is not None and len(numbered) == BATCH:
             numbered = integrate()
     except Exception:
