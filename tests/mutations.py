@@ -142,6 +142,24 @@ def png_chunks(data: bytes) -> list[tuple[int, int, bytes]]:
     return found
 
 
+def pixel_data(data: bytes) -> bytes:
+    """The data of the PNG's IDAT chunks, joined."""
+    chunks = png_chunks(data)
+    return b"".join(data[offset + 8 : offset + total - 4] for offset, total, kind in chunks if kind == b"IDAT")
+
+
+def with_pixel_data(data: bytes, idat: bytes) -> bytes:
+    """The PNG with its pixel data replaced by `idat`, in one IDAT chunk where the first was, every CRC right."""
+    pieces, placed = [PNG_SIGNATURE], False
+    for offset, total, kind in png_chunks(data):
+        if kind != b"IDAT":
+            pieces.append(data[offset : offset + total])
+        elif not placed:
+            pieces.append(png_chunk(b"IDAT", idat))
+            placed = True
+    return b"".join(pieces)
+
+
 def fix_png_crcs(data: bytes) -> bytes:
     out = bytearray(data)
     for offset, total, kind in png_chunks(data):

@@ -10,7 +10,6 @@ import dataclasses
 import io
 import struct
 import threading
-import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -27,6 +26,8 @@ from imaging import imagefile
 from imaging.imagefile import DecodedImage
 from imaging.png import IN_FLIGHT, PIECE_BYTES, PNG_SIGNATURE, adler32_combine, chunk, chunk_kinds
 from tests.images import encode, image_in_mode, photo_array
+from tests.memory import traced
+from tests.mutations import with_pixel_data
 
 MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"]
 
@@ -122,20 +123,11 @@ def sealed() -> tuple[bytes, DecodedImage, envelope.FileKeys]:
 SCRATCH = 6 << 20
 
 
-def _peak(action: object) -> int:
-    tracemalloc.start()
-    try:
-        action()  # type: ignore[operator]
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_decrypting_holds_the_ciphertext_and_the_image_and_little_more(
     sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
 ) -> None:
     data, image, keys = sealed
-    peak = _peak(lambda: envelope.unseal(data, keys, max_pixels=1 << 24))
+    peak = traced(lambda: envelope.unseal(data, keys, max_pixels=1 << 24))[1]
     assert peak < 2 * image.samples.nbytes + SCRATCH
 
 
@@ -150,7 +142,7 @@ def test_encrypting_to_a_file_holds_one_ciphertext_beside_the_image(
         with (tmp_path / "out.png").open("wb") as out:
             result.write_to(out)
 
-    assert _peak(encrypt_to_file) < image.samples.nbytes + SCRATCH
+    assert traced(encrypt_to_file)[1] < image.samples.nbytes + SCRATCH
     assert (tmp_path / "out.png").read_bytes() == data  # the same salt and keys: the same file, streamed
 
 
@@ -234,7 +226,7 @@ def test_encrypting_in_place_holds_no_second_copy(
         with (tmp_path / "out.png").open("wb") as out:
             result.write_to(out)
 
-    assert _peak(encrypt_to_file) < SCRATCH
+    assert traced(encrypt_to_file)[1] < SCRATCH
     assert (tmp_path / "out.png").read_bytes() == data
 
 
@@ -245,7 +237,7 @@ def test_writing_the_decrypted_png_streams_it(
     _, image, _ = sealed
     path = tmp_path / "decrypted.png"
     with path.open("wb") as out:
-        peak = _peak(lambda: imagefile.write(out, image))
+        peak = traced(lambda: imagefile.write(out, image))[1]
     assert peak < 2 * PIECE_BYTES * IN_FLIGHT
     assert np.array_equal(np.asarray(Image.open(path)), image.samples)
 
@@ -258,21 +250,6 @@ def test_the_checksums_of_pieces_combine_into_the_whole_streams(first: bytes, se
     assert combined == zlib.adler32(first + second, before)
 
 
-def _with_idat(data: bytes, idat: bytes) -> bytes:
-    """`data` with its pixel data replaced by `idat`, every CRC right."""
-    kinds, offset, pieces = [], len(PNG_SIGNATURE), [PNG_SIGNATURE]
-    while offset < len(data):
-        (length,) = struct.unpack_from(">I", data, offset)
-        kind = data[offset + 4 : offset + 8]
-        kinds.append(kind)
-        if kind != b"IDAT":
-            pieces.append(data[offset : offset + 12 + length])
-        elif kinds.count(b"IDAT") == 1:
-            pieces.append(chunk(b"IDAT", idat))
-        offset += 12 + length
-    return b"".join(pieces)
-
-
 def test_pixel_data_longer_than_the_header_says_is_refused_before_it_is_inflated(
     sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
 ) -> None:
@@ -280,13 +257,13 @@ def test_pixel_data_longer_than_the_header_says_is_refused_before_it_is_inflated
     declared size is passed, with no more memory than the image."""
     data, image, _ = sealed
     bomb = zlib.compress(bytes(1 << 30), 9)
-    bombed = _with_idat(data, bomb)
+    bombed = with_pixel_data(data, bomb)
 
     def read() -> None:
         with pytest.raises(TamperedFile, match="wrong length"):
             container.read_ciphertext(bombed, 1 << 24)
 
-    assert _peak(read) < 2 * image.samples.nbytes
+    assert traced(read)[1] < 2 * image.samples.nbytes
 
 
 @pytest.mark.parametrize("cut", [1, 1000])
@@ -296,7 +273,7 @@ def test_pixel_data_shorter_than_the_header_says_is_refused(
     data = sealed[0]
     raw = zlib.decompress(_idat_of(data))
     with pytest.raises(TamperedFile, match="wrong length"):
-        container.read_ciphertext(_with_idat(data, zlib.compress(raw[:-cut], 0)), 1 << 24)
+        container.read_ciphertext(with_pixel_data(data, zlib.compress(raw[:-cut], 0)), 1 << 24)
 
 
 def _idat_of(data: bytes) -> bytes:
@@ -315,7 +292,9 @@ def test_an_open_file_decrypts_as_its_bytes_do(
     (tmp_path / "sealed.png").write_bytes(data)
     with (tmp_path / "sealed.png").open("rb") as handle:
         assert container.read_header(handle, 1 << 24) == container.read_header(data, 1 << 24)
-        peak = _peak(lambda: np.array_equal(envelope.unseal(handle, keys, max_pixels=1 << 24).samples, image.samples))
+        _, peak = traced(
+            lambda: np.array_equal(envelope.unseal(handle, keys, max_pixels=1 << 24).samples, image.samples)
+        )
     assert peak < 2 * image.samples.nbytes + SCRATCH
     assert np.array_equal(envelope.unseal(io.BytesIO(data), keys, max_pixels=1 << 24).samples, image.samples)
 
@@ -345,13 +324,13 @@ def test_bytes_after_the_pixel_stream_are_refused_without_being_kept(
     sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
 ) -> None:
     data, image, _ = sealed
-    extended = _with_idat(data, _idat_of(data) + bytes(32 << 20))
+    extended = with_pixel_data(data, _idat_of(data) + bytes(32 << 20))
 
     def read() -> None:
         with pytest.raises(TamperedFile, match="wrong length"):
             container.read_ciphertext(extended, 1 << 24)
 
-    assert _peak(read) < image.samples.nbytes + SCRATCH
+    assert traced(read)[1] < image.samples.nbytes + SCRATCH
 
 
 def test_an_image_of_no_pixels_is_tampering_not_an_allocation(
@@ -370,7 +349,7 @@ def test_many_empty_pixel_chunks_cost_no_memory_each(sealed: tuple[bytes, Decode
     data, image, keys = sealed
     start = data.index(b"IDAT") - 4
     padded = data[:start] + chunk(b"IDAT", b"") * 50_000 + data[start:]
-    assert _peak(lambda: envelope.unseal(padded, keys, max_pixels=1 << 24)) < 2 * image.samples.nbytes + SCRATCH
+    assert traced(lambda: envelope.unseal(padded, keys, max_pixels=1 << 24))[1] < 2 * image.samples.nbytes + SCRATCH
 
 
 def test_an_image_header_of_the_wrong_length_is_tampering(

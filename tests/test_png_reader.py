@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import struct
-import tracemalloc
 import zlib
 from collections.abc import Iterator
 
@@ -21,6 +20,8 @@ from PIL import Image
 
 from imaging import imagefile, png
 from tests.images import photo_array
+from tests.memory import traced
+from tests.mutations import duplicate_png_chunk, insert_png_chunk, pixel_data, set_ihdr, with_pixel_data
 
 DEPTHS = {8: np.uint8, 16: np.uint16}
 
@@ -107,31 +108,20 @@ def test_the_samples_are_libpngs_whatever_the_encoder_bands_and_chunks(
     assert np.array_equal(read, imagecodecs.png_decode(data))
 
 
-def _pixel_data(data: bytes) -> bytes:
-    """The PNG's IDAT chunks' data, joined."""
-    offset, idat = len(png.PNG_SIGNATURE), b""
-    while offset < len(data):
-        (length,) = struct.unpack_from(">I", data, offset)
-        if data[offset + 4 : offset + 8] == b"IDAT":
-            idat += data[offset + 8 : offset + 8 + length]
-        offset += 12 + length
-    return idat
-
-
 def _mutations(data: bytes) -> Iterator[bytes]:
     """Damaged versions of a PNG, each with every chunk's CRC right (else the reader stops at the CRC)."""
-    idat = _pixel_data(data)
-    pixel_data = zlib.decompress(idat)
-    rebuilt = _with_pixel_data
+    idat = pixel_data(data)
+    raw = zlib.decompress(idat)
+    rebuilt = with_pixel_data
     yield rebuilt(data, idat[:-1])  # no complete checksum
     yield rebuilt(data, idat[: len(idat) // 2])  # cut in the middle
     yield rebuilt(data, idat + b"\x00")  # a byte after the stream
-    yield rebuilt(data, zlib.compress(pixel_data[:-1]))  # one byte short
-    yield rebuilt(data, zlib.compress(pixel_data + b"\x00"))  # one byte too many
-    yield rebuilt(data, zlib.compress(pixel_data + bytes(10_000)))  # many rows too many
+    yield rebuilt(data, zlib.compress(raw[:-1]))  # one byte short
+    yield rebuilt(data, zlib.compress(raw + b"\x00"))  # one byte too many
+    yield rebuilt(data, zlib.compress(raw + bytes(10_000)))  # many rows too many
     yield rebuilt(data, idat[:-4] + bytes(4))  # a wrong checksum
     yield rebuilt(data, b"\x78\x9c" + bytes(20))  # not deflate at all
-    filters = bytearray(pixel_data)
+    filters = bytearray(raw)
     filters[0] = 9  # no such filter
     yield rebuilt(data, zlib.compress(bytes(filters)))
     yield data[:-13] + png.chunk(b"IDAT", b"") + data[-12:]  # pixel data after another chunk
@@ -140,20 +130,6 @@ def _mutations(data: bytes) -> Iterator[bytes]:
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 1  # a bad CRC
     yield bytes(flipped)
-
-
-def _with_pixel_data(data: bytes, idat: bytes) -> bytes:
-    offset, pieces, placed = len(png.PNG_SIGNATURE), [png.PNG_SIGNATURE], False
-    while offset < len(data):
-        (length,) = struct.unpack_from(">I", data, offset)
-        kind = data[offset + 4 : offset + 8]
-        if kind != b"IDAT":
-            pieces.append(data[offset : offset + 12 + length])
-        elif not placed:
-            pieces.append(png.chunk(b"IDAT", idat))
-            placed = True
-        offset += 12 + length
-    return b"".join(pieces)
 
 
 def _libpng(data: bytes) -> np.ndarray | None:
@@ -173,7 +149,7 @@ def _assert_agrees_with_libpng(data: bytes, read: np.ndarray | None) -> None:
         assert read.dtype == theirs.dtype and np.array_equal(read, theirs)
         return
     with pytest.raises(zlib.error):
-        zlib.decompress(_pixel_data(data))
+        zlib.decompress(pixel_data(data))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -200,22 +176,13 @@ def test_any_byte_changed_or_the_file_cut_never_disagrees_with_libpng(at: int, v
     _assert_agrees_with_libpng(damaged, png.read_pixels(damaged))
 
 
-def _with_header(data: bytes, **fields: int) -> bytes:
-    """The PNG with fields of its image header changed (and its CRC right)."""
-    names = ("width", "height", "depth", "colour", "compression", "filtering", "interlace")
-    values = dict(zip(names, struct.unpack_from(">IIBBBBB", data, 16), strict=True)) | fields
-    ihdr = png.chunk(b"IHDR", struct.pack(">IIBBBBB", *values.values()))
-    return data[:8] + ihdr + data[8 + len(ihdr) :]
-
-
 def test_pngs_libpng_would_change_are_left_to_it() -> None:
     data = _encoded(_samples(6, 5, 3, 16, 2), "securepix", 9)
-    ihdr_end = len(png.PNG_SIGNATURE) + 25
-    with_key = data[:ihdr_end] + png.chunk(b"tRNS", bytes(6)) + data[ihdr_end:]
-    unknown_critical = data[:ihdr_end] + png.chunk(b"ZZZZ", b"") + data[ihdr_end:]
-    palette = _with_header(data, colour=3, depth=8)
-    interlaced = _with_header(data, interlace=1)
-    four_bits = _with_header(data, depth=4)
+    with_key = insert_png_chunk(data, png.chunk(b"tRNS", bytes(6)), 0)
+    unknown_critical = insert_png_chunk(data, png.chunk(b"ZZZZ", b""), 0)
+    palette = set_ihdr(set_ihdr(data, "colour_type", 3), "bit_depth", 8)
+    interlaced = set_ihdr(data, "interlace", 1)
+    four_bits = set_ihdr(data, "bit_depth", 4)
     for other in (with_key, unknown_critical, palette, interlaced, four_bits, b"", b"GIF89a"):
         assert png.read_pixels(other) is None
 
@@ -231,18 +198,17 @@ def test_what_libpng_refuses_before_the_pixels_is_left_to_it() -> None:
     """Found by an attack on the reader: each of these was read while libpng refuses it."""
     data = _rechunked(_encoded(_samples(30, 20, 3, 8, 5), "libpng", 6), [])
     assert png.read_pixels(data) is not None  # read, but for each flaw below
-    ihdr_end = len(png.PNG_SIGNATURE) + 25
-    raw = zlib.decompress(_pixel_data(data))
+    raw = zlib.decompress(pixel_data(data))
     refused = {
-        "a 64 KiB window": _with_pixel_data(data, _zlib_stream(raw, 0x88)),
-        "a 256-byte window": _with_pixel_data(data, _zlib_stream(raw, 0x08)),
-        "a chunk name with its reserved bit set": data[:ihdr_end] + png.chunk(b"abcd", b"") + data[ihdr_end:],
-        "a chunk name that is not letters": data[:ihdr_end] + png.chunk(b"a1bC", b"") + data[ihdr_end:],
-        "a second image header": data[:ihdr_end] + data[8:ihdr_end] + data[ihdr_end:],
-        "an empty palette": data[:ihdr_end] + png.chunk(b"PLTE", b"") + data[ihdr_end:],
-        "an animation frame before the image": data[:ihdr_end] + png.chunk(b"fdAT", b"") + data[ihdr_end:],
-        "a million and one rows": _with_header(data, height=1_000_001),
-        "a header of 2**32 - 1 columns": _with_header(data, width=2**32 - 1),
+        "a 64 KiB window": with_pixel_data(data, _zlib_stream(raw, 0x88)),
+        "a 256-byte window": with_pixel_data(data, _zlib_stream(raw, 0x08)),
+        "a chunk name with its reserved bit set": insert_png_chunk(data, png.chunk(b"abcd", b""), 0),
+        "a chunk name that is not letters": insert_png_chunk(data, png.chunk(b"a1bC", b""), 0),
+        "a second image header": duplicate_png_chunk(data, 0),
+        "an empty palette": insert_png_chunk(data, png.chunk(b"PLTE", b""), 0),
+        "an animation frame before the image": insert_png_chunk(data, png.chunk(b"fdAT", b""), 0),
+        "a million and one rows": set_ihdr(data, "height", 1_000_001),
+        "a header of 2**32 - 1 columns": set_ihdr(data, "width", 2**32 - 1),
     }
     for flaw, damaged in refused.items():
         assert _libpng(damaged) is None, flaw
@@ -255,12 +221,7 @@ def test_one_large_pixel_chunk_is_inflated_a_piece_at_a_time() -> None:
     samples = np.random.default_rng(9).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)  # noise: stored
     data = png.png_bytes(samples.reshape(1000, -1), 1000, 3, 8, level=None)
     assert png.chunk_kinds(data).count(b"IDAT") == 1
-    tracemalloc.start()
-    try:
-        read = png.read_pixels(data)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    read, peak = traced(lambda: png.read_pixels(data))
     assert read is not None and np.array_equal(read, samples)
     assert peak < samples.nbytes + 8 * png._INPUT_PIECE + (1 << 20)
 
@@ -268,13 +229,9 @@ def test_one_large_pixel_chunk_is_inflated_a_piece_at_a_time() -> None:
 def test_bytes_after_the_pixel_stream_are_refused_a_piece_at_a_time() -> None:
     data = _rechunked(_encoded(_samples(40, 30, 3, 8, 6), "libpng", 6), [])
     assert png.read_pixels(data) is not None  # read, but with bytes after its stream
-    long_tail = _with_pixel_data(data, _pixel_data(data) + bytes(3 << 20))
-    tracemalloc.start()
-    try:
-        assert png.read_pixels(long_tail) is None
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    long_tail = with_pixel_data(data, pixel_data(data) + bytes(3 << 20))
+    read, peak = traced(lambda: png.read_pixels(long_tail))
+    assert read is None
     assert peak < 1 << 20
 
 
@@ -298,12 +255,7 @@ def test_a_large_photo_reads_in_bands_of_the_default_size_with_little_more_than_
     samples = _samples(1300, 1200, 3, 8, 4)  # 4.7 MB: over the size read in bands
     data = _encoded(samples, "pillow", 6)
     assert png.read_pixels(data) is not None
-    tracemalloc.start()
-    try:
-        read = png.read_pixels(data)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    read, peak = traced(lambda: png.read_pixels(data))
     assert read is not None and np.array_equal(read, samples)
     assert peak < samples.nbytes + 6 * png._BAND_BYTES + (1 << 20)
     # and the upload path uses it: the same samples as Pillow
