@@ -27,6 +27,15 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # What ISA-L raises for a stream that does not inflate (its stubs call it an instance).
 InflateError = cast(type[Exception], isal_zlib.error)
 COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type
+_CHANNELS = {colour: channels for channels, colour in COLOUR_TYPES.items()}  # no palettes
+
+
+def read_ihdr(payload: bytes) -> tuple[int, int, int, int | None, tuple[int, int, int]]:
+    """An image header's width, height, bit depth, channels (None for a
+    palette or an unknown colour type) and its compression, filter and
+    interlace methods."""
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", payload)
+    return width, height, depth, _CHANNELS.get(colour), (compression, filtering, interlace)
 
 
 def chunk_kinds(data: bytes) -> list[bytes]:
@@ -220,7 +229,6 @@ _BANDS_AHEAD = 2  # bands inflated and waiting for the unfiltering thread
 _INPUT_PIECE = 1 << 16  # pixel data given to the inflater at a time
 _MAX_CHUNKS = 100_000  # more is no image of ours: libpng walks them faster
 LIBPNG_MAX_SIDE = 1_000_000  # libpng refuses wider or taller images
-_CHANNELS = {0: 1, 4: 2, 2: 3, 6: 4}  # PNG colour type -> channels, without palettes
 # Chunks that libpng checks in ways read_pixels() does not: a palette, and animation.
 _LEFT_TO_LIBPNG = (b"tRNS", b"PLTE", b"acTL", b"fcTL", b"fdAT")
 
@@ -320,9 +328,8 @@ def _layout(data: bytes) -> _Layout:
         offset += 12 + length
     if len(ihdr) != 13 or not pixel_data:
         raise _Flawed("no image header or no pixel data")
-    width, height, depth, colour, *options = struct.unpack(">IIBBBBB", ihdr)
-    channels = _CHANNELS.get(colour, 0)
-    if not (width and height and channels and depth in (8, 16) and options == [0, 0, 0]):
+    width, height, depth, channels, options = read_ihdr(ihdr)
+    if not (width and height and channels and depth in (8, 16) and options == (0, 0, 0)):
         raise _Flawed("a kind of PNG read_pixels() leaves to libpng")
     if max(width, height) > LIBPNG_MAX_SIDE:
         raise _Flawed("an image larger than libpng reads")

@@ -19,7 +19,7 @@ from isal import isal_zlib
 from numpy.typing import NDArray
 
 from core.errors import ImageTooLarge, NotSecurePixFile, TamperedFile
-from imaging.png import COLOUR_TYPES, PNG_SIGNATURE, InflateError, chunk, write_png
+from imaging.png import PNG_SIGNATURE, InflateError, chunk, read_ihdr, write_png
 
 from .kdf import KdfParams
 
@@ -28,7 +28,6 @@ MAGIC = b"SecurePix"
 VERSION = 1
 CIPHER_IDS = {"chaotic": 1, "aes-gcm": 2}
 KDF_ARGON2ID = 1
-_CHANNELS = {v: k for k, v in COLOUR_TYPES.items()}
 _FIXED = struct.Struct(">9sBBBIII16s16sIIBB")
 PASSWORD_CHECK_BYTES = 16
 # A SecurePix file to read: in memory, or an open (seekable) file.
@@ -242,15 +241,10 @@ def _opened(data: Source) -> BinaryIO:
     return stream
 
 
-def _ihdr(payload: bytes) -> tuple[int, int, int, int | None, tuple[int, int, int]]:
-    width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", payload)
-    return width, height, depth, _CHANNELS.get(colour), (compression, filtering, interlace)
-
-
 def _checked_header(leading: _Chunks, max_pixels: int) -> Header:
     if len(leading.leading) != len(_LEADING) or leading.header_chunks != 1:
         raise TamperedFile("the PNG chunks are not in the SecurePix order")
-    width, height, depth, channels, options = _ihdr(leading.leading[0])
+    width, height, depth, channels, options = read_ihdr(leading.leading[0])
     header = Header.from_bytes(leading.leading[1])
     if (width, height, depth, channels) != (header.width, header.height, header.bit_depth, header.channels):
         raise TamperedFile("the PNG image header disagrees with the SecurePix header")
