@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
+from numpy.typing import NDArray
 
 from audit.models import Action, AuditEvent, Outcome
 from audit.models import Decision as AuditDecision
@@ -30,8 +34,10 @@ from imaging import imagefile
 from imaging.imagefile import DecodedImage
 
 from .contracts import DecryptRequest, EncryptRequest
-from .engine.envelope import EncryptedImage, decrypt_file, encrypt_decoded
+from .engine.envelope import EncryptedImage, decrypt_file, encrypt_decoding
 from .engine.kdf import KdfLimits
+
+T = TypeVar("T")
 
 MIME_TYPES = {".png": "image/png", ".dcm": "application/dicom", ".tiff": "image/tiff"}
 
@@ -120,38 +126,108 @@ def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
     }
 
 
+class _Inline(Executor):
+    """Runs each call at once, in the caller's thread (an image too small to
+    gain from a second one)."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed to whoever asks for the result, as a pool would
+            future.set_exception(error)
+        return future
+
+
+# From this many bytes of samples (or of an encrypted file), the classification
+# (or the file's digest) runs on a second thread beside the key derivation and
+# the cipher; below it, a thread costs more than it saves.
+BESIDE_MIN_BYTES = 4 << 20
+
+
+def _beside(nbytes: int) -> Executor:
+    return ThreadPoolExecutor(1) if nbytes >= BESIDE_MIN_BYTES else _Inline()
+
+
+def _detached(rendering: NDArray[np.uint8], samples: np.ndarray) -> NDArray[np.uint8]:
+    """A rendering that does not share the image's memory (an 8-bit grey image
+    is its own rendering), so that the image may be encrypted in place."""
+    return rendering.copy() if np.may_share_memory(rendering, samples) else rendering
+
+
 @sensitive_variables("request")
 def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = True) -> Encrypted:
     """Classify, apply the mismatch policy, encrypt: the upload is parsed once.
     `keep_image=False` (the API, jobs: only the encrypted file is wanted): the
     image may be encrypted in its own memory, so that no second copy of it is
-    made; `Encrypted.image` then holds ciphertext."""
+    made; `Encrypted.image` then holds ciphertext.
+
+    The key is derived while the image is rendered for the classifier.  A
+    large image is then classified on a second thread while it is encrypted
+    and the result hashed, and the policy decides once both are done: a refused
+    file's ciphertext is dropped, unseen.  A small one is classified first,
+    and a refusal costs no encryption."""
     require(context, permissions.ENCRYPT, Action.ENCRYPT)
     declared, size = request.declared_domain, len(request.upload.data)
+
+    def failed(error: SecurePixError) -> None:
+        refuse(Action.ENCRYPT, context, error, declared_domain=declared, image_bytes=size)
+
     try:
         request.check()
         upload = classification.parse(request.upload.data)
-        image = upload.decoded
-        result = classification.classifier().classify(upload)
+        image = upload.decoded  # a NIfTI volume has none: 415
+        classifier = classification.classifier()
     except SecurePixError as error:
-        refuse(Action.ENCRYPT, context, error, declared_domain=declared, image_bytes=size)
+        failed(error)
         raise
-    decision = classification.decide(declared, result)
-    fields = {**image_fields(image, size), **classification.prediction_fields(declared, result)}
-    if decision.action == BLOCK or (decision.action == ACKNOWLEDGE and not request.acknowledgment):
-        code, advice = _POLICY_REFUSALS[decision.action]
-        details = {"classification": result.as_dict(), "decision": decision.action}
-        refusal = SecurePixError(f"{decision.reason}; {advice}", code=code, details=details)
-        recorded = classification.RECORDED_DECISIONS[decision.action]
-        raise refuse(Action.ENCRYPT, context, refusal, Outcome.DENIED, decision=recorded, **fields)
-    with _gate():
-        encrypted = encrypt_decoded(image, request.password, cipher=request.cipher, consume=not keep_image)
+    classifying: Future[Classification] | None = None
+    settled: tuple[Classification, Decision, dict[str, Any]] | None = None
+
+    def settle() -> tuple[Classification, Decision, dict[str, Any]]:
+        """The classification and the policy's decision, or the refusal, recorded."""
+        assert classifying is not None  # submitted by rendered_first
+        try:
+            result = classifying.result()
+        except SecurePixError as error:
+            failed(error)
+            raise
+        decision = classification.decide(declared, result)
+        fields = {**image_fields(image, size), **classification.prediction_fields(declared, result)}
+        if decision.action == BLOCK or (decision.action == ACKNOWLEDGE and not request.acknowledgment):
+            code, advice = _POLICY_REFUSALS[decision.action]
+            details = {"classification": result.as_dict(), "decision": decision.action}
+            refusal = SecurePixError(f"{decision.reason}; {advice}", code=code, details=details)
+            recorded = classification.RECORDED_DECISIONS[decision.action]
+            raise refuse(Action.ENCRYPT, context, refusal, Outcome.DENIED, decision=recorded, **fields)
+        return result, decision, fields
+
+    with _beside(image.samples.nbytes) as beside:
+
+        def rendered_first() -> DecodedImage:
+            """The image, once the classifier has what it reads of it."""
+            nonlocal classifying, settled
+            try:
+                rgb, grey = (_detached(view, image.samples) for view in classifier.rendered(upload))
+            except SecurePixError as error:
+                failed(error)
+                raise
+            classifying = beside.submit(classifier.classify_rendered, upload, rgb, grey)
+            if classifying.done():
+                settled = settle()
+            return image
+
+        encrypted = encrypt_decoding(
+            rendered_first, request.password, cipher=request.cipher, consume=not keep_image, gate=_gate()
+        )
+        digest = hashlib.sha256(encrypted.data).hexdigest()
+        result, decision, fields = settled or settle()
     with transaction.atomic():
         event = record(
             Action.ENCRYPT,
             Outcome.SUCCESS,
             context,
-            encrypted_sha256=hashlib.sha256(encrypted.data).hexdigest(),
+            encrypted_sha256=digest,
             decision=AuditDecision.ACKNOWLEDGED if decision.action == ACKNOWLEDGE else AuditDecision.ALLOW,
             extra={"cipher": request.cipher},
             **fields,
@@ -164,24 +240,33 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
     return Encrypted(encrypted, result, decision, event, acknowledgment)
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 @sensitive_variables("request")
 def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
-    """Check and decrypt a SecurePix file; a wrong password or an altered file is an error, never noise."""
+    """Check and decrypt a SecurePix file; a wrong password or an altered file
+    is an error, never noise.  The file is read while its key is derived, and
+    a large one hashed (for its audit event) on another thread meanwhile."""
     require(context, permissions.DECRYPT, Action.DECRYPT)
     data = request.upload.data
-    fields: dict[str, Any] = {"encrypted_sha256": hashlib.sha256(data).hexdigest(), "image_bytes": len(data)}
-    try:
-        request.check()
-        image = decrypt_file(
-            data,
-            request.password,
-            max_pixels=settings.SECUREPIX_MAX_PIXELS,
-            kdf_limits=kdf_limits(),
-            gate=_gate(),
-        )
-    except SecurePixError as error:
-        refuse(Action.DECRYPT, context, error, **fields)
-        raise
+    with _beside(len(data)) as beside:
+        digest = beside.submit(_sha256, data)
+        try:
+            request.check()
+            image = decrypt_file(
+                data,
+                request.password,
+                max_pixels=settings.SECUREPIX_MAX_PIXELS,
+                kdf_limits=kdf_limits(),
+                gate=_gate(),
+                overlap=True,
+            )
+        except SecurePixError as error:
+            refuse(Action.DECRYPT, context, error, encrypted_sha256=digest.result(), image_bytes=len(data))
+            raise
     out, suffix = imagefile.encode(image)
-    event = record(Action.DECRYPT, Outcome.SUCCESS, context, **{**fields, **image_fields(image, len(data))})
+    fields = {"encrypted_sha256": digest.result(), **image_fields(image, len(data))}
+    event = record(Action.DECRYPT, Outcome.SUCCESS, context, **fields)
     return Decrypted(out, suffix, image, event)

@@ -3,6 +3,7 @@ it: one contract in, one audited outcome out, the upload parsed once."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -113,3 +114,67 @@ def test_without_keeping_the_image_it_is_encrypted_in_its_own_memory(operator: A
     assert np.array_equal(back.image.samples, decoded_pixels(png))
     kept = services.do_encrypt(context=Context(actor=operator), request=request)
     assert np.array_equal(kept.image.samples, decoded_pixels(png))
+
+
+@pytest.fixture(params=["inline", "beside"])
+def beside(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways the services work: a small image's classification (or a small
+    file's digest) in the caller's thread, a large one's on a second thread
+    beside the cipher (forced here for small ones)."""
+    if request.param == "beside":
+        monkeypatch.setattr(services, "BESIDE_MIN_BYTES", 0)
+    return str(request.param)
+
+
+def test_a_refusal_comes_after_the_classification_either_way(operator: Any, beside: str) -> None:
+    """Beside the cipher, the file is encrypted before the policy decides: a
+    refused file's ciphertext is dropped, and the audit trail holds the
+    refusal alone, as when the classification comes first."""
+    with pytest.raises(SecurePixError) as refused:
+        _encrypt(operator, dicom_files.packaged("ct_signed"), "personal")
+    assert refused.value.error_code is ErrorCode.ACKNOWLEDGMENT_REQUIRED
+    assert list(AuditEvent.objects.values_list("action", "outcome")) == [("encrypt", "denied")]
+    done = _encrypt(operator, dicom_files.packaged("ct_signed"), "medical")
+    assert done.classification.domain == "medical" and done.decision.action == "allow"
+    assert done.event.encrypted_sha256 == hashlib.sha256(done.data).hexdigest()
+
+
+def test_an_image_encrypted_in_place_is_classified_from_its_plaintext(
+    operator: Any, beside: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A grey 8-bit image is its own rendering: the classifier gets a copy, so
+    that encrypting the image in its own memory, while the classifier reads,
+    cannot hand it ciphertext."""
+    from classification import services as classification
+
+    classifier = classification.classifier()
+    seen: list[np.ndarray] = []
+    real = classifier.classify_rendered
+
+    def watching(upload: Any, rgb: np.ndarray, grey: np.ndarray) -> Any:
+        seen.append(grey)
+        return real(upload, rgb, grey)
+
+    monkeypatch.setattr(classifier, "classify_rendered", watching)
+    png = encode(image_in_mode("L", 64, 96))
+    request = EncryptRequest(
+        Upload("page.png", png), IMAGE_PASSWORD, "none", acknowledge=True, acknowledgment_reason="t"
+    )
+    in_place = services.do_encrypt(context=Context(actor=operator), request=request, keep_image=False)
+    assert np.shares_memory(in_place.image.samples, in_place.encrypted.body)  # the image became ciphertext
+    assert np.array_equal(seen[0], decoded_pixels(png))  # what the classifier read did not
+    kept = services.do_encrypt(context=Context(actor=operator), request=request)
+    assert in_place.classification.as_dict() == kept.classification.as_dict()
+
+
+def test_a_decryption_event_holds_the_files_digest_either_way(operator: Any, beside: str) -> None:
+    encrypted = _encrypt(operator, encode(image_in_mode("RGB")), "none").data
+    context = Context(actor=operator)
+    with pytest.raises(AuthenticationFailed):
+        services.do_decrypt(context=context, request=DecryptRequest(Upload("x", encrypted), "not the password"))
+    services.do_decrypt(context=context, request=DecryptRequest(Upload("x", encrypted), IMAGE_PASSWORD))
+    digests = AuditEvent.objects.filter(action="decrypt").values_list("outcome", "encrypted_sha256")
+    assert sorted(digests) == [
+        ("failure", hashlib.sha256(encrypted).hexdigest()),
+        ("success", hashlib.sha256(encrypted).hexdigest()),
+    ]

@@ -189,14 +189,21 @@ def encrypt_decoding(
     cipher: str = "chaotic",
     kdf: KdfParams | None = None,
     consume: bool = False,
+    gate: AbstractContextManager[object] | None = None,
 ) -> EncryptedImage:
     """encrypt_decoded(decode(), ...), with the key derived on another thread
     while `decode` runs: a fresh salt owes nothing to the image, so the two
-    can overlap (a large PNG spends a tenth of a second in each)."""
+    can overlap (a large PNG spends a tenth of a second in each).  `gate`:
+    as for decrypt_file, held around the derivation."""
     kdf = kdf or KdfParams()
     salt = new_salt()
+
+    def derive() -> FileKeys:
+        with gate or nullcontext():
+            return derive_keys(password, salt, kdf)
+
     with ThreadPoolExecutor(1) as pool:
-        keys = pool.submit(derive_keys, password, salt, kdf)
+        keys = pool.submit(derive)
         image = decode()
         return seal_image(image, keys.result(), cipher=cipher, kdf=kdf, salt=salt, consume=consume)
 

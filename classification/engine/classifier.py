@@ -176,7 +176,14 @@ class DomainClassifier:
         """`upload`: the parsed upload, or a file's bytes (parsed here, within `max_pixels`)."""
         if isinstance(upload, bytes):
             upload = imagefile.parse(upload, max_pixels)
-        rgb, grey = self.rendered(upload)
+        return self.classify_rendered(upload, *self.rendered(upload))
+
+    def classify_rendered(
+        self, upload: ParsedUpload, rgb: NDArray[np.uint8], grey: NDArray[np.uint8]
+    ) -> Classification:
+        """classify() of an upload already rendered (`rendered`): from here on,
+        its samples are no longer read, so they may be encrypted in place
+        while this runs."""
         sight = self.look(rgb)
         found, top5, ocr = self.gather_signals(upload, sight, grey)
         return self.combine(sight.embedding, found, top5, ocr)
