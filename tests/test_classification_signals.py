@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from classification.engine import evaluation, faces, signals
@@ -117,3 +119,43 @@ def test_cross_validation_groups_by_the_manifest_package(tmp_path: Path, classif
     ]
     report = evaluation.report(examples, evaluation.predictions(classifier, examples, folds=5))
     assert report["examples"] == 4 and 0 <= report["ece"] <= 1
+
+
+def _text_page_as_first_written(grey: np.ndarray) -> bool:
+    """looks_like_text_page before it counted instead of averaging floats."""
+    if min(grey.shape) < 64:
+        return False
+    light = float(np.mean(grey > 160))
+    dark = grey < 110
+    dark = dark[:, dark.mean(axis=0) <= 0.3]
+    if light < 0.55 or dark.shape[1] < 64:
+        return False
+    if not 0.0005 < float(np.mean(dark)) < 0.35:
+        return False
+    text_rows = dark.mean(axis=1) > 0.002
+    return int(np.count_nonzero(np.diff(text_rows.astype(np.int8)))) >= 6
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    height=st.integers(60, 200),
+    width=st.integers(60, 200),
+    lines=st.integers(0, 12),
+    ink=st.integers(0, 255),
+    paper=st.integers(100, 255),
+    seed=st.integers(0, 2**16),
+)
+def test_the_text_page_test_counts_exactly_as_it_averaged(
+    height: int, width: int, lines: int, ink: int, paper: int, seed: int
+) -> None:
+    """Pages of dark strokes on light paper (and noise), either side of every threshold."""
+    rng = np.random.default_rng(seed)
+    page = np.clip(rng.normal(paper, 20, (height, width)), 0, 255).astype(np.uint8)
+    for line in range(lines):
+        top = 8 + line * max(1, (height - 16) // max(lines, 1))
+        page[top : top + 2, rng.integers(0, width // 3) : width - rng.integers(0, width // 3)] = ink
+    page[:, : rng.integers(0, 12)] = ink  # a dark margin, sometimes
+    for grey in (page, 255 - page):
+        assert signals.looks_like_text_page(grey) == _text_page_as_first_written(grey)
+        assert signals.share(grey > 160) == float(np.mean(grey > 160))
+        assert np.array_equal(signals.share(grey < 110, axis=0), (grey < 110).mean(axis=0))

@@ -140,8 +140,9 @@ class DomainClassifier:
         detector, at most about MODEL_SIDE pixels on its longer side; the grey
         one for OCR, at full size."""
         rendered = upload.rendering()
-        grey = rendered if rendered.ndim == 2 else np.asarray(Image.fromarray(rendered).convert("L"))
-        small = _reduced(rendered)
+        picture = Image.fromarray(rendered)  # one copy into Pillow, for both
+        grey = rendered if rendered.ndim == 2 else np.asarray(picture.convert("L"))
+        small = _reduced(rendered, picture)
         rgb = np.repeat(small[..., None], 3, axis=2) if small.ndim == 2 else small
         return np.ascontiguousarray(rgb), grey
 
@@ -236,9 +237,10 @@ class DomainClassifier:
 MODEL_SIDE = 1024
 
 
-def _reduced(rendering: NDArray[np.uint8]) -> NDArray[np.uint8]:
+def _reduced(rendering: NDArray[np.uint8], picture: Image.Image) -> NDArray[np.uint8]:
+    """`rendering` (`picture` in Pillow) box-averaged to at most twice MODEL_SIDE."""
     factor = max(rendering.shape[:2]) // MODEL_SIDE
-    return rendering if factor < 2 else np.asarray(Image.fromarray(rendering).reduce(factor))
+    return rendering if factor < 2 else np.asarray(picture.reduce(factor))
 
 
 def warm_up_rendering() -> NDArray[np.uint8]:
