@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +29,7 @@ from core import permissions
 from core.context import Context
 from core.domains import ACKNOWLEDGE, BLOCK
 from core.errors import ErrorCode, SecurePixError
+from core.executors import Inline
 from imaging import imagefile
 from imaging.imagefile import DecodedImage
 
@@ -126,27 +126,17 @@ def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
     }
 
 
-class _Inline(Executor):
-    """Runs each call at once, in the caller's thread (an image too small to
-    gain from a second one)."""
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        future: Future[T] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as error:  # handed to whoever asks for the result, as a pool would
-            future.set_exception(error)
-        return future
-
-
-# From this many bytes of samples (or of an encrypted file), the classification
-# (or the file's digest) runs on a second thread beside the key derivation and
-# the cipher; below it, a thread costs more than it saves.
+# From this many bytes of samples (or of an encrypted file), a request uses a
+# second thread: the key is derived while the image is rendered (or the file
+# read), and the classification (or the file's digest) runs beside the cipher.
+# Below it, everything runs in turn: a small image gains a few milliseconds,
+# and a web worker is one core's worth of capacity (securepix_site/gunicorn.conf.py),
+# whose neighbours want the other cores under load.
 BESIDE_MIN_BYTES = 4 << 20
 
 
 def _beside(nbytes: int) -> Executor:
-    return ThreadPoolExecutor(1) if nbytes >= BESIDE_MIN_BYTES else _Inline()
+    return ThreadPoolExecutor(1) if nbytes >= BESIDE_MIN_BYTES else Inline()
 
 
 def _detached(rendering: NDArray[np.uint8], samples: np.ndarray) -> NDArray[np.uint8]:
@@ -162,11 +152,11 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
     image may be encrypted in its own memory, so that no second copy of it is
     made; `Encrypted.image` then holds ciphertext.
 
-    The key is derived while the image is rendered for the classifier.  A
-    large image is then classified on a second thread while it is encrypted
-    and the result hashed, and the policy decides once both are done: a refused
-    file's ciphertext is dropped, unseen.  A small one is classified first,
-    and a refusal costs no encryption."""
+    A large image (BESIDE_MIN_BYTES) uses a second thread: its key is derived
+    while it is rendered for the classifier, then it is classified while it is
+    encrypted and the result hashed, and the policy decides once both are
+    done: a refused file's ciphertext is dropped, unseen.  A small one is
+    classified first, and a refusal costs no encryption."""
     require(context, permissions.ENCRYPT, Action.ENCRYPT)
     declared, size = request.declared_domain, len(request.upload.data)
 
@@ -218,7 +208,7 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
             return image
 
         encrypted = encrypt_decoding(
-            rendered_first, request.password, cipher=request.cipher, consume=not keep_image, gate=_gate()
+            rendered_first, request.password, cipher=request.cipher, consume=not keep_image, gate=_gate(), pool=beside
         )
         digest = hashlib.sha256(encrypted.data).hexdigest()
         result, decision, fields = settled or settle()
@@ -247,8 +237,8 @@ def _sha256(data: bytes) -> str:
 @sensitive_variables("request")
 def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
     """Check and decrypt a SecurePix file; a wrong password or an altered file
-    is an error, never noise.  The file is read while its key is derived, and
-    a large one hashed (for its audit event) on another thread meanwhile."""
+    is an error, never noise.  A large file is read while its key is derived,
+    and hashed (for its audit event) on another thread meanwhile."""
     require(context, permissions.DECRYPT, Action.DECRYPT)
     data = request.upload.data
     with _beside(len(data)) as beside:
@@ -261,7 +251,7 @@ def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
                 max_pixels=settings.SECUREPIX_MAX_PIXELS,
                 kdf_limits=kdf_limits(),
                 gate=_gate(),
-                overlap=True,
+                overlap=len(data) >= BESIDE_MIN_BYTES,
             )
         except SecurePixError as error:
             refuse(Action.DECRYPT, context, error, encrypted_sha256=digest.result(), image_bytes=len(data))

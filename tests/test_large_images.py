@@ -11,7 +11,12 @@ import io
 import struct
 import threading
 import zlib
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -22,6 +27,7 @@ from PIL import Image, ImageOps, PngImagePlugin
 from cipher.engine import container, envelope
 from cipher.engine.kdf import KdfParams, derive_keys, new_salt
 from core.errors import DamagedImage, TamperedFile, WrongPassword
+from core.executors import Inline
 from imaging import imagefile
 from imaging.imagefile import DecodedImage
 from imaging.png import IN_FLIGHT, PIECE_BYTES, PNG_SIGNATURE, adler32_combine, chunk, chunk_kinds
@@ -197,6 +203,39 @@ def test_an_image_that_fails_to_decode_while_the_key_is_derived_leaves_no_thread
     with pytest.raises(DamagedImage):
         envelope.encrypt_decoding(decode, "an overlapping password")
     assert threading.active_count() == threads
+
+
+@pytest.mark.parametrize("pool", [Inline, partial(ThreadPoolExecutor, 1)], ids=["inline", "thread"])
+def test_a_pool_given_for_the_derivation_stays_its_owners(pool: Callable[[], Executor]) -> None:
+    """The services hand their own pool (the classification follows the key on
+    it): it is neither shut down nor waited for; inline, the key comes first."""
+    samples = photo_array(30, 40)
+    order: list[str] = []
+
+    def decode() -> DecodedImage:
+        order.append("decode")
+        return DecodedImage(samples.copy(), "RGB", "PNG")
+
+    with pool() as given:
+        real_derive = envelope.derive_keys
+
+        def derive(*args: Any) -> envelope.FileKeys:
+            order.append("derive")
+            return real_derive(*args)
+
+        with patch.object(envelope, "derive_keys", derive):
+            result = envelope.encrypt_decoding(decode, "an overlapping password", pool=given)
+        assert given.submit(lambda: "still open").result() == "still open"
+    if pool is Inline:
+        assert order == ["derive", "decode"]
+    assert np.array_equal(envelope.decrypt_file(result.data, "an overlapping password").samples, samples)
+
+
+def test_an_inline_executor_hands_over_results_and_errors_as_a_pool_does() -> None:
+    with Inline() as inline:
+        assert inline.submit(pow, 2, 10).result() == 1024
+        failed = inline.submit(int, "not a number")
+    assert failed.done() and isinstance(failed.exception(), ValueError)
 
 
 def test_reading_while_the_key_is_derived_decrypts_and_refuses_as_in_turn(

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -190,11 +190,14 @@ def encrypt_decoding(
     kdf: KdfParams | None = None,
     consume: bool = False,
     gate: AbstractContextManager[object] | None = None,
+    pool: Executor | None = None,
 ) -> EncryptedImage:
     """encrypt_decoded(decode(), ...), with the key derived on another thread
     while `decode` runs: a fresh salt owes nothing to the image, so the two
     can overlap (a large PNG spends a tenth of a second in each).  `gate`:
-    as for decrypt_file, held around the derivation."""
+    as for decrypt_file, held around the derivation.  `pool`: where the key
+    is derived (by default a thread of its own; core.executors.Inline
+    derives it first, then decodes)."""
     kdf = kdf or KdfParams()
     salt = new_salt()
 
@@ -202,8 +205,8 @@ def encrypt_decoding(
         with gate or nullcontext():
             return derive_keys(password, salt, kdf)
 
-    with ThreadPoolExecutor(1) as pool:
-        keys = pool.submit(derive)
+    with nullcontext(pool) if pool else ThreadPoolExecutor(1) as deriving:  # a pool given stays its owner's
+        keys = deriving.submit(derive)
         image = decode()
         return seal_image(image, keys.result(), cipher=cipher, kdf=kdf, salt=salt, consume=consume)
 
