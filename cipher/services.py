@@ -12,11 +12,9 @@ from functools import cache
 from types import TracebackType
 from typing import Any, TypeVar
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
-from numpy.typing import NDArray
 
 from audit.models import Action, AuditEvent, Outcome
 from audit.models import Decision as AuditDecision
@@ -139,12 +137,6 @@ def _beside(nbytes: int) -> Executor:
     return ThreadPoolExecutor(1) if nbytes >= BESIDE_MIN_BYTES else Inline()
 
 
-def _detached(rendering: NDArray[np.uint8], samples: np.ndarray) -> NDArray[np.uint8]:
-    """A rendering that does not share the image's memory (an 8-bit grey image
-    is its own rendering), so that the image may be encrypted in place."""
-    return rendering.copy() if np.may_share_memory(rendering, samples) else rendering
-
-
 @sensitive_variables("request")
 def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = True) -> Encrypted:
     """Classify, apply the mismatch policy, encrypt: the upload is parsed once.
@@ -153,8 +145,8 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
     made; `Encrypted.image` then holds ciphertext.
 
     A large image (BESIDE_MIN_BYTES) uses a second thread: its key is derived
-    while it is rendered for the classifier, then it is classified while it is
-    encrypted and the result hashed, and the policy decides once both are
+    while the classifier's copy of it is made, then it is classified while it
+    is encrypted and the result hashed, and the policy decides once both are
     done: a refused file's ciphertext is dropped, unseen.  A small one is
     classified first, and a refusal costs no encryption."""
     require(context, permissions.ENCRYPT, Action.ENCRYPT)
@@ -176,7 +168,7 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
 
     def settle() -> tuple[Classification, Decision, dict[str, Any]]:
         """The classification and the policy's decision, or the refusal, recorded."""
-        assert classifying is not None  # submitted by rendered_first
+        assert classifying is not None  # submitted by copied_for_the_classifier
         try:
             result = classifying.result()
         except SecurePixError as error:
@@ -194,21 +186,21 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
 
     with _beside(image.samples.nbytes) as beside:
 
-        def rendered_first() -> DecodedImage:
-            """The image, once the classifier has what it reads of it."""
+        def copied_for_the_classifier() -> DecodedImage:
+            """The image, once the classifier has its own copy of what it reads."""
             nonlocal classifying, settled
             try:
-                rgb, grey = (_detached(view, image.samples) for view in classifier.rendered(upload))
+                picture = classifier.picture(upload)
             except SecurePixError as error:
                 failed(error)
                 raise
-            classifying = beside.submit(classifier.classify_rendered, upload, rgb, grey)
+            classifying = beside.submit(classifier.classify_picture, upload, picture)
             if classifying.done():
                 settled = settle()
             return image
 
         encrypted = encrypt_decoding(
-            rendered_first, request.password, cipher=request.cipher, consume=not keep_image, gate=_gate(), pool=beside
+            copied_for_the_classifier, request.password, cipher=request.cipher, consume=not keep_image, gate=_gate(), pool=beside
         )
         digest = hashlib.sha256(encrypted.data).hexdigest()
         result, decision, fields = settled or settle()

@@ -139,30 +139,31 @@ def test_a_refusal_comes_after_the_classification_either_way(operator: Any, besi
     assert done.event.encrypted_sha256 == hashlib.sha256(done.data).hexdigest()
 
 
+@pytest.mark.parametrize("mode", ["L", "RGB"])
 def test_an_image_encrypted_in_place_is_classified_from_its_plaintext(
-    operator: Any, beside: str, monkeypatch: pytest.MonkeyPatch
+    operator: Any, beside: str, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A grey 8-bit image is its own rendering: the classifier gets a copy, so
-    that encrypting the image in its own memory, while the classifier reads,
-    cannot hand it ciphertext."""
+    """The classifier gets a copy of the image (Pillow would share a grey
+    array's memory), so that encrypting the image in its own memory, while
+    the classifier reads, cannot hand it ciphertext."""
     from classification import services as classification
 
     classifier = classification.classifier()
-    seen: list[np.ndarray] = []
-    real = classifier.classify_rendered
+    seen: list[Any] = []
+    real = classifier.classify_picture
 
-    def watching(upload: Any, rgb: np.ndarray, grey: np.ndarray) -> Any:
-        seen.append(grey)
-        return real(upload, rgb, grey)
+    def watching(upload: Any, picture: Any) -> Any:
+        seen.append(picture)
+        return real(upload, picture)
 
-    monkeypatch.setattr(classifier, "classify_rendered", watching)
-    png = encode(image_in_mode("L", 64, 96))
+    monkeypatch.setattr(classifier, "classify_picture", watching)
+    png = encode(image_in_mode(mode, 64, 96))
     request = EncryptRequest(
         Upload("page.png", png), IMAGE_PASSWORD, "none", acknowledge=True, acknowledgment_reason="t"
     )
     in_place = services.do_encrypt(context=Context(actor=operator), request=request, keep_image=False)
     assert np.shares_memory(in_place.image.samples, in_place.encrypted.body)  # the image became ciphertext
-    assert np.array_equal(seen[0], decoded_pixels(png))  # what the classifier read did not
+    assert np.array_equal(np.asarray(seen[0]), decoded_pixels(png))  # what the classifier read did not
     kept = services.do_encrypt(context=Context(actor=operator), request=request)
     assert in_place.classification.as_dict() == kept.classification.as_dict()
 

@@ -134,15 +134,28 @@ class DomainClassifier:
         return self.vision.look(rgb)
 
     @staticmethod
+    def picture(upload: ParsedUpload) -> Image.Image:
+        """The upload's 8-bit rendering (RGB or grey; a NIfTI volume's middle
+        slice) as a Pillow image of its own: all that the classification reads
+        of the image from then on, so that its samples may be encrypted in
+        place meanwhile (Pillow would share a grey array's memory: it is copied)."""
+        rendering = upload.rendering()
+        return Image.fromarray(rendering.copy() if rendering.ndim == 2 else rendering)
+
+    @staticmethod
     def rendered(upload: ParsedUpload) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-        """(RGB, grey) 8-bit renderings of an image file (or a NIfTI volume's
-        middle slice): the RGB one for the appearance model and the face
-        detector, at most about MODEL_SIDE pixels on its longer side; the grey
-        one for OCR, at full size."""
-        rendered = upload.rendering()
-        picture = Image.fromarray(rendered)  # one copy into Pillow, for both
-        grey = rendered if rendered.ndim == 2 else np.asarray(picture.convert("L"))
-        small = _reduced(rendered, picture)
+        """(RGB, grey) 8-bit renderings of an image file (see rendered_picture)."""
+        return DomainClassifier.rendered_picture(DomainClassifier.picture(upload))
+
+    @staticmethod
+    def rendered_picture(picture: Image.Image) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+        """(RGB, grey) 8-bit renderings of a picture: the RGB one for the
+        appearance model and the face detector, box-averaged by a whole factor
+        to at most twice MODEL_SIDE on its longer side; the grey one for OCR,
+        at full size."""
+        grey = np.asarray(picture if picture.mode == "L" else picture.convert("L"))
+        factor = max(picture.size) // MODEL_SIDE
+        small = np.asarray(picture.reduce(factor) if factor >= 2 else picture)
         rgb = np.repeat(small[..., None], 3, axis=2) if small.ndim == 2 else small
         return np.ascontiguousarray(rgb), grey
 
@@ -177,14 +190,12 @@ class DomainClassifier:
         """`upload`: the parsed upload, or a file's bytes (parsed here, within `max_pixels`)."""
         if isinstance(upload, bytes):
             upload = imagefile.parse(upload, max_pixels)
-        return self.classify_rendered(upload, *self.rendered(upload))
+        return self.classify_picture(upload, self.picture(upload))
 
-    def classify_rendered(
-        self, upload: ParsedUpload, rgb: NDArray[np.uint8], grey: NDArray[np.uint8]
-    ) -> Classification:
-        """classify() of an upload already rendered (`rendered`): from here on,
-        its samples are no longer read, so they may be encrypted in place
-        while this runs."""
+    def classify_picture(self, upload: ParsedUpload, picture: Image.Image) -> Classification:
+        """classify() of the upload's `picture` (DomainClassifier.picture),
+        which reads nothing more of the upload's samples."""
+        rgb, grey = self.rendered_picture(picture)
         sight = self.look(rgb)
         found, top5, ocr = self.gather_signals(upload, sight, grey)
         return self.combine(sight.embedding, found, top5, ocr)
@@ -235,12 +246,6 @@ class DomainClassifier:
 # milliseconds) to at most twice this side, instead of resizing a 4096x4096
 # photo three times over (a third of a second).
 MODEL_SIDE = 1024
-
-
-def _reduced(rendering: NDArray[np.uint8], picture: Image.Image) -> NDArray[np.uint8]:
-    """`rendering` (`picture` in Pillow) box-averaged to at most twice MODEL_SIDE."""
-    factor = max(rendering.shape[:2]) // MODEL_SIDE
-    return rendering if factor < 2 else np.asarray(picture.reduce(factor))
 
 
 def warm_up_rendering() -> NDArray[np.uint8]:
