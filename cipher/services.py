@@ -200,7 +200,12 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
             return image
 
         encrypted = encrypt_decoding(
-            copied_for_the_classifier, request.password, cipher=request.cipher, consume=not keep_image, gate=_gate(), pool=beside
+            copied_for_the_classifier,
+            request.password,
+            cipher=request.cipher,
+            consume=not keep_image,
+            gate=_gate(),
+            pool=beside,
         )
         digest = hashlib.sha256(encrypted.data).hexdigest()
         result, decision, fields = settled or settle()
