@@ -4,6 +4,7 @@ it: one contract in, one audited outcome out, the upload parsed once."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from audit.models import AuditEvent
 from cipher import services
 from cipher.contracts import DecryptRequest, EncryptRequest
+from cipher.engine import envelope
 from core.context import Context
 from core.errors import AuthenticationFailed, ErrorCode, Forbidden, InvalidInput, SecurePixError
 from core.forms import Upload
@@ -145,17 +147,27 @@ def test_an_image_encrypted_in_place_is_classified_from_its_plaintext(
 ) -> None:
     """The classifier gets a copy of the image (Pillow would share a grey
     array's memory), so that encrypting the image in its own memory, while
-    the classifier reads, cannot hand it ciphertext."""
+    the classifier reads, cannot hand it ciphertext.  Beside the cipher, the
+    classifier here looks only once the image has been encrypted."""
     from classification import services as classification
 
     classifier = classification.classifier()
-    seen: list[Any] = []
-    real = classifier.classify_picture
+    encrypted = threading.Event()
+    seen: list[np.ndarray] = []
+    real_classify, real_seal = classifier.classify_picture, envelope.seal_image
+
+    def sealing(*args: Any, **kwargs: Any) -> Any:
+        sealed = real_seal(*args, **kwargs)
+        encrypted.set()
+        return sealed
 
     def watching(upload: Any, picture: Any) -> Any:
-        seen.append(picture)
-        return real(upload, picture)
+        if beside == "beside":
+            assert encrypted.wait(30)
+        seen.append(np.asarray(picture))
+        return real_classify(upload, picture)
 
+    monkeypatch.setattr(envelope, "seal_image", sealing)
     monkeypatch.setattr(classifier, "classify_picture", watching)
     png = encode(image_in_mode(mode, 64, 96))
     request = EncryptRequest(
@@ -163,7 +175,7 @@ def test_an_image_encrypted_in_place_is_classified_from_its_plaintext(
     )
     in_place = services.do_encrypt(context=Context(actor=operator), request=request, keep_image=False)
     assert np.shares_memory(in_place.image.samples, in_place.encrypted.body)  # the image became ciphertext
-    assert np.array_equal(np.asarray(seen[0]), decoded_pixels(png))  # what the classifier read did not
+    assert np.array_equal(seen[0], decoded_pixels(png))  # what the classifier read did not
     kept = services.do_encrypt(context=Context(actor=operator), request=request)
     assert in_place.classification.as_dict() == kept.classification.as_dict()
 

@@ -159,3 +159,13 @@ def test_the_text_page_test_counts_exactly_as_it_averaged(
         assert signals.looks_like_text_page(grey) == _text_page_as_first_written(grey)
         assert signals.share(grey > 160) == float(np.mean(grey > 160))
         assert np.array_equal(signals.share(grey < 110, axis=0), (grey < 110).mean(axis=0))
+
+
+def test_the_classifiers_picture_is_closed_once_rendered() -> None:
+    """Its memory (a 4096x4096 photo: 67 MB) goes back while the image is
+    still being encrypted, not when the request ends."""
+    picture = Image.fromarray(_astronaut())
+    rgb, grey = DomainClassifier.rendered_picture(picture)
+    assert rgb.shape == (512, 512, 3) and grey.shape == (512, 512)
+    with pytest.raises(ValueError, match="closed image"):
+        picture.load()

@@ -152,10 +152,14 @@ class DomainClassifier:
         """(RGB, grey) 8-bit renderings of a picture: the RGB one for the
         appearance model and the face detector, box-averaged by a whole factor
         to at most twice MODEL_SIDE on its longer side; the grey one for OCR,
-        at full size."""
-        grey = np.asarray(picture if picture.mode == "L" else picture.convert("L"))
-        factor = max(picture.size) // MODEL_SIDE
-        small = np.asarray(picture.reduce(factor) if factor >= 2 else picture)
+        at full size.  The picture is closed once they are made: its memory
+        (4 bytes a pixel) goes back at once, not when the caller lets go."""
+        try:
+            grey = np.asarray(picture if picture.mode == "L" else picture.convert("L"))
+            factor = max(picture.size) // MODEL_SIDE
+            small = np.asarray(picture.reduce(factor) if factor >= 2 else picture)
+        finally:
+            picture.close()  # (an Image's `with` keeps it open)
         rgb = np.repeat(small[..., None], 3, axis=2) if small.ndim == 2 else small
         return np.ascontiguousarray(rgb), grey
 
