@@ -32,7 +32,7 @@ from imaging import imagefile
 from imaging.imagefile import DecodedImage
 
 from .contracts import DecryptRequest, EncryptRequest
-from .engine.envelope import EncryptedImage, decrypt_file, encrypt_decoding
+from .engine.envelope import EncryptedImage, decrypt_file, encrypt_decoded, encrypt_decoding
 from .engine.kdf import KdfLimits
 
 T = TypeVar("T")
@@ -147,8 +147,10 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
     A large image (BESIDE_MIN_BYTES) uses a second thread: its key is derived
     while the classifier's copy of it is made, then it is classified while it
     is encrypted and the result hashed, and the policy decides once both are
-    done: a refused file's ciphertext is dropped, unseen.  A small one is
-    classified first, and a refusal costs no encryption."""
+    done: a refused file's ciphertext is dropped, unseen, and the refusal is
+    what is recorded and raised even if the encryption failed meanwhile.  A
+    small one is classified and decided first, and a refusal costs no key
+    derivation."""
     require(context, permissions.ENCRYPT, Action.ENCRYPT)
     declared, size = request.declared_domain, len(request.upload.data)
 
@@ -199,14 +201,27 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
                 settled = settle()
             return image
 
-        encrypted = encrypt_decoding(
-            copied_for_the_classifier,
-            request.password,
-            cipher=request.cipher,
-            consume=not keep_image,
-            gate=_gate(),
-            pool=beside,
-        )
+        consume = not keep_image
+        if isinstance(beside, Inline):  # in turn: a refusal costs no key derivation, and holds no slot
+            prepared = copied_for_the_classifier()
+            with _gate():
+                encrypted = encrypt_decoded(prepared, request.password, cipher=request.cipher, consume=consume)
+        else:
+            try:
+                encrypted = encrypt_decoding(
+                    copied_for_the_classifier,
+                    request.password,
+                    cipher=request.cipher,
+                    consume=consume,
+                    gate=_gate(),
+                    pool=beside,
+                )
+            except BaseException:
+                # The classification's refusal or error comes first, recorded, as
+                # it does in turn (e.g. before a busy derivation gate's 503).
+                if settled is None and classifying is not None:
+                    settle()
+                raise
         digest = hashlib.sha256(encrypted.data).hexdigest()
         result, decision, fields = settled or settle()
     with transaction.atomic():

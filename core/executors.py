@@ -12,12 +12,13 @@ T = TypeVar("T")
 
 class Inline(Executor):
     """Runs each call at once, in the caller's thread; its outcome (a result
-    or an exception) waits in the future, as a pool's would."""
+    or an exception) waits in the future, as a pool's would.  A
+    KeyboardInterrupt or SystemExit is not held: it goes on at once."""
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         future: Future[T] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as error:  # handed to whoever asks for the result
+        except Exception as error:  # handed to whoever asks for the result; an interrupt goes on at once
             future.set_exception(error)
         return future

@@ -191,3 +191,57 @@ def test_a_decryption_event_holds_the_files_digest_either_way(operator: Any, bes
         ("failure", hashlib.sha256(encrypted).hexdigest()),
         ("success", hashlib.sha256(encrypted).hexdigest()),
     ]
+
+
+@pytest.fixture
+def busy_gate(monkeypatch: pytest.MonkeyPatch) -> services.DerivationGate:
+    """A derivation gate whose one slot is taken, that waits 50 ms."""
+    gate = services.DerivationGate(1, 0.05)
+    gate.__enter__()
+    monkeypatch.setattr(services, "_gate", lambda: gate)
+    return gate
+
+
+def test_a_refusal_is_recorded_even_when_the_derivation_is_busy(
+    operator: Any, beside: str, busy_gate: services.DerivationGate
+) -> None:
+    """Beside the cipher, the derivation fails before the policy has decided:
+    the refusal still comes first, recorded, as in turn."""
+    with pytest.raises(SecurePixError) as refused:
+        _encrypt(operator, dicom_files.packaged("ct_signed"), "personal")
+    assert refused.value.error_code is ErrorCode.ACKNOWLEDGMENT_REQUIRED
+    assert list(AuditEvent.objects.values_list("outcome", "reason")) == [("denied", "acknowledgment_required")]
+    with pytest.raises(SecurePixError) as busy:
+        _encrypt(operator, dicom_files.packaged("ct_signed"), "medical")
+    assert busy.value.error_code is ErrorCode.BUSY
+
+
+def test_a_classification_error_is_recorded_even_when_the_derivation_is_busy(
+    operator: Any, beside: str, busy_gate: services.DerivationGate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from classification import services as classification
+
+    def away(upload: Any, picture: Any) -> Any:
+        raise SecurePixError("the model process does not answer", code=ErrorCode.MODELS_UNAVAILABLE)
+
+    monkeypatch.setattr(classification.classifier(), "classify_picture", away)
+    with pytest.raises(SecurePixError) as failed:
+        _encrypt(operator, dicom_files.packaged("ct_signed"), "medical")
+    assert failed.value.error_code is ErrorCode.MODELS_UNAVAILABLE
+    assert list(AuditEvent.objects.values_list("outcome", "reason")) == [("failure", "models_unavailable")]
+
+
+def test_a_small_image_refused_costs_no_key_derivation(operator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    derivations: list[int] = []
+    real = envelope.derive_keys
+
+    def counting(*args: Any) -> Any:
+        derivations.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(envelope, "derive_keys", counting)
+    with pytest.raises(SecurePixError):
+        _encrypt(operator, dicom_files.packaged("ct_signed"), "personal")
+    assert derivations == []
+    _encrypt(operator, dicom_files.packaged("ct_signed"), "medical")
+    assert derivations == [1]

@@ -237,6 +237,12 @@ def test_an_inline_executor_hands_over_results_and_errors_as_a_pool_does() -> No
         failed = inline.submit(int, "not a number")
     assert failed.done() and isinstance(failed.exception(), ValueError)
 
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # not held in a future: it goes on at once
+        Inline().submit(interrupted)
+
 
 def test_reading_while_the_key_is_derived_decrypts_and_refuses_as_in_turn(
     sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
