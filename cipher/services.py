@@ -10,7 +10,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -34,8 +34,6 @@ from imaging.imagefile import DecodedImage
 from .contracts import DecryptRequest, EncryptRequest
 from .engine.envelope import EncryptedImage, decrypt_file, encrypt_decoded, encrypt_decoding
 from .engine.kdf import KdfLimits
-
-T = TypeVar("T")
 
 MIME_TYPES = {".png": "image/png", ".dcm": "application/dicom", ".tiff": "image/tiff"}
 
@@ -125,8 +123,9 @@ def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
 
 
 # From this many bytes of samples (or of an encrypted file), a request uses a
-# second thread: the key is derived while the image is rendered (or the file
-# read), and the classification (or the file's digest) runs beside the cipher.
+# second thread: the key is derived while the classifier's copy of the image
+# is made (or the file read), and the classification (or the file's digest)
+# runs beside the cipher.
 # Below it, everything runs in turn: a small image gains a few milliseconds,
 # and a web worker is one core's worth of capacity (securepix_site/gunicorn.conf.py),
 # whose neighbours want the other cores under load.
@@ -135,6 +134,10 @@ BESIDE_MIN_BYTES = 4 << 20
 
 def _beside(nbytes: int) -> Executor:
     return ThreadPoolExecutor(1) if nbytes >= BESIDE_MIN_BYTES else Inline()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 @sensitive_variables("request")
@@ -166,7 +169,7 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
         failed(error)
         raise
     classifying: Future[Classification] | None = None
-    settled: tuple[Classification, Decision, dict[str, Any]] | None = None
+    settled: tuple[Classification, Decision, dict[str, Any]] | None = None  # in turn: before the encryption
 
     def settle() -> tuple[Classification, Decision, dict[str, Any]]:
         """The classification and the policy's decision, or the refusal, recorded."""
@@ -190,20 +193,19 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
 
         def copied_for_the_classifier() -> DecodedImage:
             """The image, once the classifier has its own copy of what it reads."""
-            nonlocal classifying, settled
+            nonlocal classifying
             try:
                 picture = classifier.picture(upload)
             except SecurePixError as error:
                 failed(error)
                 raise
             classifying = beside.submit(classifier.classify_picture, upload, picture)
-            if classifying.done():
-                settled = settle()
             return image
 
         consume = not keep_image
         if isinstance(beside, Inline):  # in turn: a refusal costs no key derivation, and holds no slot
             prepared = copied_for_the_classifier()
+            settled = settle()
             with _gate():
                 encrypted = encrypt_decoded(prepared, request.password, cipher=request.cipher, consume=consume)
         else:
@@ -219,10 +221,10 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
             except BaseException:
                 # The classification's refusal or error comes first, recorded, as
                 # it does in turn (e.g. before a busy derivation gate's 503).
-                if settled is None and classifying is not None:
+                if classifying is not None:
                     settle()
                 raise
-        digest = hashlib.sha256(encrypted.data).hexdigest()
+        digest = _sha256(encrypted.data)
         result, decision, fields = settled or settle()
     with transaction.atomic():
         event = record(
@@ -242,10 +244,6 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
     return Encrypted(encrypted, result, decision, event, acknowledgment)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 @sensitive_variables("request")
 def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
     """Check and decrypt a SecurePix file; a wrong password or an altered file
@@ -263,7 +261,7 @@ def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
                 max_pixels=settings.SECUREPIX_MAX_PIXELS,
                 kdf_limits=kdf_limits(),
                 gate=_gate(),
-                overlap=len(data) >= BESIDE_MIN_BYTES,
+                overlap=not isinstance(beside, Inline),
             )
         except SecurePixError as error:
             refuse(Action.DECRYPT, context, error, encrypted_sha256=digest.result(), image_bytes=len(data))
