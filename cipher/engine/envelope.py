@@ -182,6 +182,12 @@ def encrypt_decoded(
     return seal_image(image, derive_keys(password, salt, kdf), cipher=cipher, kdf=kdf, salt=salt, consume=consume)
 
 
+def _derive_within(gate: AbstractContextManager[object] | None, password: str, salt: bytes, kdf: KdfParams) -> FileKeys:
+    """derive_keys(), holding `gate` (if any) around it."""
+    with gate or nullcontext():
+        return derive_keys(password, salt, kdf)
+
+
 def encrypt_decoding(
     decode: Callable[[], DecodedImage],
     password: str,
@@ -200,13 +206,8 @@ def encrypt_decoding(
     derives it first, then decodes)."""
     kdf = kdf or KdfParams()
     salt = new_salt()
-
-    def derive() -> FileKeys:
-        with gate or nullcontext():
-            return derive_keys(password, salt, kdf)
-
     with nullcontext(pool) if pool else ThreadPoolExecutor(1) as deriving:  # a pool given stays its owner's
-        keys = deriving.submit(derive)
+        keys = deriving.submit(_derive_within, gate, password, salt, kdf)
         image = decode()
         return seal_image(image, keys.result(), cipher=cipher, kdf=kdf, salt=salt, consume=consume)
 
@@ -241,14 +242,9 @@ def decrypt_file(
     either way the password is checked once the file is read."""
     header = container.read_header(data, max_pixels)
     header.kdf.check(kdf_limits)
-
-    def derive() -> FileKeys:
-        with gate or nullcontext():
-            return derive_keys(password, header.salt, header.kdf)
-
     if not overlap:
-        return unseal(data, derive(), max_pixels=max_pixels)
+        return unseal(data, _derive_within(gate, password, header.salt, header.kdf), max_pixels=max_pixels)
     with ThreadPoolExecutor(1) as pool:
-        keys = pool.submit(derive)
+        keys = pool.submit(_derive_within, gate, password, header.salt, header.kdf)
         read = container.read_ciphertext(data, max_pixels)
         return _unseal_read(*read, keys.result())
