@@ -122,10 +122,9 @@ def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
     }
 
 
-# From this many bytes of samples (or of an encrypted file), a request uses a
-# second thread: the key is derived while the classifier's copy of the image
-# is made (or the file read), and the classification (or the file's digest)
-# runs beside the cipher.
+# From this many bytes of file, a request uses a second thread: the key is
+# derived while the file is decoded (or read), and the classification (or the
+# file's digest) runs beside the cipher.
 # Below it, everything runs in turn: a small image gains a few milliseconds,
 # and a web worker is one core's worth of capacity (securepix_site/gunicorn.conf.py),
 # whose neighbours want the other cores under load.
@@ -147,13 +146,13 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
     image may be encrypted in its own memory, so that no second copy of it is
     made; `Encrypted.image` then holds ciphertext.
 
-    A large image (BESIDE_MIN_BYTES) uses a second thread: its key is derived
-    while the classifier's copy of it is made, then it is classified while it
-    is encrypted and the result hashed, and the policy decides once both are
-    done: a refused file's ciphertext is dropped, unseen, and the refusal is
-    what is recorded and raised even if the encryption failed meanwhile.  A
-    small one is classified and decided first, and a refusal costs no key
-    derivation."""
+    A large file (BESIDE_MIN_BYTES) uses a second thread: its key is derived
+    while the file is decoded, both threads make the classifier's renderings,
+    then the image is classified while it is encrypted and the result hashed,
+    and the policy decides once both are done: a refused file's ciphertext is
+    dropped, unseen, and the refusal is what is recorded and raised even if
+    the encryption failed meanwhile.  A small one is classified and decided
+    first, and a refusal costs no key derivation."""
     require(context, permissions.ENCRYPT, Action.ENCRYPT)
     declared, size = request.declared_domain, len(request.upload.data)
 
@@ -162,18 +161,17 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
 
     try:
         request.check()
-        upload = classification.parse(request.upload.data)
-        image = upload.decoded  # a NIfTI volume has none: 415
         classifier = classification.classifier()
     except SecurePixError as error:
         failed(error)
         raise
+    image: DecodedImage | None = None
     classifying: Future[Classification] | None = None
     settled: tuple[Classification, Decision, dict[str, Any]] | None = None  # in turn: before the encryption
 
     def settle() -> tuple[Classification, Decision, dict[str, Any]]:
         """The classification and the policy's decision, or the refusal, recorded."""
-        assert classifying is not None  # submitted by copied_for_the_classifier
+        assert image is not None and classifying is not None  # set by decoded_and_rendered
         try:
             result = classifying.result()
         except SecurePixError as error:
@@ -189,29 +187,32 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
             raise refuse(Action.ENCRYPT, context, refusal, Outcome.DENIED, decision=recorded, **fields)
         return result, decision, fields
 
-    with _beside(image.samples.nbytes) as beside:
+    with _beside(size) as beside:
 
-        def copied_for_the_classifier() -> DecodedImage:
-            """The image, once the classifier has its own copy of what it reads."""
-            nonlocal classifying
+        def decoded_and_rendered() -> DecodedImage:
+            """The image, once the classifier has its renderings of it (all
+            that it reads), and its classification under way."""
+            nonlocal image, classifying
             try:
-                picture = classifier.picture(upload)
+                upload = classification.parse(request.upload.data)
+                image = upload.decoded  # a NIfTI volume has none: 415
+                rgb, grey = classifier.rendered(upload, beside)
             except SecurePixError as error:
                 failed(error)
                 raise
-            classifying = beside.submit(classifier.classify_picture, upload, picture)
+            classifying = beside.submit(classifier.classify_rendered, upload, rgb, grey)
             return image
 
         consume = not keep_image
         if isinstance(beside, Inline):  # in turn: a refusal costs no key derivation, and holds no slot
-            prepared = copied_for_the_classifier()
+            prepared = decoded_and_rendered()
             settled = settle()
             with _gate():
                 encrypted = encrypt_decoded(prepared, request.password, cipher=request.cipher, consume=consume)
         else:
             try:
                 encrypted = encrypt_decoding(
-                    copied_for_the_classifier,
+                    decoded_and_rendered,
                     request.password,
                     cipher=request.cipher,
                     consume=consume,

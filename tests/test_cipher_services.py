@@ -18,6 +18,7 @@ from cipher.engine import envelope
 from core.context import Context
 from core.errors import AuthenticationFailed, ErrorCode, Forbidden, InvalidInput, SecurePixError
 from core.forms import Upload
+from imaging import imagefile
 from tests import dicom_files
 from tests.images import decoded_pixels, encode, image_in_mode
 
@@ -145,37 +146,39 @@ def test_a_refusal_comes_after_the_classification_either_way(operator: Any, besi
 def test_an_image_encrypted_in_place_is_classified_from_its_plaintext(
     operator: Any, beside: str, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The classifier gets a copy of the image (Pillow would share a grey
-    array's memory), so that encrypting the image in its own memory, while
-    the classifier reads, cannot hand it ciphertext.  Beside the cipher, the
-    classifier here looks only once the image has been encrypted."""
+    """The classifier gets renderings of its own (a grey image's would
+    otherwise be its samples), so that encrypting the image in its own
+    memory, while the classifier reads, cannot hand it ciphertext.  Beside
+    the cipher, the classifier here looks only once the image has been
+    encrypted."""
     from classification import services as classification
 
     classifier = classification.classifier()
     encrypted = threading.Event()
-    seen: list[np.ndarray] = []
-    real_classify, real_seal = classifier.classify_picture, envelope.seal_image
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    real_classify, real_seal = classifier.classify_rendered, envelope.seal_image
 
     def sealing(*args: Any, **kwargs: Any) -> Any:
         sealed = real_seal(*args, **kwargs)
         encrypted.set()
         return sealed
 
-    def watching(upload: Any, picture: Any) -> Any:
+    def watching(upload: Any, rgb: np.ndarray, grey: np.ndarray) -> Any:
         if beside == "beside":
             assert encrypted.wait(30)
-        seen.append(np.asarray(picture))
-        return real_classify(upload, picture)
+        seen.append((rgb.copy(), grey.copy()))
+        return real_classify(upload, rgb, grey)
 
     monkeypatch.setattr(envelope, "seal_image", sealing)
-    monkeypatch.setattr(classifier, "classify_picture", watching)
+    monkeypatch.setattr(classifier, "classify_rendered", watching)
     png = encode(image_in_mode(mode, 64, 96))
     request = EncryptRequest(
         Upload("page.png", png), IMAGE_PASSWORD, "none", acknowledge=True, acknowledgment_reason="t"
     )
     in_place = services.do_encrypt(context=Context(actor=operator), request=request, keep_image=False)
     assert np.shares_memory(in_place.image.samples, in_place.encrypted.body)  # the image became ciphertext
-    assert np.array_equal(seen[0], decoded_pixels(png))  # what the classifier read did not
+    plaintext = classifier.rendered(imagefile.parse(png, 1 << 20))
+    assert all(map(np.array_equal, seen[0], plaintext))  # what the classifier read did not
     kept = services.do_encrypt(context=Context(actor=operator), request=request)
     assert in_place.classification.as_dict() == kept.classification.as_dict()
 
@@ -221,10 +224,10 @@ def test_a_classification_error_is_recorded_even_when_the_derivation_is_busy(
 ) -> None:
     from classification import services as classification
 
-    def away(upload: Any, picture: Any) -> Any:
+    def away(upload: Any, rgb: Any, grey: Any) -> Any:
         raise SecurePixError("the model process does not answer", code=ErrorCode.MODELS_UNAVAILABLE)
 
-    monkeypatch.setattr(classification.classifier(), "classify_picture", away)
+    monkeypatch.setattr(classification.classifier(), "classify_rendered", away)
     with pytest.raises(SecurePixError) as failed:
         _encrypt(operator, dicom_files.packaged("ct_signed"), "medical")
     assert failed.value.error_code is ErrorCode.MODELS_UNAVAILABLE

@@ -3,6 +3,8 @@ as evidence, multilingual page words, reasons in words, grouped evaluation."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from classification.engine import evaluation, faces, signals
-from classification.engine.classifier import DomainClassifier
+from classification.engine.classifier import MODEL_SIDE, DomainClassifier, renderings
 from imaging import imagefile
 from tests import dicom_files
 from tests.images import encode
@@ -161,11 +163,35 @@ def test_the_text_page_test_counts_exactly_as_it_averaged(
         assert np.array_equal(signals.share(grey < 110, axis=0), (grey < 110).mean(axis=0))
 
 
-def test_the_classifiers_picture_is_closed_once_rendered() -> None:
-    """Its memory (a 4096x4096 photo: 67 MB) goes back while the image is
-    still being encrypted, not when the request ends."""
-    picture = Image.fromarray(_astronaut())
-    rgb, grey = DomainClassifier.rendered_picture(picture)
-    assert rgb.shape == (512, 512, 3) and grey.shape == (512, 512)
-    with pytest.raises(ValueError, match="closed image"):
-        picture.load()
+def _rendered_whole(rendering: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The renderings as first made, from one Pillow copy of the whole image."""
+    picture = Image.fromarray(rendering)
+    grey = np.asarray(picture if picture.mode == "L" else picture.convert("L"))
+    factor = max(picture.size) // MODEL_SIDE
+    small = np.asarray(picture.reduce(factor) if factor >= 2 else picture)
+    return (np.repeat(small[..., None], 3, axis=2) if small.ndim == 2 else small), grey
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    height=st.integers(1, 70),
+    width=st.sampled_from([1, 37, 2047, 2048, 2049, 3071, 3072, 4100]),
+    grey=st.booleans(),
+    tall=st.booleans(),
+    band_pixels=st.sampled_from([1, 5000, 1 << 20]),
+    on_a_pool=st.booleans(),
+)
+def test_renderings_band_by_band_are_those_of_the_whole_picture(
+    height: int, width: int, grey: bool, tall: bool, band_pixels: int, on_a_pool: bool
+) -> None:
+    """Made a band of rows at a time (no 67 MB Pillow copy of a 4096x4096
+    photo), on one thread or two, the renderings are the same bytes, in
+    memory of their own, whatever the size against the factor's blocks."""
+    shape = (width, height) if tall else (height, width)
+    rng = np.random.default_rng(height * width)
+    rendering = rng.integers(0, 256, (*shape, 3) if not grey else shape, dtype=np.uint8)
+    with ThreadPoolExecutor(1) if on_a_pool else nullcontext() as pool:
+        rgb, grey_rendering = renderings(rendering, pool, band_pixels=band_pixels)
+    expected_rgb, expected_grey = _rendered_whole(rendering)
+    assert np.array_equal(rgb, expected_rgb) and np.array_equal(grey_rendering, expected_grey)
+    assert rgb.flags.c_contiguous and not np.shares_memory(grey_rendering, rendering)

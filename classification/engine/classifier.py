@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor, wait
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -134,34 +135,12 @@ class DomainClassifier:
         return self.vision.look(rgb)
 
     @staticmethod
-    def picture(upload: ParsedUpload) -> Image.Image:
-        """The upload's 8-bit rendering (RGB or grey; a NIfTI volume's middle
-        slice) as a Pillow image of its own: all that the classification reads
-        of the image from then on, so that its samples may be encrypted in
-        place meanwhile (Pillow would share a grey array's memory: it is copied)."""
-        rendering = upload.rendering()
-        return Image.fromarray(rendering.copy() if rendering.ndim == 2 else rendering)
-
-    @staticmethod
-    def rendered(upload: ParsedUpload) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-        """(RGB, grey) 8-bit renderings of an image file (see rendered_picture)."""
-        return DomainClassifier.rendered_picture(DomainClassifier.picture(upload))
-
-    @staticmethod
-    def rendered_picture(picture: Image.Image) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-        """(RGB, grey) 8-bit renderings of a picture: the RGB one for the
-        appearance model and the face detector, box-averaged by a whole factor
-        to at most twice MODEL_SIDE on its longer side; the grey one for OCR,
-        at full size.  The picture is closed once they are made: its memory
-        (4 bytes a pixel) goes back at once, not when the caller lets go."""
-        try:
-            grey = np.asarray(picture if picture.mode == "L" else picture.convert("L"))
-            factor = max(picture.size) // MODEL_SIDE
-            small = np.asarray(picture.reduce(factor) if factor >= 2 else picture)
-        finally:
-            picture.close()  # (an Image's `with` keeps it open)
-        rgb = np.repeat(small[..., None], 3, axis=2) if small.ndim == 2 else small
-        return np.ascontiguousarray(rgb), grey
+    def rendered(upload: ParsedUpload, pool: Executor | None = None) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+        """(RGB, grey) 8-bit renderings of an image file (RGB or grey; a NIfTI
+        volume's middle slice), in memory of their own (see renderings): all
+        that the classification reads of the image, so that its samples may be
+        encrypted in place once they are made."""
+        return renderings(upload.rendering(), pool)
 
     def gather_signals(
         self,
@@ -194,12 +173,13 @@ class DomainClassifier:
         """`upload`: the parsed upload, or a file's bytes (parsed here, within `max_pixels`)."""
         if isinstance(upload, bytes):
             upload = imagefile.parse(upload, max_pixels)
-        return self.classify_picture(upload, self.picture(upload))
+        return self.classify_rendered(upload, *self.rendered(upload))
 
-    def classify_picture(self, upload: ParsedUpload, picture: Image.Image) -> Classification:
-        """classify() of the upload's `picture` (DomainClassifier.picture),
-        which reads nothing more of the upload's samples."""
-        rgb, grey = self.rendered_picture(picture)
+    def classify_rendered(
+        self, upload: ParsedUpload, rgb: NDArray[np.uint8], grey: NDArray[np.uint8]
+    ) -> Classification:
+        """classify() of the upload's renderings (DomainClassifier.rendered):
+        reads nothing more of the upload's samples."""
         sight = self.look(rgb)
         found, top5, ocr = self.gather_signals(upload, sight, grey)
         return self.combine(sight.embedding, found, top5, ocr)
@@ -250,6 +230,51 @@ class DomainClassifier:
 # milliseconds) to at most twice this side, instead of resizing a 4096x4096
 # photo three times over (a third of a second).
 MODEL_SIDE = 1024
+# Pixels of a band of rows rendered at once: Pillow's copy of a band (4 bytes
+# a pixel for RGB) is a few megabytes, where a whole 4096x4096 photo's is 67 MB.
+BAND_PIXELS = 1 << 20
+
+
+def renderings(
+    rendering: NDArray[np.uint8], pool: Executor | None = None, *, band_pixels: int = BAND_PIXELS
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """(RGB, grey) renderings of an 8-bit RGB or grey `rendering`, in memory of
+    their own: the RGB one for the appearance model and the face detector,
+    box-averaged by a whole factor (Image.reduce) to at most twice MODEL_SIDE
+    on its longer side; the grey one (Pillow's "L") for OCR, at full size.
+
+    Made a band of rows at a time, each band a whole number of the factor's
+    blocks high, so that the result is the same bytes as from one Pillow copy
+    of the whole; every other band on `pool` when one is given (Pillow lets go
+    of the GIL: both cores render a large photo)."""
+    height, width = rendering.shape[:2]
+    factor = max(height, width) // MODEL_SIDE
+    step = factor if factor >= 2 else 1
+    rows = step * max(1, band_pixels // (width * step))
+    grey = np.empty((height, width), dtype=np.uint8)
+    small = np.empty((-(-height // step), -(-width // step), *rendering.shape[2:]), dtype=np.uint8)
+
+    def band(top: int) -> None:
+        part = rendering[top : top + rows]
+        if part.ndim == 2 and step == 1:
+            grey[top : top + rows] = small[top : top + rows] = part
+            return
+        picture = Image.fromarray(part)  # (its memory goes back when the band is done)
+        grey[top : top + rows] = part if part.ndim == 2 else np.asarray(picture.convert("L"))
+        reduced = np.asarray(picture.reduce(step)) if step > 1 else part
+        small[top // step : top // step + reduced.shape[0]] = reduced
+
+    tops = range(0, height, rows)
+    elsewhere = [pool.submit(band, top) for top in tops[1::2]] if pool is not None else []
+    try:
+        for top in tops[0::2] if pool is not None else tops:
+            band(top)
+    finally:
+        wait(elsewhere)  # no band is still writing when the caller goes on
+    for done in elsewhere:
+        done.result()
+    rgb = np.repeat(small[..., None], 3, axis=2) if small.ndim == 2 else small
+    return rgb, grey
 
 
 def warm_up_rendering() -> NDArray[np.uint8]:
