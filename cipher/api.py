@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.types import OpenApiTypes
@@ -18,6 +18,7 @@ from core import naming, permissions
 from core.domains import DOMAIN_CHOICES
 from web.auth import requires
 from web.context import context_from
+from web.downloads import file_answer
 from web.pages import no_store
 from web.throttles import DecryptAddressThrottle, DecryptUserThrottle
 from web.uploads import PasswordField, uploads
@@ -65,10 +66,11 @@ class EncryptView(APIView):
             409: OpenApiResponse(description="mismatch: acknowledge it to encrypt"),
         },
     )
-    def post(self, request: Request) -> HttpResponse:
+    def post(self, request: Request) -> HttpResponseBase:
         contract = EncryptRequest.from_form(request.data, uploads(request, "image"))
         done = services.do_encrypt(context=context_from(request), request=contract, keep_image=False)
-        response = HttpResponse(done.data, content_type="image/png")
+        encrypted = done.encrypted
+        response = file_answer(encrypted.pieces(), "image/png", weight=encrypted.size, length=encrypted.size)
         response["Content-Disposition"] = f'attachment; filename="{naming.encrypted_name(contract.upload.name)}"'
         response["X-SecurePix-Domain"] = done.classification.domain
         response["X-SecurePix-Confidence"] = f"{done.classification.confidence:.4f}"
@@ -92,10 +94,13 @@ class DecryptView(APIView):
         request={"multipart/form-data": DecryptForm},
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the image")},
     )
-    def post(self, request: Request) -> HttpResponse:
+    def post(self, request: Request) -> HttpResponseBase:
         contract = DecryptRequest.from_form(request.data, uploads(request, "file"))
         done = services.do_decrypt(context=context_from(request), request=contract)
-        response = HttpResponse(done.data, content_type=done.content_type)
+        if done.made is not None:  # a file made whole (not a plain PNG)
+            response: HttpResponseBase = HttpResponse(done.made, content_type=done.content_type)
+        else:  # a plain PNG, deflated as it is sent when large
+            response = file_answer(done.pieces(), done.content_type, weight=done.image.samples.nbytes)
         name = naming.decrypted_name(contract.upload.name, done.suffix)
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return no_store(response)  # the plaintext image: no cache may keep it

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -57,14 +58,31 @@ class Encrypted:
 
 @dataclass(frozen=True)
 class Decrypted:
-    data: bytes
-    suffix: str  # .png, .dcm or .tiff
     image: DecodedImage
     event: AuditEvent
+    made: bytes | None = None  # the file, once made (do_decrypt makes all but a plain PNG's)
+
+    @property
+    def suffix(self) -> str:
+        """.png, .dcm or .tiff"""
+        return imagefile.suffix(self.image)
 
     @property
     def content_type(self) -> str:
         return MIME_TYPES[self.suffix]
+
+    @property
+    def data(self) -> bytes:
+        """The decrypted file, made when first asked for (kept on the instance)."""
+        if self.made is None:
+            object.__setattr__(self, "made", imagefile.encode(self.image)[0])
+        assert self.made is not None
+        return self.made
+
+    def pieces(self) -> Iterator[bytes | memoryview]:
+        """The decrypted file a piece at a time (imagefile.pieces), never
+        whole in memory unless it has been made."""
+        return iter((self.made,)) if self.made is not None else imagefile.pieces(self.image)
 
 
 # What the policy's refusals say: a blocked pair, or a mismatch not acknowledged.
@@ -225,7 +243,7 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
                 if classifying is not None:
                     settle()
                 raise
-        digest = _sha256(encrypted.data)
+        digest = encrypted.sha256()  # a piece at a time: the file is made only if asked for
         result, decision, fields = settled or settle()
     with transaction.atomic():
         event = record(
@@ -267,7 +285,9 @@ def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
         except SecurePixError as error:
             refuse(Action.DECRYPT, context, error, encrypted_sha256=digest.result(), image_bytes=len(data))
             raise
-    out, suffix = imagefile.encode(image)
+    # A file that Pillow, pydicom or tifffile writes is made before the event
+    # (it could still fail); a plain PNG is made as it is sent (Decrypted.pieces).
+    made = None if imagefile.plain_png(image) else imagefile.encode(image)[0]
     fields = {"encrypted_sha256": digest.result(), **image_fields(image, len(data))}
     event = record(Action.DECRYPT, Outcome.SUCCESS, context, **fields)
-    return Decrypted(out, suffix, image, event)
+    return Decrypted(image, event, made)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import io
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -351,6 +352,7 @@ def suffix(image: DecodedImage) -> str:
 def write(out: BinaryIO, image: DecodedImage) -> str:
     """encode(), streamed to a seekable file; returns the file's suffix."""
     kind = suffix(image)
+    plain = _plain_png_rows(image)
     if kind == ".dcm":
         from . import dicom
 
@@ -359,15 +361,46 @@ def write(out: BinaryIO, image: DecodedImage) -> str:
         import tifffile
 
         tifffile.imwrite(out, image.samples)
-    elif image.mode in WIDE_MODES.values():
-        rows = image.samples.astype(">u2").view(np.uint8).reshape(image.height, -1)
-        png.write_png(out, rows, image.width, image.channels, 16, level=DECRYPTED_PNG_LEVEL)
-    elif image.mode in _PLAIN_PNG_MODES and not _PNG_METADATA & image.metadata.keys():
-        rows = np.ascontiguousarray(image.samples).reshape(image.height, -1)
-        png.write_png(out, rows, image.width, image.channels, 8, level=DECRYPTED_PNG_LEVEL)
+    elif plain is not None:
+        for piece in _plain_png(image, *plain):
+            out.write(piece)
     else:
         _write_with_pillow(out, image)
     return kind
+
+
+def pieces(image: DecodedImage) -> Iterator[bytes | memoryview]:
+    """encode()'s file a piece at a time: a plain PNG straight from the
+    threads that deflate it (png.png_pieces), never whole in memory; any
+    other file whole."""
+    plain = _plain_png_rows(image)
+    if plain is None:
+        yield encode(image)[0]
+    else:
+        yield from _plain_png(image, *plain)
+
+
+def plain_png(image: DecodedImage) -> bool:
+    """Whether imaging/png.py writes the image's file (a PNG without palette,
+    transparency key or ICC profile): pieces() makes it as it goes."""
+    if suffix(image) != ".png":
+        return False
+    return image.mode in WIDE_MODES.values() or (
+        image.mode in _PLAIN_PNG_MODES and not _PNG_METADATA & image.metadata.keys()
+    )
+
+
+def _plain_png_rows(image: DecodedImage) -> tuple[NDArray[np.uint8], int] | None:
+    """The rows and bit depth of a plain_png() image, else None."""
+    if not plain_png(image):
+        return None
+    if image.mode in WIDE_MODES.values():
+        return image.samples.astype(">u2").view(np.uint8).reshape(image.height, -1), 16
+    return np.ascontiguousarray(image.samples).reshape(image.height, -1), 8
+
+
+def _plain_png(image: DecodedImage, rows: NDArray[np.uint8], bit_depth: int) -> Iterator[bytes | memoryview]:
+    return png.png_pieces(rows, image.width, image.channels, bit_depth, level=DECRYPTED_PNG_LEVEL)
 
 
 # Written by imaging/png.py (faster than Pillow's writer); images with a

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
+from typing import Any, cast
 
 import imagecodecs
 import numpy as np
@@ -97,13 +97,13 @@ def adler32_combine(first: int, second: int, second_length: int) -> int:
 
 
 def _deflated_in_parallel(rows: NDArray[np.uint8], level: int, pixel_bytes: int) -> Iterator[bytes]:
-    """One zlib stream of the Sub-filtered rows: pieces of rows filtered and
-    deflated on several threads while the caller writes the finished ones in
-    order, IN_FLIGHT pieces in memory at a time."""
+    """One zlib stream of the Sub-filtered rows, a deflated piece of rows at a
+    time (the first behind the stream's header, the last followed by its
+    checksum): pieces filtered and deflated on several threads while the
+    caller takes the finished ones in order, IN_FLIGHT pieces in memory at a time."""
     batch = max(1, PIECE_BYTES // (rows.shape[1] + 1))
     starts = range(0, rows.shape[0], batch)
-    yield _ZLIB_HEADER
-    checksum = 1
+    checksum, held = 1, None
     with ThreadPoolExecutor(THREADS) as pool:
         pending: deque[Future[tuple[bytes, int, int]]] = deque()
         for start in starts:
@@ -112,8 +112,11 @@ def _deflated_in_parallel(rows: NDArray[np.uint8], level: int, pixel_bytes: int)
             while len(pending) >= IN_FLIGHT or (last and pending):
                 deflated, adler, length = pending.popleft().result()
                 checksum = adler32_combine(checksum, adler, length)
-                yield deflated
-    yield struct.pack(">I", checksum)
+                if held is not None:
+                    yield held
+                held = deflated if held is not None else _ZLIB_HEADER + deflated
+    assert held is not None  # an image has a row
+    yield held + struct.pack(">I", checksum)
 
 
 # A stored deflate block holds at most this many bytes.
@@ -125,7 +128,7 @@ def _stored_scanlines(rows: NDArray[np.uint8]) -> Iterator[bytes | memoryview]:
     (uncompressed) blocks, built about a megabyte of rows at a time so that no
     second full copy of the image is made.  Noise gains nothing from
     deflate; stored blocks cost a copy and a checksum."""
-    batch = max(1, (1 << 20) // (rows.shape[1] + 1))
+    batch = _stored_batch(rows.shape[1] + 1)
     scanlines = np.zeros((min(batch, rows.shape[0]), rows.shape[1] + 1), dtype=np.uint8)
 
     def pieces() -> Iterator[memoryview]:
@@ -136,6 +139,23 @@ def _stored_scanlines(rows: NDArray[np.uint8]) -> Iterator[bytes | memoryview]:
             yield lines.reshape(-1).data  # taken before the next piece overwrites it
 
     yield from _stored_stream(pieces(), rows.shape[0] * (rows.shape[1] + 1))
+
+
+def _stored_batch(line_bytes: int) -> int:
+    """Rows that _stored_scanlines() gives _stored_stream() at a time (about a megabyte)."""
+    return max(1, (1 << 20) // line_bytes)
+
+
+def stored_scanlines_length(height: int, line_bytes: int) -> int:
+    """The length of _stored_scanlines()' stream, without making it: each of
+    its pieces (a batch of scanlines) is cut into stored blocks of its own."""
+    batch = _stored_batch(line_bytes)
+    full, rest = divmod(height, batch)
+
+    def stored(size: int) -> int:
+        return size + 5 * -(-size // _STORED_BLOCK) if size else 0
+
+    return len(_ZLIB_HEADER) + full * stored(batch * line_bytes) + stored(rest * line_bytes) + 4
 
 
 def _stored_stream(pieces: Iterable[bytes | memoryview], total: int) -> Iterator[bytes | memoryview]:
@@ -163,8 +183,7 @@ def _stored_stream(pieces: Iterable[bytes | memoryview], total: int) -> Iterator
 LEVELS = range(4)
 
 
-def write_png(
-    out: BinaryIO,
+def png_pieces(
     rows: NDArray[np.uint8],
     width: int,
     channels: int,
@@ -172,37 +191,41 @@ def write_png(
     *,
     extra_chunks: tuple[bytes, ...] = (),
     level: int | None,
-) -> None:
-    """Write a PNG of `rows` (height x row bytes, samples big-endian for 16
-    bits) to `out` (seekable), with `extra_chunks` (whole chunks) between IHDR
-    and IDAT.  `level`: an ISA-L level (LEVELS), to Sub-filter the rows and
-    deflate them on every core (images), or None, to store them (ciphertext:
-    noise gains nothing).  The pixel data is one IDAT chunk, streamed: its
-    length is written once it is known.
+) -> Iterator[bytes | memoryview]:
+    """A PNG of `rows` (height x row bytes, samples big-endian for 16 bits),
+    with `extra_chunks` (whole chunks) between IHDR and IDAT, in order, a
+    piece at a time: each piece is used before the next is asked for (it may
+    be a view of a buffer the next one reuses), and the whole file is never
+    in memory at once.  `level`: an ISA-L level (LEVELS), to Sub-filter the
+    rows and deflate them on every core (images: an IDAT chunk for each
+    deflated piece, whose lengths are known only once deflated), or None, to
+    store them (ciphertext: noise gains nothing; one IDAT chunk, whose length
+    is known beforehand).
 
     Also writes plain 16-bit RGB, RGBA and grey+alpha PNGs, which Pillow cannot.
     """
     if level is not None and level not in LEVELS:
         raise ValueError(f"deflate level {level} is not one of ISA-L's levels {LEVELS.start}-{LEVELS.stop - 1}")
     ihdr = struct.pack(">IIBBBBB", width, rows.shape[0], bit_depth, COLOUR_TYPES[channels], 0, 0, 0)
-    out.write(b"".join([PNG_SIGNATURE, chunk(b"IHDR", ihdr), *extra_chunks]))
-    pieces: Iterator[bytes | memoryview]
+    yield b"".join([PNG_SIGNATURE, chunk(b"IHDR", ihdr), *extra_chunks])
     if level is not None and rows.shape[1] > channels * bit_depth // 8:
-        pieces = _deflated_in_parallel(rows, level, channels * bit_depth // 8)
+        for deflated in _deflated_in_parallel(rows, level, channels * bit_depth // 8):
+            yield from _idat(deflated)
     else:
-        pieces = _stored_scanlines(rows)
-    length_at = out.tell()
-    out.write(b"\0\0\0\0IDAT")
-    crc, length = isal_zlib.crc32(b"IDAT"), 0
-    for piece in pieces:
-        out.write(piece)
-        crc, length = isal_zlib.crc32(piece, crc), length + len(piece)
-    out.write(struct.pack(">I", crc))
-    end = out.tell()
-    out.seek(length_at)
-    out.write(struct.pack(">I", length))
-    out.seek(end)
-    out.write(chunk(b"IEND", b""))
+        yield struct.pack(">I", stored_scanlines_length(rows.shape[0], rows.shape[1] + 1)) + b"IDAT"
+        crc = isal_zlib.crc32(b"IDAT")
+        for piece in _stored_scanlines(rows):
+            yield piece
+            crc = isal_zlib.crc32(piece, crc)
+        yield struct.pack(">I", crc)
+    yield chunk(b"IEND", b"")
+
+
+def _idat(data: bytes) -> Iterator[bytes]:
+    """An IDAT chunk, its data not copied."""
+    yield struct.pack(">I", len(data)) + b"IDAT"
+    yield data
+    yield struct.pack(">I", isal_zlib.crc32(data, isal_zlib.crc32(b"IDAT")))
 
 
 def png_bytes(
@@ -214,9 +237,10 @@ def png_bytes(
     extra_chunks: tuple[bytes, ...] = (),
     level: int | None,
 ) -> bytes:
-    """write_png() into memory."""
+    """png_pieces() made whole, in memory."""
     out = io.BytesIO()
-    write_png(out, rows, width, channels, bit_depth, extra_chunks=extra_chunks, level=level)
+    for piece in png_pieces(rows, width, channels, bit_depth, extra_chunks=extra_chunks, level=level):
+        out.write(piece)
     return out.getvalue()
 
 

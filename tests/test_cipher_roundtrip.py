@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
 from cipher.engine import envelope
+from cipher.engine.kdf import FileKeys, KdfParams, derive_keys
 from imaging import imagefile
 from imaging.imagefile import DecodedImage
 from tests.conftest import PASSWORD
@@ -133,3 +138,33 @@ def test_decrypted_pngs_are_written_in_parallel_pieces_that_any_reader_takes(
         read = read[..., [2, 1, 0, 3][: samples.shape[2]]]  # OpenCV reads BGR(A)
     assert read.dtype == samples.dtype and (read.reshape(samples.shape) == samples).all()
     assert (imagefile.decode(out, 10**8).samples == samples).all()
+
+
+@functools.cache
+def _keys() -> FileKeys:
+    return derive_keys(PASSWORD, bytes(16), KdfParams())
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    height=st.integers(1, 900),
+    width=st.integers(1, 400),
+    channels=st.sampled_from([1, 2, 3, 4]),
+    wide=st.booleans(),
+)
+def test_the_encrypted_files_length_and_digest_are_known_without_making_it(
+    height: int, width: int, channels: int, wide: bool
+) -> None:
+    """The API streams the file with its Content-Length, and hashes it for
+    the audit event a piece at a time: both agree with the file made whole,
+    across the batches of rows the stored blocks are cut from."""
+    dtype = np.uint16 if wide else np.uint8
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    samples = np.random.default_rng(height * width * channels).integers(0, 256, shape).astype(dtype)
+    mode = ["L", "LA", "RGB", "RGBA"][channels - 1] + (";16" if wide else "")
+    image = DecodedImage(samples, mode, "PNG", {})
+    encrypted = envelope.seal_image(image, _keys(), cipher="chaotic", kdf=KdfParams(), salt=bytes(16))
+    streamed = b"".join(bytes(piece) for piece in encrypted.pieces())
+    assert encrypted.size == len(streamed)
+    assert encrypted.sha256() == hashlib.sha256(streamed).hexdigest()
+    assert streamed == encrypted.data and encrypted.sha256() == hashlib.sha256(encrypted.data).hexdigest()

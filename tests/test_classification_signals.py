@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -150,7 +151,9 @@ def _text_page_as_first_written(grey: np.ndarray) -> bool:
 def test_the_text_page_test_counts_exactly_as_it_averaged(
     height: int, width: int, lines: int, ink: int, paper: int, seed: int
 ) -> None:
-    """Pages of dark strokes on light paper (and noise), either side of every threshold."""
+    """Pages of dark strokes on light paper (and noise), either side of every
+    threshold; counted whole or a band of rows at a time, and inverted
+    (light on dark) without a copy."""
     rng = np.random.default_rng(seed)
     page = np.clip(rng.normal(paper, 20, (height, width)), 0, 255).astype(np.uint8)
     for line in range(lines):
@@ -159,6 +162,9 @@ def test_the_text_page_test_counts_exactly_as_it_averaged(
     page[:, : rng.integers(0, 12)] = ink  # a dark margin, sometimes
     for grey in (page, 255 - page):
         assert signals.looks_like_text_page(grey) == _text_page_as_first_written(grey)
+        with mock.patch.object(signals, "_COUNTED_ROWS_BYTES", width * 7):  # bands of 7 rows
+            assert signals.looks_like_text_page(grey) == _text_page_as_first_written(grey)
+            assert signals.looks_like_text_page(grey, inverted=True) == _text_page_as_first_written(255 - grey)
         assert signals.share(grey > 160) == float(np.mean(grey > 160))
         assert np.array_equal(signals.share(grey < 110, axis=0), (grey < 110).mean(axis=0))
 

@@ -30,7 +30,7 @@ from core.errors import DamagedImage, TamperedFile, WrongPassword
 from core.executors import Inline
 from imaging import imagefile
 from imaging.imagefile import DecodedImage
-from imaging.png import IN_FLIGHT, PIECE_BYTES, PNG_SIGNATURE, adler32_combine, chunk, chunk_kinds
+from imaging.png import IN_FLIGHT, PIECE_BYTES, PNG_SIGNATURE, adler32_combine, chunk, chunk_kinds, read_pixels
 from tests.images import encode, image_in_mode, photo_array
 from tests.memory import traced
 from tests.mutations import with_pixel_data
@@ -129,12 +129,16 @@ def sealed() -> tuple[bytes, DecodedImage, envelope.FileKeys]:
 SCRATCH = 6 << 20
 
 
-def test_decrypting_holds_the_ciphertext_and_the_image_and_little_more(
+def test_decrypting_holds_the_ciphertext_which_becomes_the_image_and_little_more(
     sealed: tuple[bytes, DecodedImage, envelope.FileKeys],
 ) -> None:
+    """The pixel data is inflated into one array, decrypted and unpermuted in
+    it: no second copy of the image (the API's decryption holds the upload
+    and the image, the command line's the image alone)."""
     data, image, keys = sealed
-    peak = traced(lambda: envelope.unseal(data, keys, max_pixels=1 << 24))[1]
-    assert peak < 2 * image.samples.nbytes + SCRATCH
+    decrypted, peak = traced(lambda: envelope.unseal(data, keys, max_pixels=1 << 24))
+    assert peak < image.samples.nbytes + SCRATCH
+    assert np.array_equal(decrypted.samples, image.samples)
 
 
 def test_encrypting_to_a_file_holds_one_ciphertext_beside_the_image(
@@ -285,6 +289,10 @@ def test_writing_the_decrypted_png_streams_it(
         peak = traced(lambda: imagefile.write(out, image))[1]
     assert peak < 2 * PIECE_BYTES * IN_FLIGHT
     assert np.array_equal(np.asarray(Image.open(path)), image.samples)
+    written = path.read_bytes()
+    assert chunk_kinds(written).count(b"IDAT") > 1  # a chunk a deflated piece: no length to patch
+    assert read_pixels(written) is not None  # the fast reader reads them as one stream
+    assert np.array_equal(imagefile.decode(written, 1 << 24).samples, image.samples)
 
 
 @settings(max_examples=200, deadline=None)

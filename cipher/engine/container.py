@@ -19,7 +19,7 @@ from isal import isal_zlib
 from numpy.typing import NDArray
 
 from core.errors import ImageTooLarge, NotSecurePixFile, TamperedFile
-from imaging.png import PNG_SIGNATURE, InflateError, chunk, read_ihdr, write_png
+from imaging.png import PNG_SIGNATURE, InflateError, chunk, png_pieces, read_ihdr, stored_scanlines_length
 
 from .kdf import KdfParams
 
@@ -141,13 +141,27 @@ def write(header: Header, body: NDArray[np.uint8]) -> bytes:
 
 
 def write_to(out: BinaryIO, header: Header, body: NDArray[np.uint8]) -> None:
-    """write(), streamed to a seekable file: no copy of the body is made."""
+    """write(), streamed to a file: no copy of the body is made."""
+    for piece in pieces(header, body):
+        out.write(piece)
+
+
+def pieces(header: Header, body: NDArray[np.uint8]) -> Iterator[bytes | memoryview]:
+    """write()'s file in order, a piece at a time, never whole in memory
+    (imaging.png.png_pieces: each piece is used before the next is asked for)."""
     if body.size != header.body_bytes:
         raise ValueError(f"body has {body.size} bytes, the header describes {header.body_bytes}")
     rows = body.reshape(header.height, header.row_bytes)
     # Stored: ciphertext is noise, and deflating noise only costs time.
     extra_chunks = (chunk(HEADER_CHUNK, header.to_bytes()),)
-    write_png(out, rows, header.width, header.channels, header.bit_depth, extra_chunks=extra_chunks, level=None)
+    return png_pieces(rows, header.width, header.channels, header.bit_depth, extra_chunks=extra_chunks, level=None)
+
+
+def file_size(header: Header) -> int:
+    """The length of write()'s file, without making it: the signature, IHDR,
+    the header chunk, one IDAT of stored blocks and IEND."""
+    idat = stored_scanlines_length(header.height, header.row_bytes + 1)
+    return len(PNG_SIGNATURE) + (12 + 13) + (12 + len(header.to_bytes())) + (12 + idat) + 12
 
 
 def _stream(data: Source) -> BinaryIO:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -51,8 +51,27 @@ class EncryptedImage:
         return made
 
     def write_to(self, out: BinaryIO) -> None:
-        """The SecurePix PNG, streamed to a seekable file without a copy in memory."""
+        """The SecurePix PNG, streamed to a file without a copy in memory."""
         container.write_to(out, self.header, self.body)
+
+    @property
+    def size(self) -> int:
+        """The SecurePix PNG's length, without making it."""
+        return container.file_size(self.header)
+
+    def pieces(self) -> Iterator[bytes | memoryview]:
+        """The SecurePix PNG a piece at a time (container.pieces), never whole
+        in memory unless `data` has already made it."""
+        made: bytes | None = self.__dict__.get("_data")
+        return iter((made,)) if made is not None else container.pieces(self.header, self.body)
+
+    def sha256(self) -> str:
+        """The SHA-256 of the SecurePix PNG, hashed a piece at a time: the
+        file is not made for it."""
+        digest = hashlib.sha256()
+        for piece in self.pieces():
+            digest.update(piece)
+        return digest.hexdigest()
 
 
 def _describe(image: DecodedImage) -> bytes:

@@ -155,10 +155,10 @@ class DomainClassifier:
         reading: Callable[[], signals.Evidence] | None = None
         if signals.looks_like_text_page(grey):
             reading = partial(signals.text, grey)
-        elif signals.looks_like_text_page(inverted := 255 - grey):
+        elif signals.looks_like_text_page(grey, inverted=True):
             # Light text on a dark screen (a scanner console, a dose report,
             # a viewer in dark mode): read it as a page, dark on light.
-            reading = partial(signals.text, inverted)
+            reading = partial(signals.text, 255 - grey)
         elif bands := signals.overlay_bands(grey):
             reading = partial(signals.overlay_text, bands)
         ocr = "not needed"

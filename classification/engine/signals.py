@@ -133,12 +133,31 @@ def share(mask: NDArray[np.bool_], axis: int | None = None) -> Any:
     return np.count_nonzero(mask, axis=axis) / (mask.size if axis is None else mask.shape[axis])
 
 
-def looks_like_text_page(grey: NDArray[np.uint8]) -> bool:
+_COUNTED_ROWS_BYTES = 1 << 20  # rows of a picture compared at a time
+
+
+def _share_by_bands(grey: NDArray[np.uint8], threshold: int, *, below: bool) -> float:
+    """share(grey < threshold) if `below` else share(grey > threshold), the
+    same number, counted a band of rows at a time."""
+    rows = max(1, _COUNTED_ROWS_BYTES // max(1, grey.shape[1]))
+    compare = np.less if below else np.greater
+    count = sum(int(np.count_nonzero(compare(grey[top : top + rows], threshold))) for top in range(0, len(grey), rows))
+    return count / grey.size
+
+
+def looks_like_text_page(grey: NDArray[np.uint8], *, inverted: bool = False) -> bool:
     """Mostly light background with many thin dark strokes in horizontal bands.
     Columns dark from top to bottom (a form's frame, table rules, a scan's dark
-    margin) are left out first: they are not text and would join every line."""
-    if min(grey.shape) < 64 or share(grey > 160) < 0.55:
+    margin) are left out first: they are not text and would join every line.
+
+    `inverted`: the test of 255 - grey (light text on a dark screen), whose
+    copy is made only once the page is mostly dark.  The first test, which a
+    photo fails, counts a band of rows at a time: no mask the size of a
+    4096x4096 photo (16 MB) while it is being encrypted."""
+    if min(grey.shape) < 64 or _share_by_bands(grey, 95 if inverted else 160, below=inverted) < 0.55:
         return False
+    if inverted:
+        grey = 255 - grey
     dark = grey < 110
     dark = dark[:, share(dark, axis=0) <= 0.3]
     if dark.shape[1] < 64:
