@@ -9,7 +9,8 @@ reading the PNG, the cipher and writing the file; and per file, as it reports
 itself (`--json` seconds).  Memory: the command's peak resident size less that
 of the same command on a 16x16 image (the process itself), over the image's
 bytes.  With --url, the same file through the API of a running stack
-(`make serve`): encrypt (classification and audit included) and decrypt.
+(`make serve`): encrypt (classification and audit included) and decrypt, and,
+when the stack runs on this machine, its web workers' peak memory.
 """
 
 from __future__ import annotations
@@ -109,14 +110,42 @@ def command(source: Path, folder: Path, runs: int, image_bytes: int) -> dict[str
     return result
 
 
-def api(url: str, source: Path, runs: int) -> dict[str, Any]:
-    """The file through the API of a running stack (benchmarks.load's operator)."""
+def _stack_processes() -> list[int]:
+    """The gunicorn processes of a stack on this machine (make serve): its
+    master and web workers."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:  # not a process, or gone
+            continue
+        if b"gunicorn" in command and b"securepix_site" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _resident_kib(pid: int, field: str) -> int:
+    """VmRSS or VmHWM (the peak) of a process, in KiB; 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith(field + ":")), 0)
+
+
+def api(url: str, source: Path, runs: int, image_bytes: int) -> dict[str, Any]:
+    """The file through the API of a running stack (benchmarks.load's operator).
+    Memory, when the stack runs on this machine: the largest rise of a web
+    worker's peak resident size over its resident size before the first
+    request, over the image's bytes (with one web worker, that of the first
+    large encryption: later requests reuse what the allocator keeps)."""
     from .load import Client, multipart, operator_token
 
     client = Client(url, operator_token())
     body, content_type = multipart(
         {"password": PASSWORD, "declared_domain": "personal"}, {"image": ("large.png", source.read_bytes())}
     )
+    workers = {pid: _resident_kib(pid, "VmRSS") for pid in _stack_processes()}
     encrypt_times, decrypt_times = [], []
     for _ in range(runs):
         started = time.perf_counter()
@@ -132,11 +161,15 @@ def api(url: str, source: Path, runs: int) -> dict[str, Any]:
             raise SystemExit(f"API decrypt answered {status}: {decrypted[:300]!r}")
     with Image.open(io.BytesIO(decrypted)) as back, Image.open(source) as original:
         exact = bool(np.array_equal(np.asarray(back), np.asarray(original)))
-    return {
+    report: dict[str, Any] = {
         "encrypt_s": round(statistics.median(encrypt_times), 3),
         "decrypt_s": round(statistics.median(decrypt_times), 3),
         "round_trip_exact": exact,
     }
+    if workers:
+        rise = max(_resident_kib(pid, "VmHWM") - before for pid, before in workers.items())
+        report["worker_peak_over_start_x_image"] = round(max(0, rise) * 1024 / image_bytes, 2)
+    return report
 
 
 def main() -> None:
@@ -166,7 +199,7 @@ def main() -> None:
             step["per_file_x_engine"] = round(1000 * step["per_file_s"] / report["engine_ms"][name], 2)
             step["command_x_engine"] = round(1000 * step["command_s"] / report["engine_ms"][name], 2)
         if arguments.url:
-            report["api"] = api(arguments.url, source, arguments.runs)
+            report["api"] = api(arguments.url, source, arguments.runs, image_bytes)
     print(json.dumps(report, indent=1))
 
 
