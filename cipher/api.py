@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from drf_spectacular.types import OpenApiTypes
@@ -21,7 +21,7 @@ from web.context import context_from
 from web.downloads import file_answer
 from web.pages import no_store
 from web.throttles import DecryptAddressThrottle, DecryptUserThrottle
-from web.uploads import PasswordField, uploads
+from web.uploads import PasswordField, ciphertext_uploads, spool_large_ciphertext, uploads
 
 from . import services
 from .contracts import DecryptRequest, EncryptRequest
@@ -90,12 +90,16 @@ class DecryptView(APIView):
     parser_classes = [MultiPartParser]
     throttle_classes = [DecryptUserThrottle, DecryptAddressThrottle]
 
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        spool_large_ciphertext(request)  # before anything reads the body
+        return super().initialize_request(request, *args, **kwargs)
+
     @extend_schema(
         request={"multipart/form-data": DecryptForm},
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the image")},
     )
     def post(self, request: Request) -> HttpResponseBase:
-        contract = DecryptRequest.from_form(request.data, uploads(request, "file"))
+        contract = DecryptRequest.from_form(request.data, ciphertext_uploads(request, "file"))
         done = services.do_decrypt(context=context_from(request), request=contract)
         if done.made is not None:  # a file made whole (not a plain PNG)
             response: HttpResponseBase = HttpResponse(done.made, content_type=done.content_type)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from classification.contracts import check_acknowledgment_reason, check_domain
 from core.errors import InvalidInput
@@ -61,7 +61,7 @@ class DecryptRequest:
     password: str = field(repr=False)
 
     @classmethod
-    def from_form(cls, fields: Mapping[str, Any], files: Sequence[tuple[str, bytes]]) -> DecryptRequest:
+    def from_form(cls, fields: Mapping[str, Any], files: Sequence[tuple[str, bytes | BinaryIO]]) -> DecryptRequest:
         return cls(
             upload=one_upload(files, "file", "SecurePix file"),
             password=text(fields, "password", max_length=_PASSWORD_MAX),

@@ -5,13 +5,14 @@ policy block).  Passwords and image bytes stay in memory."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import transaction
@@ -153,8 +154,16 @@ def _beside(nbytes: int) -> Executor:
     return ThreadPoolExecutor(1) if nbytes >= BESIDE_MIN_BYTES else Inline()
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _file_sha256(source: bytes | BinaryIO) -> str:
+    """The SHA-256 of a file in memory, or of an open one read by position
+    (os.pread): whoever else reads it meanwhile keeps their place."""
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
+    digest, descriptor, offset = hashlib.sha256(), source.fileno(), 0
+    while piece := os.pread(descriptor, 1 << 20, offset):
+        digest.update(piece)
+        offset += len(piece)
+    return digest.hexdigest()
 
 
 @sensitive_variables("request")
@@ -265,17 +274,18 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
 
 @sensitive_variables("request")
 def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
-    """Check and decrypt a SecurePix file; a wrong password or an altered file
-    is an error, never noise.  A large file is read while its key is derived,
-    and hashed (for its audit event) on another thread meanwhile."""
+    """Check and decrypt a SecurePix file (in memory, or spooled to disk by
+    the API: Upload.spooled); a wrong password or an altered file is an
+    error, never noise.  A large file is read while its key is derived, and
+    hashed (for its audit event) on another thread meanwhile."""
     require(context, permissions.DECRYPT, Action.DECRYPT)
-    data = request.upload.data
-    with _beside(len(data)) as beside:
-        digest = beside.submit(_sha256, data)
+    source, size = request.upload.source, request.upload.size
+    with _beside(size) as beside:
+        digest = beside.submit(_file_sha256, source)
         try:
             request.check()
             image = decrypt_file(
-                data,
+                source,
                 request.password,
                 max_pixels=settings.SECUREPIX_MAX_PIXELS,
                 kdf_limits=kdf_limits(),
@@ -283,11 +293,11 @@ def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
                 overlap=not isinstance(beside, Inline),
             )
         except SecurePixError as error:
-            refuse(Action.DECRYPT, context, error, encrypted_sha256=digest.result(), image_bytes=len(data))
+            refuse(Action.DECRYPT, context, error, encrypted_sha256=digest.result(), image_bytes=size)
             raise
     # A file that Pillow, pydicom or tifffile writes is made before the event
     # (it could still fail); a plain PNG is made as it is sent (Decrypted.pieces).
     made = None if imagefile.plain_png(image) else imagefile.encode(image)[0]
-    fields = {"encrypted_sha256": digest.result(), **image_fields(image, len(data))}
+    fields = {"encrypted_sha256": digest.result(), **image_fields(image, size)}
     event = record(Action.DECRYPT, Outcome.SUCCESS, context, **fields)
     return Decrypted(image, event, made)

@@ -4,9 +4,10 @@ front end sends as text."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import InvalidInput
 
@@ -20,21 +21,36 @@ class Upload:
     data: bytes
     field: str = "image"
     problem: str = ""  # what is wrong with the form's file(s): checked by the service, so that it is recorded
+    # A large encrypted file kept on disk by the API (ciphertext only, deleted
+    # at the request's end: cipher/api.py), read from there; `data` is then empty.
+    spooled: BinaryIO | None = None
 
     def __repr__(self) -> str:  # never the bytes, in a traceback or a log
-        return f"Upload(name={self.name!r}, {len(self.data)} bytes)"
+        return f"Upload(name={self.name!r}, {self.size} bytes)"
+
+    @property
+    def size(self) -> int:
+        if self.spooled is None:
+            return len(self.data)
+        return os.fstat(self.spooled.fileno()).st_size
+
+    @property
+    def source(self) -> bytes | BinaryIO:
+        """The file, in memory or spooled (what the container reads either way)."""
+        return self.data if self.spooled is None else self.spooled
 
     def check(self) -> None:
         if self.problem:
             raise InvalidInput({self.field: [self.problem]})
 
 
-def one_upload(files: Sequence[tuple[str, bytes]], field: str, what: str) -> Upload:
+def one_upload(files: Sequence[tuple[str, bytes | BinaryIO]], field: str, what: str) -> Upload:
     """The one non-empty file of a form field (or what is wrong with it)."""
     if len(files) != 1:
         return Upload("", b"", field, f"choose one {what}")
     name, data = files[0]
-    return Upload(name, data, field, "" if data else "the file is empty")
+    upload = Upload(name, data, field) if isinstance(data, bytes) else Upload(name, b"", field, spooled=data)
+    return upload if upload.size else Upload(name, b"", field, "the file is empty")
 
 
 def text(fields: Mapping[str, Any], name: str, default: str = "", *, max_length: int = 2000) -> str:

@@ -342,3 +342,43 @@ def test_a_large_file_is_answered_a_megabyte_at_a_time(
     monkeypatch.setattr(downloads, "STREAM_MIN_BYTES", 1 << 30)
     whole = decrypt(operator_api, body)
     assert not whole.streaming and whole.content == png
+
+
+def test_a_large_encrypted_file_is_read_from_a_temporary_file_that_goes_with_the_request(
+    operator_api: APIClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, settings: Any
+) -> None:
+    """Ciphertext from SPOOL_MIN_BYTES on is spooled to disk and read from
+    there a piece at a time (the worker holds the image, not the file beside
+    it); the file is gone when the request ends, refused or not; the audit
+    events hold its digest.  A smaller one, and every image to encrypt, stays
+    in memory."""
+    import hashlib
+
+    import numpy as np
+    from PIL import Image
+
+    from cipher import services
+    from web import uploads
+
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    original = image_in_mode("RGB", 300, 400)
+    form = {"acknowledge": "true", "acknowledgment_reason": "spooled"}
+    encrypted = encrypt(operator_api, encode(original), "personal", "photo.png", **form).content
+    spooled: list[bool] = []
+    real = services.do_decrypt
+
+    def watching(**arguments: Any) -> Any:
+        spooled.append(arguments["request"].upload.spooled is not None)
+        return real(**arguments)
+
+    monkeypatch.setattr(services, "do_decrypt", watching)
+    monkeypatch.setattr(uploads, "SPOOL_MIN_BYTES", 1 << 16)
+    wrong = decrypt(operator_api, encrypted, "not the password at all")
+    decrypted = decrypt(operator_api, encrypted)
+    assert error(wrong) == (400, "authentication_failed") and decrypted.status_code == 200
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(decrypted.content))), np.asarray(original))
+    assert spooled == [True, True] and list(tmp_path.iterdir()) == []
+    digests = AuditEvent.objects.filter(action="decrypt").values_list("encrypted_sha256", flat=True)
+    assert set(digests) == {hashlib.sha256(encrypted).hexdigest()} and len(digests) == 2
+    monkeypatch.setattr(uploads, "SPOOL_MIN_BYTES", 1 << 30)
+    assert decrypt(operator_api, encrypted).status_code == 200 and spooled[-1] is False
