@@ -21,10 +21,11 @@ from web.context import context_from
 from web.downloads import file_answer
 from web.pages import no_store
 from web.throttles import DecryptAddressThrottle, DecryptUserThrottle
-from web.uploads import PasswordField, ciphertext_uploads, spool_large_ciphertext, uploads
+from web.uploads import PasswordField, check_content_length, ciphertext_uploads, spool_ciphertext, uploads
 
 from . import services
 from .contracts import DecryptRequest, EncryptRequest
+from .engine import container
 from .engine.envelope import CIPHERS
 
 
@@ -91,7 +92,8 @@ class DecryptView(APIView):
     throttle_classes = [DecryptUserThrottle, DecryptAddressThrottle]
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
-        spool_large_ciphertext(request)  # before anything reads the body
+        # before anything reads the body: a large SecurePix file goes to disk (ciphertext only)
+        spool_ciphertext(request, container.begins_as_securepix, container.LEADING_BYTES)
         return super().initialize_request(request, *args, **kwargs)
 
     @extend_schema(
@@ -99,6 +101,7 @@ class DecryptView(APIView):
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the image")},
     )
     def post(self, request: Request) -> HttpResponseBase:
+        check_content_length(request)  # before the body is read, let alone spooled
         contract = DecryptRequest.from_form(request.data, ciphertext_uploads(request, "file"))
         done = services.do_decrypt(context=context_from(request), request=contract)
         if done.made is not None:  # a file made whole (not a plain PNG)

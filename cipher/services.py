@@ -173,8 +173,9 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
     image may be encrypted in its own memory, so that no second copy of it is
     made; `Encrypted.image` then holds ciphertext.
 
-    A large file (BESIDE_MIN_BYTES) uses a second thread: its key is derived
-    while the file is decoded, both threads make the classifier's renderings,
+    A large picture (BESIDE_MIN_BYTES of file, its header read and within
+    the limits) uses a second thread: its key is derived while the file is
+    decoded, both threads make the classifier's renderings,
     then the image is classified while it is encrypted and the result hashed,
     and the policy decides once both are done: a refused file's ciphertext is
     dropped, unseen, and the refusal is what is recorded and raised even if
@@ -214,7 +215,10 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
             raise refuse(Action.ENCRYPT, context, refusal, Outcome.DENIED, decision=recorded, **fields)
         return result, decision, fields
 
-    with _beside(size) as beside:
+    # The key is derived beside the decoding only for a picture whose header
+    # passes (a junk or oversized file costs no derivation, and holds no slot).
+    screened = size >= BESIDE_MIN_BYTES and imagefile.screened(request.upload.data, settings.SECUREPIX_MAX_PIXELS)
+    with _beside(size if screened else 0) as beside:
 
         def decoded_and_rendered() -> DecodedImage:
             """The image, once the classifier has its renderings of it (all

@@ -25,8 +25,9 @@ class Upload:
     # at the request's end: cipher/api.py), read from there; `data` is then empty.
     spooled: BinaryIO | None = None
 
-    def __repr__(self) -> str:  # never the bytes, in a traceback or a log
-        return f"Upload(name={self.name!r}, {self.size} bytes)"
+    def __repr__(self) -> str:  # never the bytes, in a traceback or a log (nor a closed file's size)
+        held = "spooled" if self.spooled is not None else f"{len(self.data)} bytes"
+        return f"Upload(name={self.name!r}, {held})"
 
     @property
     def size(self) -> int:

@@ -156,6 +156,21 @@ def parse(data: bytes, max_pixels: int) -> ParsedUpload:
     return ParsedUpload(data, _decode_opened(image, data))
 
 
+def screened(data: bytes, max_pixels: int) -> bool:
+    """Whether the file passes what parse() checks of a picture before
+    decoding it (a header Pillow reads, a supported format, one frame,
+    within `max_pixels`), at the cost of reading its header.  False for a
+    DICOM file or a NIfTI volume, and for anything parse() would refuse at
+    once: parse() then says what is wrong."""
+    if nifti.is_nifti(data) or data[128:132] == b"DICM":
+        return False
+    try:
+        _open(data, max_pixels).close()
+    except SecurePixError:
+        return False
+    return True
+
+
 def decode(data: bytes, max_pixels: int) -> DecodedImage:
     """Decode an image file into its samples, exactly as stored."""
     return parse(data, max_pixels).decoded

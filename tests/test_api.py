@@ -382,3 +382,32 @@ def test_a_large_encrypted_file_is_read_from_a_temporary_file_that_goes_with_the
     assert set(digests) == {hashlib.sha256(encrypted).hexdigest()} and len(digests) == 2
     monkeypatch.setattr(uploads, "SPOOL_MIN_BYTES", 1 << 30)
     assert decrypt(operator_api, encrypted).status_code == 200 and spooled[-1] is False
+
+
+def test_only_a_securepix_file_is_spooled_and_never_past_the_upload_limit(
+    operator_api: APIClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, settings: Any
+) -> None:
+    """A plaintext image sent to decrypt by mistake stays in memory (and is
+    refused); a file past the upload limit is refused (413) with nothing left
+    on disk, whether its request says so beforehand or not."""
+    from web import uploads
+
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    monkeypatch.setattr(uploads, "SPOOL_MIN_BYTES", 1 << 16)
+    written: list[str] = []
+
+    class Spooling(uploads.TemporaryUploadedFile):
+        def __init__(self, name: str, *args: Any) -> None:
+            written.append(name)
+            super().__init__(name, *args)
+
+    monkeypatch.setattr(uploads, "TemporaryUploadedFile", Spooling)
+    photo = encode(image_in_mode("RGB", 300, 400))
+    assert error(decrypt(operator_api, photo)) == (400, "not_securepix_file") and written == []
+    form = {"acknowledge": "true", "acknowledgment_reason": "limit"}
+    encrypted = encrypt(operator_api, photo, "personal", "photo.png", **form).content
+    settings.SECUREPIX_MAX_UPLOAD_BYTES = len(encrypted) - 1000  # within the request's slack
+    assert error(decrypt(operator_api, encrypted))[0] == 413 and len(written) == 1
+    settings.SECUREPIX_MAX_UPLOAD_BYTES = len(encrypted) // 2  # refused from the request's length
+    assert error(decrypt(operator_api, encrypted))[0] == 413 and len(written) == 1
+    assert list(tmp_path.iterdir()) == []

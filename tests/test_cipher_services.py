@@ -126,6 +126,7 @@ def beside(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     beside the cipher (forced here for small ones)."""
     if request.param == "beside":
         monkeypatch.setattr(services, "BESIDE_MIN_BYTES", 0)
+        monkeypatch.setattr(imagefile, "screened", lambda data, max_pixels: True)  # DICOM too
     return str(request.param)
 
 
@@ -248,3 +249,31 @@ def test_a_small_image_refused_costs_no_key_derivation(operator: Any, monkeypatc
     assert derivations == []
     _encrypt(operator, dicom_files.packaged("ct_signed"), "medical")
     assert derivations == [1]
+
+
+@pytest.mark.parametrize(
+    ("upload", "code"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(5 << 20), ErrorCode.NOT_AN_IMAGE),
+        (encode(image_in_mode("RGB", 4000, 2000), "BMP"), ErrorCode.IMAGE_TOO_LARGE),
+    ],
+)
+def test_a_large_upload_refused_from_its_header_costs_no_key_derivation(
+    operator: Any, monkeypatch: pytest.MonkeyPatch, settings: Any, upload: bytes, code: ErrorCode
+) -> None:
+    """The key of a large picture is derived while it decodes, but only once
+    its header has passed: junk, or a picture over the pixel limit, holds no
+    derivation slot."""
+    derivations: list[int] = []
+    real = envelope.derive_keys
+
+    def counting(*args: Any) -> Any:
+        derivations.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(envelope, "derive_keys", counting)
+    settings.SECUREPIX_MAX_PIXELS = 4_000_000
+    with pytest.raises(SecurePixError) as refused:
+        _encrypt(operator, upload, "none")
+    assert refused.value.error_code is code and derivations == []
+    assert AuditEvent.objects.get().outcome == "failure"

@@ -4,11 +4,12 @@ the API and the pages, made before the body is read where the size is known."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile, TemporaryUploadedFile, UploadedFile
-from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
+from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest
 from rest_framework import serializers
 
@@ -49,29 +50,79 @@ def uploads(request: Any, field: str) -> list[tuple[str, bytes]]:
     return [(upload.name or "image", upload_bytes(upload)) for upload in request.FILES.getlist(field)]
 
 
-# From this many bytes, an encrypted file sent to the API is spooled to disk
-# (SpoolLargeCiphertext); a smaller one stays in memory.
+# From this many bytes of request, a file to decrypt sent to the API is
+# spooled to disk (CiphertextUploadHandler); a smaller one stays in memory.
 SPOOL_MIN_BYTES = 4 << 20
 
 
-class SpoolLargeCiphertext(MemoryFileUploadHandler):
-    """For an upload that is ciphertext only (a SecurePix file to decrypt):
-    in memory when small, else left to TemporaryFileUploadHandler (placed
-    after this one), which writes it to a temporary file that Django deletes
-    when the request ends.  The file is then read from disk a piece at a time,
-    so that a worker holds the decrypted image, not the encrypted file beside
-    it.  Plaintext never goes this way: encrypt's uploads stay in memory."""
+class CiphertextUploadHandler(FileUploadHandler):
+    """For the API's decryption: a file of a request of SPOOL_MIN_BYTES or
+    more that begins as a SecurePix file does (`begins`, given its first
+    `head_bytes` bytes) is written to a temporary file, which Django deletes
+    when the request ends, and read from disk a piece at a time: a worker
+    holds the decrypted image, not the encrypted file beside it.  Anything
+    else, a plaintext image sent by mistake above all, stays in memory, where
+    decryption refuses it.  A file over the upload limit is refused (413)
+    before a byte past the limit is kept, and what was spooled is deleted."""
+
+    def __init__(self, request: HttpRequest, begins: Callable[[bytes], bool], head_bytes: int) -> None:
+        super().__init__(request)
+        self.begins, self.head_bytes = begins, head_bytes
+        self.large = False
 
     def handle_raw_input(
         self, input_data: Any, META: Any, content_length: int, boundary: Any, encoding: str | None = None
     ) -> None:
-        super().handle_raw_input(input_data, META, content_length, boundary, encoding)
-        self.activated = self.activated and content_length is not None and content_length < SPOOL_MIN_BYTES
+        self.large = content_length >= SPOOL_MIN_BYTES
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        self.head = b""  # the first bytes, until there are enough to choose where the file goes
+        self.target: TemporaryUploadedFile | io.BytesIO | None = None
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        if start + len(raw_data) > settings.SECUREPIX_MAX_UPLOAD_BYTES:
+            self.upload_interrupted()
+            raise _too_large(self.file_name or "the file")
+        if self.target is None:
+            self.head += raw_data
+            if len(self.head) < self.head_bytes:
+                return
+            raw_data, self.head = self.head, b""
+            self.target = self._chosen(raw_data)
+        self.target.write(raw_data)
+
+    def _chosen(self, head: bytes) -> TemporaryUploadedFile | io.BytesIO:
+        if self.large and self.begins(head):
+            name = self.file_name or "file"
+            return TemporaryUploadedFile(name, self.content_type, 0, self.charset, self.content_type_extra)
+        return io.BytesIO()
+
+    def file_complete(self, file_size: int) -> UploadedFile:
+        if self.target is None:  # shorter than head_bytes: no SecurePix file
+            self.target = io.BytesIO(self.head)
+        self.target.seek(0)
+        if isinstance(self.target, TemporaryUploadedFile):
+            self.target.size = file_size
+            return self.target
+        return InMemoryUploadedFile(
+            self.target,
+            self.field_name,
+            self.file_name,
+            self.content_type,
+            file_size,
+            self.charset,
+            self.content_type_extra,
+        )
+
+    def upload_interrupted(self) -> None:
+        if isinstance(self.target, TemporaryUploadedFile):
+            self.target.close()  # a NamedTemporaryFile: deleted as it closes
 
 
-def spool_large_ciphertext(request: HttpRequest) -> None:
-    """Set SpoolLargeCiphertext for `request`, before its body is read."""
-    request.upload_handlers = [SpoolLargeCiphertext(request), TemporaryFileUploadHandler(request)]
+def spool_ciphertext(request: HttpRequest, begins: Callable[[bytes], bool], head_bytes: int) -> None:
+    """CiphertextUploadHandler for `request`, before its body is read."""
+    request.upload_handlers = [CiphertextUploadHandler(request, begins, head_bytes)]
 
 
 def ciphertext_uploads(request: Any, field: str) -> list[tuple[str, bytes | BinaryIO]]:

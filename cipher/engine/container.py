@@ -133,6 +133,22 @@ def _length_prefixed(payload: bytes, offset: int, fmt: str) -> tuple[bytes, int]
     return payload[offset : offset + length], offset + length
 
 
+# A SecurePix file's first bytes: the PNG signature, the image header (13
+# bytes of data), then the length and type of the SecurePix header chunk.
+LEADING_BYTES = len(PNG_SIGNATURE) + (12 + 13) + 8
+
+
+def begins_as_securepix(head: bytes) -> bool:
+    """Whether a file's first LEADING_BYTES bytes are a SecurePix file's: a
+    look at its layout, not a check of it (read_header checks)."""
+    return (
+        len(head) >= LEADING_BYTES
+        and head.startswith(PNG_SIGNATURE)
+        and head[12:16] == b"IHDR"
+        and head[LEADING_BYTES - 4 : LEADING_BYTES] == HEADER_CHUNK
+    )
+
+
 def write(header: Header, body: NDArray[np.uint8]) -> bytes:
     """A PNG whose pixels are `body` (the ciphertext bytes, in scanline order)."""
     out = io.BytesIO()
