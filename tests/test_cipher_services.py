@@ -235,15 +235,21 @@ def test_a_classification_error_is_recorded_even_when_the_derivation_is_busy(
     assert list(AuditEvent.objects.values_list("outcome", "reason")) == [("failure", "models_unavailable")]
 
 
-def test_a_small_image_refused_costs_no_key_derivation(operator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    derivations: list[int] = []
+@pytest.fixture
+def derivations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A 1 for each key derivation from now on."""
+    counted: list[int] = []
     real = envelope.derive_keys
 
     def counting(*args: Any) -> Any:
-        derivations.append(1)
+        counted.append(1)
         return real(*args)
 
     monkeypatch.setattr(envelope, "derive_keys", counting)
+    return counted
+
+
+def test_a_small_image_refused_costs_no_key_derivation(operator: Any, derivations: list[int]) -> None:
     with pytest.raises(SecurePixError):
         _encrypt(operator, dicom_files.packaged("ct_signed"), "personal")
     assert derivations == []
@@ -259,19 +265,11 @@ def test_a_small_image_refused_costs_no_key_derivation(operator: Any, monkeypatc
     ],
 )
 def test_a_large_upload_refused_from_its_header_costs_no_key_derivation(
-    operator: Any, monkeypatch: pytest.MonkeyPatch, settings: Any, upload: bytes, code: ErrorCode
+    operator: Any, derivations: list[int], settings: Any, upload: bytes, code: ErrorCode
 ) -> None:
     """The key of a large picture is derived while it decodes, but only once
     its header has passed: junk, or a picture over the pixel limit, holds no
     derivation slot."""
-    derivations: list[int] = []
-    real = envelope.derive_keys
-
-    def counting(*args: Any) -> Any:
-        derivations.append(1)
-        return real(*args)
-
-    monkeypatch.setattr(envelope, "derive_keys", counting)
     settings.SECUREPIX_MAX_PIXELS = 4_000_000
     with pytest.raises(SecurePixError) as refused:
         _encrypt(operator, upload, "none")
