@@ -69,6 +69,8 @@ class CiphertextUploadHandler(FileUploadHandler):
         super().__init__(request)
         self.begins, self.head_bytes = begins, head_bytes
         self.large = False
+        self.head = b""  # a file's first bytes, until there are enough to choose where it goes
+        self.target: TemporaryUploadedFile | io.BytesIO | None = None
 
     def handle_raw_input(
         self, input_data: Any, META: Any, content_length: int, boundary: Any, encoding: str | None = None
@@ -77,8 +79,7 @@ class CiphertextUploadHandler(FileUploadHandler):
 
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
-        self.head = b""  # the first bytes, until there are enough to choose where the file goes
-        self.target: TemporaryUploadedFile | io.BytesIO | None = None
+        self.head, self.target = b"", None
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         if start + len(raw_data) > settings.SECUREPIX_MAX_UPLOAD_BYTES:
@@ -126,7 +127,7 @@ def spool_ciphertext(request: HttpRequest, begins: Callable[[bytes], bool], head
 
 
 def ciphertext_uploads(request: Any, field: str) -> list[tuple[str, bytes | BinaryIO]]:
-    """uploads(), with a spooled file (spool_large_ciphertext) as its open
+    """uploads(), with a spooled file (spool_ciphertext) as its open
     temporary file rather than its bytes."""
     check_content_length(request)
     found: list[tuple[str, bytes | BinaryIO]] = []
@@ -135,9 +136,9 @@ def ciphertext_uploads(request: Any, field: str) -> list[tuple[str, bytes | Bina
             if upload.size is not None and upload.size > settings.SECUREPIX_MAX_UPLOAD_BYTES:
                 raise _too_large(upload.name or "the file")
             upload.file.seek(0)
-            found.append((upload.name or "file", cast(BinaryIO, upload.file)))
+            found.append((upload.name or "image", cast(BinaryIO, upload.file)))
         else:
-            found.append((upload.name or "file", upload_bytes(upload)))
+            found.append((upload.name or "image", upload_bytes(upload)))
     return found
 
 
