@@ -110,20 +110,6 @@ def command(source: Path, folder: Path, runs: int, image_bytes: int) -> dict[str
     return result
 
 
-def _stack_processes() -> list[int]:
-    """The gunicorn processes of a stack on this machine (make serve): its
-    master and web workers."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:  # not a process, or gone
-            continue
-        if b"gunicorn" in command and b"securepix_site" in command:
-            found.append(int(entry.name))
-    return found
-
-
 def _resident_kib(pid: int, field: str) -> int:
     """VmRSS or VmHWM (the peak) of a process, in KiB; 0 once it is gone."""
     try:
@@ -139,7 +125,9 @@ class _Workers:
     resident size it started from, for the worker that rose most."""
 
     def __init__(self) -> None:
-        self.pids = _stack_processes()
+        from .load import workers
+
+        self.pids = [worker["pid"] for worker in workers() if worker["kind"] == "web"]
         self.start: dict[int, int] = {}
 
     def begin(self) -> None:
