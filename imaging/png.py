@@ -53,7 +53,12 @@ def chunk_kinds(data: bytes) -> list[bytes]:
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", isal_zlib.crc32(data, isal_zlib.crc32(kind)))
+    return b"".join(_chunk_pieces(kind, data))
+
+
+def _chunk_pieces(kind: bytes, data: bytes) -> tuple[bytes, bytes, bytes]:
+    """A chunk as its length and kind, its data (not copied) and its CRC."""
+    return struct.pack(">I", len(data)) + kind, data, struct.pack(">I", isal_zlib.crc32(data, isal_zlib.crc32(kind)))
 
 
 # zlib's header for a 32 KiB window and the fastest level (any level reads it).
@@ -210,7 +215,7 @@ def png_pieces(
     yield b"".join([PNG_SIGNATURE, chunk(b"IHDR", ihdr), *extra_chunks])
     if level is not None and rows.shape[1] > channels * bit_depth // 8:
         for deflated in _deflated_in_parallel(rows, level, channels * bit_depth // 8):
-            yield from _idat(deflated)
+            yield from _chunk_pieces(b"IDAT", deflated)
     else:
         yield struct.pack(">I", stored_scanlines_length(rows.shape[0], rows.shape[1] + 1)) + b"IDAT"
         crc = isal_zlib.crc32(b"IDAT")
@@ -219,13 +224,6 @@ def png_pieces(
             crc = isal_zlib.crc32(piece, crc)
         yield struct.pack(">I", crc)
     yield chunk(b"IEND", b"")
-
-
-def _idat(data: bytes) -> Iterator[bytes]:
-    """An IDAT chunk, its data not copied."""
-    yield struct.pack(">I", len(data)) + b"IDAT"
-    yield data
-    yield struct.pack(">I", isal_zlib.crc32(data, isal_zlib.crc32(b"IDAT")))
 
 
 def png_bytes(
