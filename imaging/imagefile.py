@@ -367,7 +367,6 @@ def suffix(image: DecodedImage) -> str:
 def write(out: BinaryIO, image: DecodedImage) -> str:
     """encode(), streamed to a seekable file; returns the file's suffix."""
     kind = suffix(image)
-    plain = _plain_png_rows(image)
     if kind == ".dcm":
         from . import dicom
 
@@ -376,8 +375,8 @@ def write(out: BinaryIO, image: DecodedImage) -> str:
         import tifffile
 
         tifffile.imwrite(out, image.samples)
-    elif plain is not None:
-        for piece in _plain_png(image, *plain):
+    elif (plain := _plain_png_pieces(image)) is not None:
+        for piece in plain:
             out.write(piece)
     else:
         _write_with_pillow(out, image)
@@ -388,11 +387,11 @@ def pieces(image: DecodedImage) -> Iterator[bytes | memoryview]:
     """encode()'s file a piece at a time: a plain PNG straight from the
     threads that deflate it (png.png_pieces), never whole in memory; any
     other file whole."""
-    plain = _plain_png_rows(image)
+    plain = _plain_png_pieces(image)
     if plain is None:
         yield encode(image)[0]
     else:
-        yield from _plain_png(image, *plain)
+        yield from plain
 
 
 def plain_png(image: DecodedImage) -> bool:
@@ -405,16 +404,14 @@ def plain_png(image: DecodedImage) -> bool:
     )
 
 
-def _plain_png_rows(image: DecodedImage) -> tuple[NDArray[np.uint8], int] | None:
-    """The rows and bit depth of a plain_png() image, else None."""
+def _plain_png_pieces(image: DecodedImage) -> Iterator[bytes | memoryview] | None:
+    """png.png_pieces() of a plain_png() image, else None."""
     if not plain_png(image):
         return None
     if image.mode in WIDE_MODES.values():
-        return image.samples.astype(">u2").view(np.uint8).reshape(image.height, -1), 16
-    return np.ascontiguousarray(image.samples).reshape(image.height, -1), 8
-
-
-def _plain_png(image: DecodedImage, rows: NDArray[np.uint8], bit_depth: int) -> Iterator[bytes | memoryview]:
+        rows, bit_depth = image.samples.astype(">u2").view(np.uint8).reshape(image.height, -1), 16
+    else:
+        rows, bit_depth = np.ascontiguousarray(image.samples).reshape(image.height, -1), 8
     return png.png_pieces(rows, image.width, image.channels, bit_depth, level=DECRYPTED_PNG_LEVEL)
 
 
