@@ -32,13 +32,17 @@ def check_content_length(request: Any) -> None:
         raise _too_large("the upload")
 
 
+def _check_size(upload: UploadedFile) -> None:
+    if upload.size is not None and upload.size > settings.SECUREPIX_MAX_UPLOAD_BYTES:
+        raise _too_large(upload.name or "the file")
+
+
 def upload_bytes(upload: UploadedFile) -> bytes:
     """An uploaded file's bytes, within the upload limit.  A file held in
     memory (MemoryFileUploadHandler, the setting) gives its own bytes rather
     than a copy: BytesIO.getvalue() fits its buffer to the file and shares it,
     where read() copies it (23.5 MB for a 4096x4096 photo's PNG)."""
-    if upload.size is not None and upload.size > settings.SECUREPIX_MAX_UPLOAD_BYTES:
-        raise _too_large(upload.name or "the file")
+    _check_size(upload)
     if isinstance(upload, InMemoryUploadedFile) and isinstance(upload.file, io.BytesIO):
         return upload.file.getvalue()
     return bytes(upload.read())
@@ -133,8 +137,7 @@ def ciphertext_uploads(request: Any, field: str) -> list[tuple[str, bytes | Bina
     found: list[tuple[str, bytes | BinaryIO]] = []
     for upload in request.FILES.getlist(field):
         if isinstance(upload, TemporaryUploadedFile) and upload.file is not None:
-            if upload.size is not None and upload.size > settings.SECUREPIX_MAX_UPLOAD_BYTES:
-                raise _too_large(upload.name or "the file")
+            _check_size(upload)
             upload.file.seek(0)
             found.append((upload.name or "image", cast(BinaryIO, upload.file)))
         else:
