@@ -150,8 +150,8 @@ def image_fields(image: DecodedImage, size: int) -> dict[str, Any]:
 BESIDE_MIN_BYTES = 4 << 20
 
 
-def _beside(nbytes: int) -> Executor:
-    return ThreadPoolExecutor(1) if nbytes >= BESIDE_MIN_BYTES else Inline()
+def _beside(large: bool) -> Executor:
+    return ThreadPoolExecutor(1) if large else Inline()
 
 
 def _file_sha256(source: bytes | BinaryIO) -> str:
@@ -217,8 +217,8 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
 
     # The key is derived beside the decoding only for a picture whose header
     # passes (a junk or oversized file costs no derivation, and holds no slot).
-    screened = size >= BESIDE_MIN_BYTES and imagefile.screened(request.upload.data, settings.SECUREPIX_MAX_PIXELS)
-    with _beside(size if screened else 0) as beside:
+    large = size >= BESIDE_MIN_BYTES and imagefile.screened(request.upload.data, settings.SECUREPIX_MAX_PIXELS)
+    with _beside(large) as beside:
 
         def decoded_and_rendered() -> DecodedImage:
             """The image, once the classifier has its renderings of it (all
@@ -284,7 +284,7 @@ def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
     hashed (for its audit event) on another thread meanwhile."""
     require(context, permissions.DECRYPT, Action.DECRYPT)
     source, size = request.upload.source, request.upload.size
-    with _beside(size) as beside:
+    with _beside(size >= BESIDE_MIN_BYTES) as beside:
         digest = beside.submit(_file_sha256, source)
         try:
             request.check()
