@@ -171,7 +171,8 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
     """Classify, apply the mismatch policy, encrypt: the upload is parsed once.
     `keep_image=False` (the API, jobs: only the encrypted file is wanted): the
     image may be encrypted in its own memory, so that no second copy of it is
-    made; `Encrypted.image` then holds ciphertext.
+    made (`Encrypted.image` then holds ciphertext), and the upload's bytes
+    are let go once decoded (Upload.release).
 
     A large picture (BESIDE_MIN_BYTES of file, its header read and within
     the limits) uses a second thread: its key is derived while the file is
@@ -182,7 +183,7 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
     the encryption failed meanwhile.  A small one is classified and decided
     first, and a refusal costs no key derivation."""
     require(context, permissions.ENCRYPT, Action.ENCRYPT)
-    declared, size = request.declared_domain, len(request.upload.data)
+    declared, size = request.declared_domain, request.upload.size
 
     def failed(error: SecurePixError) -> None:
         refuse(Action.ENCRYPT, context, error, declared_domain=declared, image_bytes=size)
@@ -218,6 +219,7 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
     # The key is derived beside the decoding only for a picture whose header
     # passes (a junk or oversized file costs no derivation, and holds no slot).
     large = size >= BESIDE_MIN_BYTES and imagefile.screened(request.upload.data, settings.SECUREPIX_MAX_PIXELS)
+    consume = not keep_image
     with _beside(large) as beside:
 
         def decoded_and_rendered() -> DecodedImage:
@@ -226,6 +228,8 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
             nonlocal image, classifying
             try:
                 upload = classification.parse(request.upload.data)
+                if consume:  # the file's bytes are not needed past its decoding
+                    request.upload.release()
                 image = upload.decoded  # a NIfTI volume has none: 415
                 rgb, grey = classifier.rendered(upload, beside)
             except SecurePixError as error:
@@ -234,7 +238,6 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
             classifying = beside.submit(classifier.classify_rendered, upload, rgb, grey)
             return image
 
-        consume = not keep_image
         if isinstance(beside, Inline):  # in turn: a refusal costs no key derivation, and holds no slot
             prepared = decoded_and_rendered()
             settled = settle()

@@ -74,9 +74,7 @@ def warm_up() -> None:
     """Load the classifier and classify one small generated image, so that the
     first user's classification is as fast as the next (a model's first run is
     slow: graph building, allocations, the face detector's cascade)."""
-    classifier(wait=MODEL_PROCESS_WAIT_SECONDS).classify(
-        ParsedUpload(b"", DecodedImage(warm_up_rendering(), "RGB", "PNG"))
-    )
+    classifier(wait=MODEL_PROCESS_WAIT_SECONDS).classify(ParsedUpload(DecodedImage(warm_up_rendering(), "RGB", "PNG")))
     _warm.set()
     log.info("classifier %s loaded and warmed", model_name())
 

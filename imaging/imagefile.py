@@ -91,7 +91,6 @@ class ParsedUpload:
     """A file parsed once.  `image` is None for a NIfTI volume, which can be
     classified but not encrypted; `dataset` is the DICOM dataset of a DICOM file."""
 
-    data: bytes
     image: DecodedImage | None
     dataset: Dataset | None = None
     volume_slice: NDArray[np.uint8] | None = None  # a NIfTI volume's middle slice, 8 bits
@@ -138,7 +137,7 @@ def displayable(rendering: NDArray[np.uint8]) -> NDArray[np.uint8]:
 def parse(data: bytes, max_pixels: int) -> ParsedUpload:
     """Decode an uploaded file once: an image, a DICOM file or a NIfTI volume."""
     if nifti.is_nifti(data):
-        return ParsedUpload(data, None, volume_slice=nifti.render(data, max_pixels))
+        return ParsedUpload(None, volume_slice=nifti.render(data, max_pixels))
     if data[128:132] == b"DICM":  # the DICOM preamble's magic
         from . import dicom
 
@@ -153,7 +152,7 @@ def parse(data: bytes, max_pixels: int) -> ParsedUpload:
         except NotAnImage:
             raise not_an_image from None
         return _parse_dicom(data, dataset, max_pixels)
-    return ParsedUpload(data, _decode_opened(image, data))
+    return ParsedUpload(_decode_opened(image, data))
 
 
 def screened(data: bytes, max_pixels: int) -> bool:
@@ -180,7 +179,7 @@ def _parse_dicom(data: bytes, dataset: Dataset, max_pixels: int) -> ParsedUpload
     from . import dicom
 
     samples, metadata = dicom.decode(data, dataset, max_pixels)
-    return ParsedUpload(data, DecodedImage(samples, "DICOM", "DICOM", metadata), dataset)
+    return ParsedUpload(DecodedImage(samples, "DICOM", "DICOM", metadata), dataset)
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:

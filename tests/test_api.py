@@ -4,6 +4,7 @@ tokens; one error shape and the right status everywhere."""
 from __future__ import annotations
 
 import io
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -368,7 +369,10 @@ def test_a_large_encrypted_file_is_read_from_a_temporary_file_that_goes_with_the
     real = services.do_decrypt
 
     def watching(**arguments: Any) -> Any:
-        spooled.append(arguments["request"].upload.spooled is not None)
+        spool = arguments["request"].upload.spooled
+        spooled.append(spool is not None)
+        if spool is not None:  # no name on disk while it is read: a killed worker leaves nothing
+            assert os.fstat(spool.fileno()).st_nlink == 0 and list(tmp_path.iterdir()) == []
         return real(**arguments)
 
     monkeypatch.setattr(services, "do_decrypt", watching)
@@ -396,12 +400,12 @@ def test_only_a_securepix_file_is_spooled_and_never_past_the_upload_limit(
     monkeypatch.setattr(uploads, "SPOOL_MIN_BYTES", 1 << 16)
     written: list[str] = []
 
-    class Spooling(uploads.TemporaryUploadedFile):
+    class Spooling(uploads.SpooledUpload):
         def __init__(self, name: str, *args: Any) -> None:
             written.append(name)
             super().__init__(name, *args)
 
-    monkeypatch.setattr(uploads, "TemporaryUploadedFile", Spooling)
+    monkeypatch.setattr(uploads, "SpooledUpload", Spooling)
     photo = encode(image_in_mode("RGB", 300, 400))
     assert error(decrypt(operator_api, photo)) == (400, "not_securepix_file") and written == []
     form = {"acknowledge": "true", "acknowledgment_reason": "limit"}

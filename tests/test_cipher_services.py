@@ -104,19 +104,28 @@ def test_a_request_without_its_file_is_refused_and_recorded(operator_api: Any) -
 
 def test_without_keeping_the_image_it_is_encrypted_in_its_own_memory(operator: Any) -> None:
     """The API and the jobs want only the file: the decoded photo becomes its
-    ciphertext (no second copy of the image); the file is the same as ever."""
+    ciphertext (no second copy of the image), and the upload's bytes are let
+    go once decoded; the file is the same as ever."""
     png = encode(image_in_mode("RGB", 64, 96))
-    request = EncryptRequest(
-        Upload("photo.png", png), IMAGE_PASSWORD, "none", acknowledge=True, acknowledgment_reason="test"
-    )
-    done = services.do_encrypt(context=Context(actor=operator), request=request, keep_image=False)
+
+    def request() -> EncryptRequest:
+        return EncryptRequest(
+            Upload("photo.png", png), IMAGE_PASSWORD, "none", acknowledge=True, acknowledgment_reason="test"
+        )
+
+    consumed = request()
+    done = services.do_encrypt(context=Context(actor=operator), request=consumed, keep_image=False)
     assert np.shares_memory(done.image.samples, done.encrypted.body)
+    assert consumed.upload.data == b"" and consumed.upload.size == len(png)
+    assert AuditEvent.objects.get(pk=done.event.pk).image_bytes == len(png)
     back = services.do_decrypt(
         context=Context(actor=operator), request=DecryptRequest(Upload("p.png", done.data, "file"), IMAGE_PASSWORD)
     )
     assert np.array_equal(back.image.samples, decoded_pixels(png))
-    kept = services.do_encrypt(context=Context(actor=operator), request=request)
+    kept_request = request()
+    kept = services.do_encrypt(context=Context(actor=operator), request=kept_request)
     assert np.array_equal(kept.image.samples, decoded_pixels(png))
+    assert kept_request.upload.data == png  # the pages keep the image, and its file
 
 
 @pytest.fixture(params=["inline", "beside"])
@@ -173,14 +182,17 @@ def test_an_image_encrypted_in_place_is_classified_from_its_plaintext(
     monkeypatch.setattr(envelope, "seal_image", sealing)
     monkeypatch.setattr(classifier, "classify_rendered", watching)
     png = encode(image_in_mode(mode, 64, 96))
-    request = EncryptRequest(
-        Upload("page.png", png), IMAGE_PASSWORD, "none", acknowledge=True, acknowledgment_reason="t"
-    )
-    in_place = services.do_encrypt(context=Context(actor=operator), request=request, keep_image=False)
+
+    def request() -> EncryptRequest:
+        return EncryptRequest(
+            Upload("page.png", png), IMAGE_PASSWORD, "none", acknowledge=True, acknowledgment_reason="t"
+        )
+
+    in_place = services.do_encrypt(context=Context(actor=operator), request=request(), keep_image=False)
     assert np.shares_memory(in_place.image.samples, in_place.encrypted.body)  # the image became ciphertext
     plaintext = classifier.rendered(imagefile.parse(png, 1 << 20))
     assert all(map(np.array_equal, seen[0], plaintext))  # what the classifier read did not
-    kept = services.do_encrypt(context=Context(actor=operator), request=request)
+    kept = services.do_encrypt(context=Context(actor=operator), request=request())
     assert in_place.classification.as_dict() == kept.classification.as_dict()
 
 

@@ -159,9 +159,10 @@ def test_an_upload_held_in_memory_is_handed_on_without_a_copy(rf: Any, settings:
 
     png = encode(image_in_mode("RGB", 300, 200))
     request = rf.post("/", {"image": SimpleUploadedFile("a.png", png)})
+    held = request.FILES["image"].file.getvalue()
     [(name, data)] = uploads(request, "image")
-    assert (name, data) == ("a.png", png)
-    assert data is request.FILES["image"].file.getvalue()
+    assert (name, data) == ("a.png", png) and data is held
+    assert request.FILES["image"].closed  # the bytes are the caller's alone, to let go of (Upload.release)
     settings.FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
     spooled = rf.post("/", {"image": SimpleUploadedFile("a.png", png)})
     assert uploads(spooled, "image") == [("a.png", png)]

@@ -4,6 +4,7 @@ the API and the pages, made before the body is read where the size is known."""
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Callable
 from typing import Any, BinaryIO, cast
 
@@ -49,9 +50,15 @@ def upload_bytes(upload: UploadedFile) -> bytes:
 
 
 def uploads(request: Any, field: str) -> list[tuple[str, bytes]]:
-    """Every file of a multipart field, as (name, bytes), after the size checks."""
+    """Every file of a multipart field, as (name, bytes), after the size
+    checks.  The files are closed once read: the bytes are the caller's
+    alone, who may let them go (Upload.release) while the request goes on."""
     check_content_length(request)
-    return [(upload.name or "image", upload_bytes(upload)) for upload in request.FILES.getlist(field)]
+    found = []
+    for upload in request.FILES.getlist(field):
+        found.append((upload.name or "image", upload_bytes(upload)))
+        upload.close()
+    return found
 
 
 # From this many bytes of request, a file to decrypt sent to the API is
@@ -59,22 +66,36 @@ def uploads(request: Any, field: str) -> list[tuple[str, bytes]]:
 SPOOL_MIN_BYTES = 4 << 20
 
 
+class SpooledUpload(UploadedFile):
+    """An uploaded file spooled to a temporary file that has no name on disk
+    (tempfile.TemporaryFile: O_TMPFILE, or unlinked as soon as made, in
+    FILE_UPLOAD_TEMP_DIR): the system frees it when it is closed, at the
+    request's end, or when its process dies, so that a worker killed
+    mid-request leaves nothing behind (Django's TemporaryUploadedFile is
+    named, and stays there)."""
+
+    def __init__(self, name: str, content_type: str | None, charset: str | None, extra: Any) -> None:
+        spool = tempfile.TemporaryFile(suffix=".upload", dir=settings.FILE_UPLOAD_TEMP_DIR)  # noqa: SIM115 (closed with the request)
+        super().__init__(spool, name, content_type, 0, charset, extra)
+
+
 class CiphertextUploadHandler(FileUploadHandler):
     """For the API's decryption: a file of a request of SPOOL_MIN_BYTES or
     more that begins as a SecurePix file does (`begins`, given its first
-    `head_bytes` bytes) is written to a temporary file, which Django deletes
-    when the request ends, and read from disk a piece at a time: a worker
-    holds the decrypted image, not the encrypted file beside it.  Anything
-    else, a plaintext image sent by mistake above all, stays in memory, where
-    decryption refuses it.  A file over the upload limit is refused (413)
-    before a byte past the limit is kept, and what was spooled is deleted."""
+    `head_bytes` bytes) is written to a temporary file without a name
+    (SpooledUpload), freed when the request ends or its worker dies, and
+    read from disk a piece at a time: a worker holds the decrypted image,
+    not the encrypted file beside it.  Anything else, a plaintext image sent
+    by mistake above all, stays in memory, where decryption refuses it.  A
+    file over the upload limit is refused (413) before a byte past the limit
+    is kept, and what was spooled is freed."""
 
     def __init__(self, request: HttpRequest, begins: Callable[[bytes], bool], head_bytes: int) -> None:
         super().__init__(request)
         self.begins, self.head_bytes = begins, head_bytes
         self.large = False
         self.head = b""  # a file's first bytes, until there are enough to choose where it goes
-        self.target: TemporaryUploadedFile | io.BytesIO | None = None
+        self.target: SpooledUpload | io.BytesIO | None = None
 
     def handle_raw_input(
         self, input_data: Any, META: Any, content_length: int, boundary: Any, encoding: str | None = None
@@ -97,17 +118,16 @@ class CiphertextUploadHandler(FileUploadHandler):
             self.target = self._chosen(raw_data)
         self.target.write(raw_data)
 
-    def _chosen(self, head: bytes) -> TemporaryUploadedFile | io.BytesIO:
+    def _chosen(self, head: bytes) -> SpooledUpload | io.BytesIO:
         if self.large and self.begins(head):
-            name = self.file_name or "file"
-            return TemporaryUploadedFile(name, self.content_type, 0, self.charset, self.content_type_extra)
+            return SpooledUpload(self.file_name or "file", self.content_type, self.charset, self.content_type_extra)
         return io.BytesIO()
 
     def file_complete(self, file_size: int) -> UploadedFile:
         if self.target is None:  # shorter than head_bytes: no SecurePix file
             self.target = io.BytesIO(self.head)
         self.target.seek(0)
-        if isinstance(self.target, TemporaryUploadedFile):
+        if isinstance(self.target, SpooledUpload):
             self.target.size = file_size
             return self.target
         return InMemoryUploadedFile(
@@ -121,8 +141,8 @@ class CiphertextUploadHandler(FileUploadHandler):
         )
 
     def upload_interrupted(self) -> None:
-        if isinstance(self.target, TemporaryUploadedFile):
-            self.target.close()  # a NamedTemporaryFile: deleted as it closes
+        if isinstance(self.target, SpooledUpload):
+            self.target.close()  # freed as it closes
 
 
 def spool_ciphertext(request: HttpRequest, begins: Callable[[bytes], bool], head_bytes: int) -> None:
@@ -136,7 +156,7 @@ def ciphertext_uploads(request: Any, field: str) -> list[tuple[str, bytes | Bina
     check_content_length(request)
     found: list[tuple[str, bytes | BinaryIO]] = []
     for upload in request.FILES.getlist(field):
-        if isinstance(upload, TemporaryUploadedFile) and upload.file is not None:
+        if isinstance(upload, SpooledUpload | TemporaryUploadedFile) and upload.file is not None:
             _check_size(upload)
             upload.file.seek(0)
             found.append((upload.name or "image", cast(BinaryIO, upload.file)))
