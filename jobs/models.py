@@ -25,6 +25,9 @@ class Job(models.Model):
     client_address = models.CharField(max_length=45, blank=True)  # of the request that submitted it
     cipher = models.CharField(max_length=16, default="chaotic")
     from_page = models.BooleanField(default=False)  # the encrypt page's batch (its files run in the page's requests)
+    # The broker's run its files were queued under (Redis's run_id, new at each
+    # start of the server, whose queue is kept in memory only); "" without a broker.
+    queue_run = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created"]

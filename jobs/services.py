@@ -129,11 +129,13 @@ def do_submit_job(*, context: Context, request: JobRequest, dispatch: Dispatch) 
             ids = [job_file.pk for job_file in job_files]
 
             def queue_every_file() -> None:
+                Job.objects.filter(pk=job.pk).update(queue_run=broker_run())
                 for file_id in ids:
                     try:
                         dispatch(file_id, sealed)
                     except Exception:  # one file that cannot be queued must not hold back the others
                         log.exception("file %s of job %s could not be queued", file_id, job.id)
+                        _fail_unqueued(job, [file_id], "the job queue could not take the file's task")
 
             transaction.on_commit(queue_every_file)
     if too_many:
@@ -265,7 +267,7 @@ def do_keep_page_result(
             index=job.total,
             name=upload.name[:255],
             declared_domain=declared_domain,
-            input_bytes=len(upload.data),
+            input_bytes=upload.size,
             state=JobFile.State.DONE,
             finished=timezone.now(),
             audit_event=encrypted.event,
@@ -336,6 +338,70 @@ def _close_job_if_done(job: Job) -> None:
     Job.objects.select_for_update().filter(pk=job.pk).first()
     if not JobFile.objects.filter(job=job, state=JobFile.State.QUEUED).exists():
         Job.objects.filter(pk=job.pk, finished__isnull=True).update(finished=timezone.now())
+
+
+def broker_run() -> str:
+    """The job queue's current run, when a restart of its broker empties it:
+    Redis's run_id (new at each start of the server) if it keeps nothing on
+    disk (no append-only file, no snapshots: scripts/local-redis), so that a
+    file queued under an earlier run has lost its task.  "" without a broker
+    (jobs run in the request), when the broker keeps its queue across
+    restarts or does not say, or when it does not answer: then nothing is
+    taken for lost."""
+    url = settings.SECUREPIX_JOB_BROKER
+    if not url:
+        return ""
+    import redis
+
+    try:
+        server = redis.Redis.from_url(url, socket_timeout=5)
+        persistence = server.info("persistence")
+        snapshots = server.config_get("save").get("save", "unknown")
+        run = server.info("server")["run_id"]
+    except redis.RedisError as error:  # down, or CONFIG refused (a managed server)
+        log.warning("the job queue's broker does not say whether it keeps its queue: %s", error)
+        return ""
+    return str(run) if persistence.get("aof_enabled") == 0 and snapshots == "" else ""
+
+
+def _fail_unqueued(job: Job, file_ids: list[int], why: str) -> int:
+    """Files whose task will never run (not queued, or lost by the queue):
+    failed (cancelled, for a cancelled job) unless a worker holds them or
+    they are no longer queued; the job closes when nothing else is queued.
+    Returns how many."""
+    failure = {"error": {"code": ErrorCode.QUEUE_LOST.code, "message": f"{why}: submit the file again"}}
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    with transaction.atomic():
+        rows = JobFile.objects.select_for_update(skip_locked=skip_locked).filter(
+            job=job, pk__in=file_ids, state=JobFile.State.QUEUED
+        )
+        taken = list(rows)
+        job.refresh_from_db(fields=["cancelled"])
+        for job_file in taken:
+            if job.cancelled:
+                _finish(job_file, JobFile.State.CANCELLED, {})
+            else:
+                _finish(job_file, JobFile.State.FAILED, failure)
+        _close_job_if_done(job)
+    return len(taken)
+
+
+def fail_lost_files(current_run: str) -> int:
+    """The files that the job queue lost (queued under an earlier run of the
+    broker: broker_run), failed with `queue_lost` so that their jobs end
+    and their owners see why, instead of waiting for ever.  A file a worker
+    holds (its row locked) is left to it.  Returns how many were failed or
+    cancelled; nothing without a current run."""
+    if not current_run:
+        return 0
+    lost = 0
+    stranded = Job.objects.filter(finished__isnull=True).exclude(queue_run="").exclude(queue_run=current_run)
+    for job in stranded:
+        queued = list(job.files.filter(state=JobFile.State.QUEUED).values_list("pk", flat=True))
+        lost += _fail_unqueued(job, queued, "the job queue restarted before the file's task ran, and lost it")
+    if lost:
+        log.warning("%s queued files were lost by a restart of the job queue's broker", lost)
+    return lost
 
 
 def _read(storage: Storage, name: str) -> bytes:

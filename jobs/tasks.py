@@ -45,5 +45,10 @@ def purge_expired() -> int:
     return services.purge_expired()
 
 
+@shared_task(name="jobs.fail_lost_files")
+def fail_lost_files() -> int:
+    return services.fail_lost_files(services.broker_run())
+
+
 def dispatch(file_id: int, sealed: str) -> None:
     run_file.delay(file_id, sealed)

@@ -177,7 +177,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_mutex_expire": max(1, min(300, _REDELIVER_SECONDS // 10)),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {"purge-expired-results": {"task": "jobs.purge_expired", "schedule": 600.0}}
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-results": {"task": "jobs.purge_expired", "schedule": 600.0},
+    "fail-lost-files": {"task": "jobs.fail_lost_files", "schedule": 60.0},  # after a restart of Redis
+}
 
 # Encrypted results (ciphertext only) kept for their owner, deleted after
 # SECUREPIX_RESULT_HOURS by the periodic purge (`manage.py purge_results`).

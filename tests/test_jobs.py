@@ -330,6 +330,52 @@ def test_a_passing_shortage_leaves_the_file_queued_for_a_later_delivery(
     assert AuditEvent.objects.filter(action="encrypt", outcome="success", request_id=str(job.id)).count() == 1
 
 
+def test_files_whose_task_the_queue_lost_fail_and_say_why(
+    operator: Any, django_capture_on_commit_callbacks: Any, operator_api: APIClient
+) -> None:
+    """A file queued under an earlier run of the broker (a restart of Redis,
+    which keeps its queue in memory only) lost its task: it fails with
+    `queue_lost` and its job ends, instead of waiting for ever; a file done
+    stays done, a job queued under the current run is left alone, and a
+    file that could not be queued at all fails at once."""
+    from core.context import Context
+    from jobs.contracts import JobRequest
+
+    def submitted(count: int, dispatch: services.Dispatch) -> Job:
+        request = JobRequest.from_form(
+            {"password": PASSWORD, "declared_domain": "none"}, photos(count), [], services.limits()
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            return services.do_submit_job(context=Context(actor=operator), request=request, dispatch=dispatch)
+
+    queued: list[tuple[int, str]] = []
+    before, after, cancelled = (submitted(n, lambda *message: queued.append(message)) for n in (3, 1, 2))
+    Job.objects.filter(pk__in=[before.pk, cancelled.pk]).update(queue_run="run-before-the-restart")
+    Job.objects.filter(pk=after.pk).update(queue_run="run-now")
+    services.do_cancel_job(context=Context(actor=operator), job_id=cancelled.id)
+    assert services.run_file(*queued[0]) == "done"
+    assert services.fail_lost_files("") == 0  # the broker does not say: nothing is taken for lost
+    assert services.fail_lost_files("run-now") == 4
+    states = dict(JobFile.objects.filter(job=before).values_list("index", "state"))
+    assert states == {0: "done", 1: "failed", 2: "failed"}
+    status = operator_api.get(f"/api/v1/jobs/{before.id}").json()
+    assert status["state"] == "finished" and status["counts"] == {"queued": 0, "done": 1, "failed": 2, "cancelled": 0}
+    codes = {file["error"]["code"] for file in status["files"] if file["state"] == "failed"}
+    assert codes == {"queue_lost"}
+    assert set(JobFile.objects.filter(job=cancelled).values_list("state", flat=True)) == {"cancelled"}
+    assert Job.objects.get(pk=cancelled.pk).finished is not None
+    assert JobFile.objects.get(job=after).state == "queued" and Job.objects.get(pk=after.pk).finished is None
+    assert services.fail_lost_files("run-now") == 0
+
+    def broker_down(file_id: int, sealed: str) -> None:
+        raise ConnectionError("the broker does not answer")
+
+    unqueued = submitted(2, broker_down)
+    assert set(JobFile.objects.filter(job=unqueued).values_list("state", flat=True)) == {"failed"}
+    assert Job.objects.get(pk=unqueued.pk).finished is not None
+    assert services.broker_run() == ""  # no broker here (jobs run in the request)
+
+
 def test_expired_results_are_deleted_and_say_so(
     operator_api: APIClient, django_capture_on_commit_callbacks: Any, _results_in_a_temporary_folder: Path
 ) -> None:

@@ -1,5 +1,6 @@
 """Jobs on real Celery workers, with Redis as the broker and PostgreSQL: a
-worker killed with SIGKILL half-way leaves no file undone and none done twice."""
+worker killed with SIGKILL half-way leaves no file undone and none done twice;
+files whose tasks a restart of Redis lost fail as lost, and their job ends."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ from jobs import services, tasks
 from jobs.contracts import JobRequest
 from tests.images import encode, image_in_mode
 ensure_groups()
-user = get_user_model().objects.create_user("worker-test-operator")
+user = get_user_model().objects.get_or_create(username="worker-test-operator")[0]
 user.groups.add(Group.objects.get(name="operator"))
 files = [(f"p{{i}}.png", encode(image_in_mode("RGB", 48, 64, seed=i))) for i in range({FILES})]
 form = {{"password": "worker test password 7", "declared_domain": "none"}}
@@ -165,3 +166,47 @@ def test_a_worker_killed_half_way_leaves_every_file_encrypted_exactly_once(
     assert final["states"] == {"done": FILES}
     assert final["events"] == (FILES, FILES), "one encryption event per file, each of a different output"
     assert final["results"] == FILES
+
+
+SWEEP = """
+import django
+django.setup()
+from jobs import tasks
+print(tasks.fail_lost_files.run())
+"""
+
+
+def _submitted(stack: dict[str, str]) -> str:
+    done = subprocess.run([sys.executable, "-c", SUBMIT], cwd=ROOT, env=stack, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_files_whose_tasks_a_restart_of_redis_lost_fail_instead_of_waiting_for_ever(stack: dict[str, str]) -> None:
+    """Redis keeps the queue in memory only (the tasks carry sealed keys): a
+    job queued before its restart has no tasks left.  The periodic sweep
+    (celery beat, every minute) fails its files with `queue_lost`, so that
+    the job ends and says why; a job queued after the restart is left alone."""
+    before = _submitted(stack)  # no worker runs: its files stay queued
+    assert _counts(stack, before)["states"] == {"queued": FILES}
+    port = {"SECUREPIX_REDIS_PORT": "6392"}
+    subprocess.run([str(ROOT / "scripts" / "local-redis"), "stop"], env={**os.environ, **port}, check=True)
+    assert _service("local-redis", **port) == stack["SECUREPIX_JOB_BROKER"]
+    after = _submitted(stack)
+    swept = subprocess.run([sys.executable, "-c", SWEEP], cwd=ROOT, env=stack, capture_output=True, text=True)
+    assert swept.returncode == 0, swept.stderr[-3000:]
+    assert swept.stdout.strip().splitlines()[-1] == str(FILES)
+    assert _counts(stack, before)["states"] == {"failed": FILES}
+    assert _counts(stack, after)["states"] == {"queued": FILES}
+    import psycopg
+
+    with psycopg.connect(stack["DATABASE_URL"]) as connection:
+        finished = dict(
+            connection.execute(
+                "SELECT id::text, finished IS NOT NULL FROM jobs_job WHERE id IN (%s, %s)", [before, after]
+            )
+        )
+        codes = connection.execute(
+            "SELECT DISTINCT outcome->'error'->>'code' FROM jobs_jobfile WHERE job_id = %s", [before]
+        ).fetchall()
+    assert finished == {before: True, after: False} and codes == [("queue_lost",)]
