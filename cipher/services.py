@@ -154,9 +154,33 @@ def _beside(large: bool) -> Executor:
     return ThreadPoolExecutor(1) if large else Inline()
 
 
-def _file_sha256(source: bytes | BinaryIO) -> str:
+class _Signalling:
+    """A derivation gate that also says when the derivation it was held
+    around is over (`over`), for work that should not compete with it."""
+
+    def __init__(self, gate: DerivationGate, over: threading.Event) -> None:
+        self._gate, self.over = gate, over
+
+    def __enter__(self) -> _Signalling:
+        self._gate.__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            self._gate.__exit__(kind, error, trace)
+        finally:
+            self.over.set()
+
+
+def _file_sha256(source: bytes | BinaryIO, after: threading.Event | None = None) -> str:
     """The SHA-256 of a file in memory, or of an open one read by position
-    (os.pread): whoever else reads it meanwhile keeps their place."""
+    (os.pread): whoever else reads it meanwhile keeps their place.  `after`:
+    wait for it first (the key's derivation, which the decryption waits for,
+    gets the cores to itself)."""
+    if after is not None:
+        after.wait()
     if isinstance(source, bytes):
         return hashlib.sha256(source).hexdigest()
     digest, descriptor, offset = hashlib.sha256(), source.fileno(), 0
@@ -283,12 +307,17 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
 def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
     """Check and decrypt a SecurePix file (in memory, or spooled to disk by
     the API: Upload.spooled); a wrong password or an altered file is an
-    error, never noise.  A large file is read while its key is derived, and
-    hashed (for its audit event) on another thread meanwhile."""
+    error, never noise.  A large file is read while its key is derived, then
+    hashed (for its audit event) on another thread while it is decrypted."""
     require(context, permissions.DECRYPT, Action.DECRYPT)
     source, size = request.upload.source, request.upload.size
     with _beside(size >= BESIDE_MIN_BYTES) as beside:
-        digest = beside.submit(_file_sha256, source)
+        # Hashed once the key is derived (or the attempt is over): the
+        # derivation and the reading of the file are what the decryption
+        # waits for, the digest only the audit event at the end.
+        derived = threading.Event()
+        inline = isinstance(beside, Inline)
+        digest = beside.submit(_file_sha256, source, None if inline else derived)
         try:
             request.check()
             image = decrypt_file(
@@ -296,12 +325,15 @@ def do_decrypt(*, context: Context, request: DecryptRequest) -> Decrypted:
                 request.password,
                 max_pixels=settings.SECUREPIX_MAX_PIXELS,
                 kdf_limits=kdf_limits(),
-                gate=_gate(),
-                overlap=not isinstance(beside, Inline),
+                gate=_Signalling(_gate(), derived),
+                overlap=not inline,
             )
         except SecurePixError as error:
+            derived.set()
             refuse(Action.DECRYPT, context, error, encrypted_sha256=digest.result(), image_bytes=size)
             raise
+        finally:
+            derived.set()  # (whatever happened: the digest is never left waiting)
     # A file that Pillow, pydicom or tifffile writes is made before the event
     # (it could still fail); a plain PNG is made as it is sent (Decrypted.pieces).
     made = None if imagefile.plain_png(image) else imagefile.encode(image)[0]

@@ -247,6 +247,46 @@ def test_a_classification_error_is_recorded_even_when_the_derivation_is_busy(
     assert list(AuditEvent.objects.values_list("outcome", "reason")) == [("failure", "models_unavailable")]
 
 
+def test_a_decryption_hashes_its_file_after_the_key_and_never_waits_for_ever(
+    operator: Any, beside: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beside, the file's digest waits for the key's derivation (which the
+    decryption waits for) instead of competing with it; a decryption that
+    never derives (every slot busy, a file that is no SecurePix file) still
+    records the digest, and does not hang."""
+    encrypted = _encrypt(operator, encode(image_in_mode("RGB")), "none").data
+    context = Context(actor=operator)
+    steps: list[str] = []
+    real_derive, real_hash = envelope.derive_keys, services._file_sha256
+
+    def deriving(*args: Any) -> Any:
+        steps.append("derive")
+        return real_derive(*args)
+
+    def hashing(*args: Any) -> str:
+        digest = real_hash(*args)
+        steps.append("hash")
+        return digest
+
+    monkeypatch.setattr(envelope, "derive_keys", deriving)
+    monkeypatch.setattr(services, "_file_sha256", hashing)
+    services.do_decrypt(context=context, request=DecryptRequest(Upload("x", encrypted), IMAGE_PASSWORD))
+    assert steps == (["derive", "hash"] if beside == "beside" else ["hash", "derive"])
+    gate = services.DerivationGate(1, 0.05)
+    gate.__enter__()
+    monkeypatch.setattr(services, "_gate", lambda: gate)
+    for refused in (encrypted, b"not a SecurePix file" * 10):
+        with pytest.raises(SecurePixError):
+            services.do_decrypt(context=context, request=DecryptRequest(Upload("x", refused), IMAGE_PASSWORD))
+    digests = AuditEvent.objects.filter(action="decrypt", outcome="failure").values_list("reason", "encrypted_sha256")
+    assert sorted(digests) == sorted(
+        [
+            ("busy", hashlib.sha256(encrypted).hexdigest()),
+            ("not_securepix_file", hashlib.sha256(b"not a SecurePix file" * 10).hexdigest()),
+        ]
+    )
+
+
 @pytest.fixture
 def derivations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A 1 for each key derivation from now on."""
