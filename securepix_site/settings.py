@@ -144,7 +144,7 @@ SECUREPIX_MAX_UPLOAD_BYTES = envint("SECUREPIX_MAX_UPLOAD_BYTES", 200 * 1024 * 1
 SECUREPIX_MAX_PIXELS = envint("SECUREPIX_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SECUREPIX_MAX_UPLOAD_BYTES
 # Uploaded images stay in memory: never a temporary file on disk.
-FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_HANDLERS = ["web.uploads.MemoryUploadHandler"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = SECUREPIX_MAX_UPLOAD_BYTES + 64 * 1024
 
 # Jobs (docs/DEPLOY.md): many files in one request, one task per file, run by

@@ -406,7 +406,7 @@ def test_only_a_securepix_file_is_spooled_and_never_past_the_upload_limit(
             super().__init__(name, *args)
 
     monkeypatch.setattr(uploads, "SpooledUpload", Spooling)
-    photo = encode(image_in_mode("RGB", 300, 400))
+    photo = encode(image_in_mode("RGB", 1000, 800))  # its encrypted file is more than one piece of the upload
     assert error(decrypt(operator_api, photo)) == (400, "not_securepix_file") and written == []
     form = {"acknowledge": "true", "acknowledgment_reason": "limit"}
     encrypted = encrypt(operator_api, photo, "personal", "photo.png", **form).content
