@@ -25,9 +25,6 @@ class Job(models.Model):
     client_address = models.CharField(max_length=45, blank=True)  # of the request that submitted it
     cipher = models.CharField(max_length=16, default="chaotic")
     from_page = models.BooleanField(default=False)  # the encrypt page's batch (its files run in the page's requests)
-    # The broker's run its files were queued under (Redis's run_id, new at each
-    # start of the server, whose queue is kept in memory only); "" without a broker.
-    queue_run = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created"]
@@ -55,6 +52,10 @@ class JobFile(models.Model):
     # error's code and message.  Never the image, never the password.
     outcome = models.JSONField(default=dict)
     audit_event = models.ForeignKey("audit.AuditEvent", null=True, blank=True, on_delete=models.PROTECT)
+    # The broker's run its task was last queued under (Redis's run_id, new at
+    # each start of the server, whose queue is kept in memory only): set when
+    # the file is queued and again when its task is; "" without a broker.
+    queue_run = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["job", "index"]

@@ -129,13 +129,13 @@ def do_submit_job(*, context: Context, request: JobRequest, dispatch: Dispatch) 
             ids = [job_file.pk for job_file in job_files]
 
             def queue_every_file() -> None:
-                Job.objects.filter(pk=job.pk).update(queue_run=broker_run())
+                JobFile.objects.filter(pk__in=ids).update(queue_run=broker_run())
                 for file_id in ids:
                     try:
                         dispatch(file_id, sealed)
                     except Exception:  # one file that cannot be queued must not hold back the others
                         log.exception("file %s of job %s could not be queued", file_id, job.id)
-                        _fail_unqueued(job, [file_id], "the job queue could not take the file's task")
+                        _fail_unqueued(job, [file_id], _NOT_QUEUED if settings.SECUREPIX_JOB_BROKER else _FAILED)
 
             transaction.on_commit(queue_every_file)
     if too_many:
@@ -175,15 +175,19 @@ def run_file(file_id: int, sealed: str, *, may_retry: bool = False) -> str:
         if job.cancelled:
             _finish(job_file, JobFile.State.CANCELLED, {})
         else:
-            data = sealing.open_input(secrets.key, _label(job_file), _read(storage, _staged_name(job_file)))
+            # The file's bytes are held by `upload` alone: an encryption lets go of them once decoded.
+            upload = Upload(
+                job_file.name,
+                sealing.open_input(secrets.key, _label(job_file), _read(storage, _staged_name(job_file))),
+            )
             context = Context(actor=job.owner, client_address=job.client_address, request_id=str(job.id))
             try:
                 with transaction.atomic():  # a savepoint: an unexpected failure takes back the file's work
                     try:
                         if job.kind == Job.Kind.ENCRYPT:
-                            _encrypt(job_file, data, secrets.password, job.cipher, context, storage)
+                            _encrypt(job_file, upload, secrets.password, job.cipher, context, storage)
                         else:
-                            _classify(job_file, data, context)
+                            _classify(job_file, upload.data, context)
                     except SecurePixError as error:  # recorded by the service, kept with the file's state
                         if may_retry and error.error_code in PASSING:
                             raise TryLater(error.message) from error  # the whole transaction taken back
@@ -213,10 +217,10 @@ def _claim(rows: QuerySet[Row], pk: Any) -> Row | str:
 
 
 def _encrypt(
-    job_file: JobFile, data: bytes, password: str, cipher_name: str, context: Context, storage: Storage
+    job_file: JobFile, upload: Upload, password: str, cipher_name: str, context: Context, storage: Storage
 ) -> None:
     request = EncryptRequest(
-        Upload(job_file.name, data),
+        upload,
         password,
         job_file.declared_domain,
         cipher=cipher_name,
@@ -346,30 +350,48 @@ def broker_run() -> str:
     disk (no append-only file, no snapshots: scripts/local-redis), so that a
     file queued under an earlier run has lost its task.  "" without a broker
     (jobs run in the request), when the broker keeps its queue across
-    restarts or does not say, or when it does not answer: then nothing is
-    taken for lost."""
+    restarts or does not say, or when it does not answer at once: then
+    nothing is taken for lost."""
     url = settings.SECUREPIX_JOB_BROKER
     if not url:
         return ""
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     try:
-        server = redis.Redis.from_url(url, socket_timeout=5)
-        persistence = server.info("persistence")
-        snapshots = server.config_get("save").get("save", "unknown")
-        run = server.info("server")["run_id"]
-    except redis.RedisError as error:  # down, or CONFIG refused (a managed server)
+        with redis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+        ) as server:
+            persistence = server.info("persistence")
+            snapshots = server.config_get("save").get("save", "unknown")
+            run = str(server.info("server").get("run_id", ""))
+    except Exception as error:  # down, CONFIG refused (a managed server), a URL it does not take
         log.warning("the job queue's broker does not say whether it keeps its queue: %s", error)
         return ""
-    return str(run) if persistence.get("aof_enabled") == 0 and snapshots == "" else ""
+    return run if persistence.get("aof_enabled") == 0 and snapshots == "" else ""
 
 
-def _fail_unqueued(job: Job, file_ids: list[int], why: str) -> int:
+def requeued(file_id: int) -> None:
+    """A file's task is queued again (a retry): under the broker's current run."""
+    JobFile.objects.filter(pk=file_id).update(queue_run=broker_run())
+
+
+_LOST = "the job queue restarted before the file's task ran, and lost it"
+_NOT_QUEUED = "the job queue could not take the file's task"
+_FAILED = ErrorCode.SERVER_ERROR  # in the request (no broker): the task itself failed
+
+
+def _fail_unqueued(job: Job, file_ids: list[int], why: str | ErrorCode) -> int:
     """Files whose task will never run (not queued, or lost by the queue):
-    failed (cancelled, for a cancelled job) unless a worker holds them or
+    failed with `queue_lost` (a server error, `why` being that code: no
+    broker) or cancelled, for a cancelled job, unless a worker holds them or
     they are no longer queued; the job closes when nothing else is queued.
     Returns how many."""
-    failure = {"error": {"code": ErrorCode.QUEUE_LOST.code, "message": f"{why}: submit the file again"}}
+    if isinstance(why, ErrorCode):
+        failure = {"error": {"code": why.code, "message": "the platform failed (logged)"}}
+    else:
+        failure = {"error": {"code": ErrorCode.QUEUE_LOST.code, "message": f"{why}: submit the file again"}}
     skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
         rows = JobFile.objects.select_for_update(skip_locked=skip_locked).filter(
@@ -386,19 +408,24 @@ def _fail_unqueued(job: Job, file_ids: list[int], why: str) -> int:
     return len(taken)
 
 
-def fail_lost_files(current_run: str) -> int:
+def fail_lost_files(current_run: str, run_now: Callable[[], str] = broker_run) -> int:
     """The files that the job queue lost (queued under an earlier run of the
     broker: broker_run), failed with `queue_lost` so that their jobs end
     and their owners see why, instead of waiting for ever.  A file a worker
-    holds (its row locked) is left to it.  Returns how many were failed or
-    cancelled; nothing without a current run."""
+    holds (its row locked) is left to it, and one queued again since (a
+    retry) is under the current run.  Nothing without a current run, or
+    when the broker restarted again meanwhile (`run_now`, asked after the
+    files are found): the next sweep sees it.  Returns how many files were
+    failed or cancelled."""
     if not current_run:
         return 0
-    lost = 0
-    stranded = Job.objects.filter(finished__isnull=True).exclude(queue_run="").exclude(queue_run=current_run)
-    for job in stranded:
-        queued = list(job.files.filter(state=JobFile.State.QUEUED).values_list("pk", flat=True))
-        lost += _fail_unqueued(job, queued, "the job queue restarted before the file's task ran, and lost it")
+    queued = JobFile.objects.filter(state=JobFile.State.QUEUED, job__finished__isnull=True)
+    stranded: dict[Any, list[int]] = {}
+    for job_id, file_id in queued.exclude(queue_run="").exclude(queue_run=current_run).values_list("job", "pk"):
+        stranded.setdefault(job_id, []).append(file_id)
+    if not stranded or run_now() != current_run:
+        return 0
+    lost = sum(_fail_unqueued(job, stranded[job.pk], _LOST) for job in Job.objects.filter(pk__in=stranded))
     if lost:
         log.warning("%s queued files were lost by a restart of the job queue's broker", lost)
     return lost

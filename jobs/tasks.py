@@ -28,6 +28,7 @@ def run_file(self: Any, file_id: int, sealed: str) -> str:
         # longer than the redelivery delay, the broker would deliver it again.
         redelivery = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
         countdown = min(RETRY_SECONDS, max(1, redelivery // 4))
+        services.requeued(file_id)  # its new task is under the broker's current run (fail_lost_files)
         raise self.retry(countdown=countdown, max_retries=MAX_RETRIES, exc=exc) from exc
 
 

@@ -260,18 +260,19 @@ def test_a_decryption_hashes_its_file_after_the_key_and_never_waits_for_ever(
     real_derive, real_hash = envelope.derive_keys, services._file_sha256
 
     def deriving(*args: Any) -> Any:
-        steps.append("derive")
-        return real_derive(*args)
+        keys = real_derive(*args)
+        steps.append("derived")
+        return keys
 
-    def hashing(*args: Any) -> str:
-        digest = real_hash(*args)
-        steps.append("hash")
-        return digest
+    def hashing(source: Any, after: threading.Event | None = None) -> str:
+        assert after is None or after.wait(30), "the digest was left waiting"
+        steps.append("hashing")
+        return real_hash(source, after)
 
     monkeypatch.setattr(envelope, "derive_keys", deriving)
     monkeypatch.setattr(services, "_file_sha256", hashing)
     services.do_decrypt(context=context, request=DecryptRequest(Upload("x", encrypted), IMAGE_PASSWORD))
-    assert steps == (["derive", "hash"] if beside == "beside" else ["hash", "derive"])
+    assert steps == (["derived", "hashing"] if beside == "beside" else ["hashing", "derived"])
     gate = services.DerivationGate(1, 0.05)
     gate.__enter__()
     monkeypatch.setattr(services, "_gate", lambda: gate)

@@ -331,13 +331,14 @@ def test_a_passing_shortage_leaves_the_file_queued_for_a_later_delivery(
 
 
 def test_files_whose_task_the_queue_lost_fail_and_say_why(
-    operator: Any, django_capture_on_commit_callbacks: Any, operator_api: APIClient
+    operator: Any, django_capture_on_commit_callbacks: Any, operator_api: APIClient, settings: Any
 ) -> None:
     """A file queued under an earlier run of the broker (a restart of Redis,
     which keeps its queue in memory only) lost its task: it fails with
     `queue_lost` and its job ends, instead of waiting for ever; a file done
-    stays done, a job queued under the current run is left alone, and a
-    file that could not be queued at all fails at once."""
+    stays done, a file queued again since (a retry) and a job queued under
+    the current run are left alone, and a file that could not be queued at
+    all fails at once."""
     from core.context import Context
     from jobs.contracts import JobRequest
 
@@ -349,30 +350,40 @@ def test_files_whose_task_the_queue_lost_fail_and_say_why(
             return services.do_submit_job(context=Context(actor=operator), request=request, dispatch=dispatch)
 
     queued: list[tuple[int, str]] = []
-    before, after, cancelled = (submitted(n, lambda *message: queued.append(message)) for n in (3, 1, 2))
-    Job.objects.filter(pk__in=[before.pk, cancelled.pk]).update(queue_run="run-before-the-restart")
-    Job.objects.filter(pk=after.pk).update(queue_run="run-now")
+    before, after, cancelled = (submitted(n, lambda *message: queued.append(message)) for n in (4, 1, 2))
+    JobFile.objects.filter(job__in=[before, cancelled]).update(queue_run="run-before-the-restart")
+    JobFile.objects.filter(job=after).update(queue_run="run-now")
+    retried = JobFile.objects.get(job=before, index=3)  # its task queued again since, under the current run
+    JobFile.objects.filter(pk=retried.pk).update(queue_run="run-now")
     services.do_cancel_job(context=Context(actor=operator), job_id=cancelled.id)
     assert services.run_file(*queued[0]) == "done"
     assert services.fail_lost_files("") == 0  # the broker does not say: nothing is taken for lost
-    assert services.fail_lost_files("run-now") == 4
+    assert services.fail_lost_files("run-now", lambda: "a later run") == 0  # restarted again: the next sweep
+    assert services.fail_lost_files("run-now", lambda: "run-now") == 4
     states = dict(JobFile.objects.filter(job=before).values_list("index", "state"))
-    assert states == {0: "done", 1: "failed", 2: "failed"}
+    assert states == {0: "done", 1: "failed", 2: "failed", 3: "queued"}
+    assert services.run_file(retried.pk, queued[0][1]) == "done"  # the retry's delivery
     status = operator_api.get(f"/api/v1/jobs/{before.id}").json()
-    assert status["state"] == "finished" and status["counts"] == {"queued": 0, "done": 1, "failed": 2, "cancelled": 0}
+    assert status["state"] == "finished" and status["counts"] == {"queued": 0, "done": 2, "failed": 2, "cancelled": 0}
     codes = {file["error"]["code"] for file in status["files"] if file["state"] == "failed"}
     assert codes == {"queue_lost"}
     assert set(JobFile.objects.filter(job=cancelled).values_list("state", flat=True)) == {"cancelled"}
     assert Job.objects.get(pk=cancelled.pk).finished is not None
     assert JobFile.objects.get(job=after).state == "queued" and Job.objects.get(pk=after.pk).finished is None
-    assert services.fail_lost_files("run-now") == 0
+    assert services.fail_lost_files("run-now", lambda: "run-now") == 0
 
     def broker_down(file_id: int, sealed: str) -> None:
         raise ConnectionError("the broker does not answer")
 
-    unqueued = submitted(2, broker_down)
-    assert set(JobFile.objects.filter(job=unqueued).values_list("state", flat=True)) == {"failed"}
+    unqueued = submitted(2, broker_down)  # no broker here: the task failed in the request
+    outcomes = JobFile.objects.filter(job=unqueued).values_list("state", "outcome")
+    assert {(state, outcome["error"]["code"]) for state, outcome in outcomes} == {("failed", "server_error")}
     assert Job.objects.get(pk=unqueued.pk).finished is not None
+    settings.SECUREPIX_JOB_BROKER = "redis://127.0.0.1:1/1"  # a broker that does not answer
+    assert services.broker_run() == ""
+    unqueued = submitted(1, broker_down)
+    outcome = JobFile.objects.get(job=unqueued).outcome
+    assert outcome["error"]["code"] == "queue_lost" and "could not take" in outcome["error"]["message"]
     assert services.broker_run() == ""  # no broker here (jobs run in the request)
 
 

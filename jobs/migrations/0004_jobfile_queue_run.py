@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddField(
-            model_name="job",
+            model_name="jobfile",
             name="queue_run",
             field=models.CharField(blank=True, default="", max_length=64),
         ),
