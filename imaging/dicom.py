@@ -218,12 +218,13 @@ def _render(dataset: Dataset) -> NDArray[np.uint8]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            frames = dataset.pixel_array
+            # The first frame alone: a series' other frames are not decoded to show it.
+            dataset.pixel_array_options(index=0)
+            frame = dataset.pixel_array
     except (NotImplementedError, RuntimeError) as exc:
         raise UnsupportedImage(f"cannot decode this DICOM pixel data: {exc}") from exc
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise DamagedImage(f"the DICOM pixel data is damaged: {exc}") from exc
-    frame = frames[0] if layout["frames"] > 1 else frames
     photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     if photometric == "PALETTE COLOR":
         rgb = apply_color_lut(frame, dataset)

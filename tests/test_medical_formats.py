@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import tracemalloc
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -175,6 +176,30 @@ def test_palette_and_ybr_render_as_rgb_once() -> None:
         warnings.simplefilter("ignore")
         first_frame_rgb = dicom_files.read(ybr_data).pixel_array[0]  # pydicom converts YBR to RGB
     assert np.array_equal(dicom.render(dicom.read_dataset(ybr_data)), first_frame_rgb)
+
+
+def test_a_series_is_shown_by_its_first_frame_without_decoding_the_others() -> None:
+    """The rendering of a series (for the page and the classifier) is its
+    first frame, and only that frame is decoded for it: the 30 JPEG frames
+    of an ultrasound clip, or a CT series' slices, are not all decoded and
+    held to show one."""
+    data = dicom_files.packaged("us_ybr_multiframe")  # 30 frames of 240 x 320, JPEG baseline
+
+    def peak(work: Callable[[], np.ndarray]) -> tuple[np.ndarray, int]:
+        tracemalloc.start()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                made = work()
+            return made, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    every_frame, decoding_all = peak(lambda: dicom_files.read(data).pixel_array)
+    dataset = dicom.read_dataset(data)
+    rendered, showing_one = peak(lambda: dicom.render(dataset))
+    assert np.array_equal(rendered, every_frame[0])
+    assert showing_one < decoding_all / 4, f"{showing_one} bytes to show one frame, {decoding_all} to decode all"
 
 
 def test_the_display_path_never_touches_the_archival_samples() -> None:
