@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from . import cipher_bench
+from .load import status_kib, workers
 
 PASSWORD = "large image benchmark password 1"
 SECUREPIX = [sys.executable, "-m", "securepix_site.cli"]
@@ -110,23 +111,12 @@ def command(source: Path, folder: Path, runs: int, image_bytes: int) -> dict[str
     return result
 
 
-def _resident_kib(pid: int, field: str) -> int:
-    """VmRSS or VmHWM (the peak) of a process, in KiB; 0 once it is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith(field + ":")), 0)
-
-
 class _Workers:
     """The memory of a stack's web workers on this machine, a phase at a time:
     each phase's peak resident size (VmHWM, reset through clear_refs) over the
     resident size it started from, for the worker that rose most."""
 
     def __init__(self) -> None:
-        from .load import workers
-
         self.pids = [worker["pid"] for worker in workers() if worker["kind"] == "web"]
         self.start: dict[int, int] = {}
 
@@ -136,10 +126,10 @@ class _Workers:
                 Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak starts again from now
             except OSError:
                 continue
-        self.start = {pid: _resident_kib(pid, "VmRSS") for pid in self.pids}
+        self.start = {pid: status_kib(pid, "VmRSS") for pid in self.pids}
 
     def rise_x(self, image_bytes: int) -> float:
-        rise = max((_resident_kib(pid, "VmHWM") - start for pid, start in self.start.items()), default=0)
+        rise = max((status_kib(pid, "VmHWM") - start for pid, start in self.start.items()), default=0)
         return round(max(0, rise) * 1024 / image_bytes, 2)
 
 

@@ -184,6 +184,16 @@ def audit_intact() -> dict[str, object]:
     return {"intact": verified.intact, "events": verified.events, "seconds": round(time.perf_counter() - began, 1)}
 
 
+def status_kib(pid: int, field: str) -> int:
+    """A memory field of a process's /proc status (VmRSS, or VmHWM: the
+    peak), in KiB; 0 once the process is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith(field + ":")), 0)
+
+
 def workers() -> list[dict[str, Any]]:
     """Each web worker (a gunicorn process whose parent is one), each job
     worker (a Celery pool process, whose parent is the Celery worker) and the

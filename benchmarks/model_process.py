@@ -90,8 +90,9 @@ def _files(folder: Path) -> list[Path]:
 
 def resident_mb(pid: int) -> int:
     """A process's resident memory now, in MB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return round(int(status.split("VmRSS:")[1].split()[0]) / 1024)
+    from .load import status_kib
+
+    return round(status_kib(pid, "VmRSS") / 1024)
 
 
 def _worker(socket: str, runs: int, files: list[Path]) -> dict[str, Any]:

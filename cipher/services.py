@@ -159,7 +159,7 @@ class _Signalling:
     around is over (`over`), for work that should not compete with it."""
 
     def __init__(self, gate: DerivationGate, over: threading.Event) -> None:
-        self._gate, self.over = gate, over
+        self._gate, self._over = gate, over
 
     def __enter__(self) -> _Signalling:
         self._gate.__enter__()
@@ -171,7 +171,7 @@ class _Signalling:
         try:
             self._gate.__exit__(kind, error, trace)
         finally:
-            self.over.set()
+            self._over.set()
 
 
 def _file_sha256(source: bytes | BinaryIO, after: threading.Event | None = None) -> str:

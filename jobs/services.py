@@ -135,7 +135,10 @@ def do_submit_job(*, context: Context, request: JobRequest, dispatch: Dispatch) 
                         dispatch(file_id, sealed)
                     except Exception:  # one file that cannot be queued must not hold back the others
                         log.exception("file %s of job %s could not be queued", file_id, job.id)
-                        _fail_unqueued(job, [file_id], _NOT_QUEUED if settings.SECUREPIX_JOB_BROKER else _FAILED)
+                        # (without a broker, the task ran here and failed outside the file's work)
+                        _fail_unqueued(
+                            job, [file_id], _NOT_QUEUED if settings.SECUREPIX_JOB_BROKER else _PLATFORM_FAILED
+                        )
 
             transaction.on_commit(queue_every_file)
     if too_many:
@@ -191,14 +194,12 @@ def run_file(file_id: int, sealed: str, *, may_retry: bool = False) -> str:
                     except SecurePixError as error:  # recorded by the service, kept with the file's state
                         if may_retry and error.error_code in PASSING:
                             raise TryLater(error.message) from error  # the whole transaction taken back
-                        failure = {"error": {"code": error.code, "message": error.message}}
-                        _finish(job_file, JobFile.State.FAILED, failure)
+                        _finish(job_file, JobFile.State.FAILED, _failure(error.error_code, error.message))
             except TryLater:
                 raise
             except Exception:
                 log.exception("file %s of job %s failed", job_file.index, job.id)
-                failure = {"error": {"code": ErrorCode.SERVER_ERROR.code, "message": "the platform failed (logged)"}}
-                _finish(job_file, JobFile.State.FAILED, failure)
+                _finish(job_file, JobFile.State.FAILED, _PLATFORM_FAILED)
         _close_job_if_done(job)
         state = job_file.state
         staged = _staged_name(job_file)
@@ -377,21 +378,24 @@ def requeued(file_id: int) -> None:
     JobFile.objects.filter(pk=file_id).update(queue_run=broker_run())
 
 
-_LOST = "the job queue restarted before the file's task ran, and lost it"
-_NOT_QUEUED = "the job queue could not take the file's task"
-_FAILED = ErrorCode.SERVER_ERROR  # in the request (no broker): the task itself failed
+def _failure(code: ErrorCode, message: str) -> dict[str, Any]:
+    """A failed file's outcome."""
+    return {"error": {"code": code.code, "message": message}}
 
 
-def _fail_unqueued(job: Job, file_ids: list[int], why: str | ErrorCode) -> int:
+# What a file whose task will never run says: lost by the queue, or never taken.
+_LOST = _failure(
+    ErrorCode.QUEUE_LOST, "the job queue restarted before the file's task ran, and lost it: submit it again"
+)
+_NOT_QUEUED = _failure(ErrorCode.QUEUE_LOST, "the job queue could not take the file's task: submit it again")
+_PLATFORM_FAILED = _failure(ErrorCode.SERVER_ERROR, "the platform failed (logged)")
+
+
+def _fail_unqueued(job: Job, file_ids: list[int], failure: dict[str, Any]) -> int:
     """Files whose task will never run (not queued, or lost by the queue):
-    failed with `queue_lost` (a server error, `why` being that code: no
-    broker) or cancelled, for a cancelled job, unless a worker holds them or
-    they are no longer queued; the job closes when nothing else is queued.
-    Returns how many."""
-    if isinstance(why, ErrorCode):
-        failure = {"error": {"code": why.code, "message": "the platform failed (logged)"}}
-    else:
-        failure = {"error": {"code": ErrorCode.QUEUE_LOST.code, "message": f"{why}: submit the file again"}}
+    failed with `failure`, or cancelled, for a cancelled job, unless a
+    worker holds them or they are no longer queued; the job closes when
+    nothing else is queued.  Returns how many."""
     skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
         rows = JobFile.objects.select_for_update(skip_locked=skip_locked).filter(

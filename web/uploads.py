@@ -67,11 +67,14 @@ def uploads(request: Any, field: str) -> list[tuple[str, bytes]]:
     checks.  The files are closed once read: the bytes are the caller's
     alone, who may let them go (Upload.release) while the request goes on."""
     check_content_length(request)
-    found = []
-    for upload in request.FILES.getlist(field):
-        found.append((upload.name or "image", upload_bytes(upload)))
-        upload.close()
-    return found
+    return [_taken(upload) for upload in request.FILES.getlist(field)]
+
+
+def _taken(upload: UploadedFile) -> tuple[str, bytes]:
+    """An uploaded file as (name, bytes), closed: its bytes are the caller's alone."""
+    taken = (upload.name or "image", upload_bytes(upload))
+    upload.close()
+    return taken
 
 
 # From this many bytes of request, a file to decrypt sent to the API is
@@ -176,7 +179,7 @@ def ciphertext_uploads(request: Any, field: str) -> list[tuple[str, bytes | Bina
             upload.file.seek(0)
             found.append((upload.name or "image", cast(BinaryIO, upload.file)))
         else:
-            found.append((upload.name or "image", upload_bytes(upload)))
+            found.append(_taken(upload))
     return found
 
 
