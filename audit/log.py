@@ -238,6 +238,20 @@ def wait_until_sequenced(events: Iterable[AuditEvent], timeout: float = 10.0) ->
             raise TimeoutError("the audit sequencer did not number the events in time")
 
 
+def number_now(event: AuditEvent) -> bool:
+    """Number the waiting events, `event` (just written) among them, in the
+    caller's transaction, unless another sequencer holds the head: a writer
+    skips the lock, never waits for it.  Whether `event` was numbered; its
+    fields are filled once the transaction commits (a transaction taken back
+    takes its number back too), and the head stays locked until then."""
+    numbered = integrate(wait=False)
+    if numbered is None or event.pk not in numbered:
+        return False
+    done = {event.pk: numbered[event.pk]}
+    transaction.on_commit(lambda: _fill({event.pk: event}, done))
+    return True
+
+
 def _fill(pending: dict[int, AuditEvent], numbered: dict[int, AuditEvent]) -> None:
     for pk, done in numbered.items():
         if pk in pending:

@@ -42,16 +42,25 @@ def _address(text: str | None) -> str:
     return address.compressed
 
 
-def record(action: str, outcome: str, context: Context, *, reason: str = "", **fields: Any) -> AuditEvent:
+def record(
+    action: str, outcome: str, context: Context, *, reason: str = "", commits_soon: bool = False, **fields: Any
+) -> AuditEvent:
     """Append one event to the log and return it.
 
     The event is written at once, in the caller's transaction, without waiting
-    for any lock or for any other writer; when that transaction commits, this
-    process's sequencer (audit/log.py) is woken and numbers it, with the events
-    of every other writer that committed meanwhile.  `event.sequence` is None
-    until then: `audit.log.wait_until_sequenced` (receipts use it) waits for
-    the number.  With SECUREPIX_AUDIT_SEQUENCING=in_transaction it is numbered
-    before this returns, inside the caller's transaction (one writer at a time)."""
+    for any lock or for any other writer.  Where the database can skip a
+    locked row (PostgreSQL), the event is numbered in that same transaction
+    when no other sequencer holds the chain's head: one commit, and the
+    number known at once (`audit.log.number_now`).  Only when the caller's
+    transaction is this call's own, or the caller says it `commits_soon`
+    (nothing slow follows the event before its commit): the head stays
+    locked until then.  Otherwise, once the transaction commits, this
+    process's sequencer (audit/log.py) is woken and numbers it, with the
+    events of every other writer that committed meanwhile.
+    `event.sequence` is None until the event is numbered and committed:
+    `audit.log.wait_until_sequenced` (receipts use it) waits for the number.
+    With SECUREPIX_AUDIT_SEQUENCING=in_transaction it is numbered before this
+    returns, inside the caller's transaction (one writer at a time)."""
     if action not in Action.values or outcome not in Outcome.values:
         raise ValueError(f"unknown audit action or outcome: {action}/{outcome}")
     actor = context.actor
@@ -76,8 +85,14 @@ def record(action: str, outcome: str, context: Context, *, reason: str = "", **f
             event.save(force_insert=True)
             log.wait_until_sequenced([event])
     else:
-        event.save(force_insert=True)
-        transaction.on_commit(log.sequencer.wake)
+        at_once = connection.features.has_select_for_update_skip_locked and (
+            commits_soon or not connection.in_atomic_block
+        )
+        with transaction.atomic() if at_once else contextlib.nullcontext():
+            event.save(force_insert=True)
+            numbered = at_once and log.number_now(event)
+        if not numbered:
+            transaction.on_commit(log.sequencer.wake)
     return event
 
 

@@ -110,6 +110,55 @@ class Client:
             return 0, b""
 
 
+# What each kind of process on this machine is, by its command line (the
+# first mark found); everything else is "other" (the kernel's own threads,
+# the desktop of the machine, ...).
+_KINDS = (
+    ("benchmarks.load", "load generator"),
+    ("gunicorn", "web"),
+    ("model-process", "model"),
+    ("celery", "celery"),
+    ("postgres", "postgresql"),
+    ("redis", "redis"),
+)
+
+
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """Each running process's kind (_KINDS) and the CPU time (user and
+    system) spent so far by it and by its children that have ended (e.g.
+    PostgreSQL's backends of closed connections), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    spent: dict[int, tuple[str, float]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kind = next((name for mark, name in _KINDS if mark in command), "other")
+        spent[int(stat.parent.name)] = (kind, sum(int(field) for field in fields[11:15]) / ticks)
+    return spent
+
+
+def cpu_per_request(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], requests: int
+) -> dict[str, float]:
+    """Milliseconds of CPU per request by kind of process, between two
+    cpu_seconds() (a process started meanwhile counts whole; one that ended
+    meanwhile counts with its parent),
+    with their total and the throughput that this machine's cores would
+    allow if they did nothing else: the ceiling for any number of workers."""
+    share: dict[str, float] = {}
+    for pid, (kind, seconds) in after.items():
+        was = before.get(pid)
+        spent = seconds - (was[1] if was is not None and was[0] == kind else 0.0)
+        share[kind] = share.get(kind, 0.0) + 1000 * spent / max(1, requests)
+    share = {kind: round(value, 2) for kind, value in sorted(share.items()) if value >= 0.005}
+    total = sum(share.values())
+    cores = len(os.sched_getaffinity(0))
+    return {**share, "total": round(total, 2), "ceiling_per_second": round(1000 * cores / total, 1) if total else 0.0}
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
@@ -140,22 +189,25 @@ def encrypt_load(url: str, token: str, photo: bytes, concurrency: int, seconds: 
                     latencies.append(took)
 
     threads = [threading.Thread(target=run) for _ in range(concurrency)]
-    began = time.perf_counter()
+    spent, began = cpu_seconds(), time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    requests = sum(statuses.values())
+    cpu = cpu_per_request(spent, cpu_seconds(), requests)
     return {
         "concurrency": concurrency,
         "seconds": round(elapsed, 1),
-        "requests": sum(statuses.values()),
+        "requests": requests,
         "errors": sum(n for status, n in statuses.items() if status != 200),
         "statuses": {str(status): n for status, n in sorted(statuses.items())},
         "per_second": round(len(latencies) / elapsed, 2),
         "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "p99_ms": round(percentile(latencies, 0.99), 1),
+        "cpu_ms_per_request": cpu,
     }
 
 

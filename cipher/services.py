@@ -293,6 +293,7 @@ def do_encrypt(*, context: Context, request: EncryptRequest, keep_image: bool = 
             encrypted_sha256=digest,
             decision=AuditDecision.ACKNOWLEDGED if decision.action == ACKNOWLEDGE else AuditDecision.ALLOW,
             extra={"cipher": request.cipher},
+            commits_soon=True,
             **fields,
         )
         acknowledgment = None

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from audit import services
 from audit.models import AuditEvent
@@ -113,7 +113,8 @@ def test_the_sequencer_reconnects_quietly_after_the_database_drops_its_connectio
     settings.SECUREPIX_AUDIT_SEQUENCING = "after_commit"  # type: ignore[attr-defined]
     from audit.log import sequencer, wait_until_sequenced
 
-    first = record("classify", "success", Context(request_id="before"))
+    with transaction.atomic():  # a writer's own transaction: its event is left to the sequencer
+        first = record("classify", "success", Context(request_id="before"))
     wait_until_sequenced([first])  # the sequencer thread now holds a connection
     rounds = -1
     while sequencer.rounds != rounds:  # idle between rounds (a round cut short is logged, rightly)
@@ -128,3 +129,84 @@ def test_the_sequencer_reconnects_quietly_after_the_database_drops_its_connectio
     wait_until_sequenced([second])
     assert (first.sequence, second.sequence) == (1, 2)
     assert not [r for r in caplog.records if r.name == "audit.log" and r.levelname == "ERROR"]
+
+
+def _postgresql_after_commit(settings: object) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("skipping a locked row needs PostgreSQL; SQLite's writers queue at BEGIN")
+    settings.SECUREPIX_AUDIT_SEQUENCING = "after_commit"  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("committed_audit")
+def test_a_writer_numbers_its_event_in_its_own_transaction_when_no_sequencer_holds_the_head(settings: object) -> None:
+    """One commit for the event and its number: the number is known when record returns."""
+    _postgresql_after_commit(settings)
+    from audit.log import sequencer
+
+    rounds = sequencer.rounds
+    events = [record("classify", "success", Context(request_id=f"own-{i}")) for i in range(3)]
+    assert [event.sequence for event in events] == [1, 2, 3]
+    stored = {e.pk: (e.sequence, e.previous_mac, e.mac) for e in AuditEvent.objects.all()}
+    assert stored == {e.pk: (e.sequence, e.previous_mac, e.mac) for e in events}
+    with transaction.atomic():  # the caller says its transaction ends at once
+        quick = record("classify", "success", Context(request_id="soon"), commits_soon=True)
+        assert quick.sequence is None  # known once committed: a rollback would take it back
+    assert quick.sequence == 4
+    assert sequencer.rounds == rounds  # nobody had to wake the sequencer
+    assert check_chain().intact
+
+
+@pytest.mark.usefixtures("committed_audit")
+def test_a_writer_never_waits_for_a_held_head_and_the_sequencer_numbers_its_event(settings: object) -> None:
+    _postgresql_after_commit(settings)
+    from audit.log import wait_until_sequenced
+    from audit.models import ChainHead
+
+    record("classify", "success", Context(request_id="first"))  # the head row exists
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_head() -> None:
+        try:
+            with transaction.atomic():
+                ChainHead.objects.select_for_update().get(pk=1)
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_head)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        done: list[AuditEvent] = []
+        writer = threading.Thread(target=lambda: done.append(record("classify", "success", Context(request_id="w"))))
+        writer.start()
+        writer.join(30)
+        assert done and done[0].sequence is None  # written and committed while the head was held
+        assert AuditEvent.objects.filter(request_id="w", sequence__isnull=True).exists()
+    finally:
+        release.set()
+        holder.join(30)
+    wait_until_sequenced(done)
+    assert done[0].sequence == 2
+    assert check_chain().intact
+
+
+@pytest.mark.usefixtures("committed_audit")
+def test_a_transaction_taken_back_takes_its_number_back(settings: object) -> None:
+    _postgresql_after_commit(settings)
+    from audit.models import ChainHead
+
+    class Abandoned(Exception):
+        pass
+
+    kept = record("classify", "success", Context(request_id="kept"))
+    with contextlib.suppress(Abandoned), transaction.atomic():
+        dropped = record("classify", "success", Context(request_id="dropped"), commits_soon=True)
+        raise Abandoned
+    assert dropped.sequence is None
+    assert not AuditEvent.objects.filter(request_id="dropped").exists()
+    assert ChainHead.objects.get(pk=1).count == 1
+    after = record("classify", "success", Context(request_id="after"))
+    assert (kept.sequence, after.sequence) == (1, 2)
+    assert check_chain().intact
