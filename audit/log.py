@@ -24,7 +24,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -243,8 +243,14 @@ def number_now(event: AuditEvent) -> bool:
     caller's transaction, unless another sequencer holds the head: a writer
     skips the lock, never waits for it.  Whether `event` was numbered; its
     fields are filled once the transaction commits (a transaction taken back
-    takes its number back too), and the head stays locked until then."""
-    numbered = integrate(wait=False)
+    takes its number back too), and the head stays locked until then.  A
+    failure is logged and leaves the event to the sequencer, as it would
+    have been (integrate's savepoint takes back what it did)."""
+    try:
+        numbered = integrate(wait=False)
+    except DatabaseError:
+        logger.exception("numbering an audit event in its writer's transaction failed; the sequencer will")
+        return False
     if numbered is None or event.pk not in numbered:
         return False
     done = {event.pk: numbered[event.pk]}

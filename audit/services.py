@@ -88,7 +88,8 @@ def record(
         at_once = connection.features.has_select_for_update_skip_locked and (
             commits_soon or not connection.in_atomic_block
         )
-        with transaction.atomic() if at_once else contextlib.nullcontext():
+        # No savepoint of its own: a failed insert fails the caller's transaction, as it always did.
+        with transaction.atomic(savepoint=False) if at_once else contextlib.nullcontext():
             event.save(force_insert=True)
             numbered = at_once and log.number_now(event)
         if not numbered:

@@ -210,3 +210,30 @@ def test_a_transaction_taken_back_takes_its_number_back(settings: object) -> Non
     after = record("classify", "success", Context(request_id="after"))
     assert (kept.sequence, after.sequence) == (1, 2)
     assert check_chain().intact
+
+
+@pytest.mark.usefixtures("committed_audit")
+def test_a_failure_to_number_in_the_writers_transaction_leaves_the_event_to_the_sequencer(
+    settings: object, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The operation still succeeds: its event is written, and numbered after its commit."""
+    _postgresql_after_commit(settings)
+    from django.db import DatabaseError
+
+    from audit import log
+
+    signing = log._checkpoint_if_due
+    failures = iter([True])
+
+    def fails_once(*args: object, **kwargs: object) -> object:
+        if next(failures, False):
+            raise DatabaseError("the checkpoint could not be read")
+        return signing(*args, **kwargs)
+
+    monkeypatch.setattr(log, "_checkpoint_if_due", fails_once)
+    event = record("classify", "success", Context(request_id="left"))
+    assert event.sequence is None
+    assert "numbering an audit event in its writer's transaction failed" in caplog.text
+    log.wait_until_sequenced([event])
+    assert event.sequence == 1
+    assert check_chain().intact
