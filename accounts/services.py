@@ -25,7 +25,7 @@ def do_issue_token(
     """A new token for the context's user and its plain text (shown once, never stored)."""
     with transaction.atomic():
         token, plain = ApiToken.issue(context.actor, name, days, second_factor=second_factor)
-        record(Action.TOKEN_CREATE, Outcome.SUCCESS, context, extra={"token": token.key_id})
+        record(Action.TOKEN_CREATE, Outcome.SUCCESS, context, extra={"token": token.key_id}, commits_soon=True)
     return token, plain
 
 
@@ -38,7 +38,7 @@ def do_revoke_token(*, context: Context, token: ApiToken) -> None:
             extra = {"token": token.key_id}
             if context.actor is not None and context.actor.pk != token.user_id:
                 extra["owner"] = token.user.get_username()
-            record(Action.TOKEN_REVOKE, Outcome.SUCCESS, context, extra=extra)
+            record(Action.TOKEN_REVOKE, Outcome.SUCCESS, context, extra=extra, commits_soon=True)
 
 
 def do_start_totp(*, context: Context) -> TOTPDevice:
@@ -58,14 +58,14 @@ def do_confirm_totp(*, context: Context, code: str, token: ApiToken | None = Non
     with transaction.atomic():
         device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
         if device is None or not device.verify_token(code):
-            record(Action.OTP_ENROL, Outcome.FAILURE, context, reason="otp_invalid")
+            record(Action.OTP_ENROL, Outcome.FAILURE, context, reason="otp_invalid", commits_soon=True)
             return None
         TOTPDevice.objects.filter(user=user, confirmed=True).delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         if token is not None:
             ApiToken.objects.filter(pk=token.pk).update(second_factor=True)
-        record(Action.OTP_ENROL, Outcome.SUCCESS, context)
+        record(Action.OTP_ENROL, Outcome.SUCCESS, context, commits_soon=True)
     return device
 
 

@@ -48,18 +48,23 @@ def record(
     """Append one event to the log and return it.
 
     The event is written at once, in the caller's transaction, without waiting
-    for any lock or for any other writer.  Where the database can skip a
-    locked row (PostgreSQL), the event is numbered in that same transaction
-    when no other sequencer holds the chain's head: one commit, and the
-    number known at once (`audit.log.number_now`).  Only when the caller's
-    transaction is this call's own, or the caller says it `commits_soon`
-    (nothing slow follows the event before its commit): the head stays
-    locked until then.  Otherwise, once the transaction commits, this
-    process's sequencer (audit/log.py) is woken and numbers it, with the
-    events of every other writer that committed meanwhile.
-    `event.sequence` is None until the event is numbered and committed:
-    `audit.log.wait_until_sequenced` (receipts use it) waits for the number.
-    With SECUREPIX_AUDIT_SEQUENCING=in_transaction it is numbered before this
+    for any lock or for any other writer.
+
+    Where the database can skip a locked row (PostgreSQL), the event is
+    numbered in that same transaction when no other sequencer holds the
+    chain's head: one commit, and the number known at once
+    (`audit.log.number_now`).  Only when the head may stay locked until the
+    commit: the transaction is this call's own, or the caller's own atomic
+    block is the outermost and it says it `commits_soon` (nothing slow
+    follows the event).  An operation run inside a longer transaction (a
+    job's file, stored after its event) leaves its event to the sequencer.
+
+    Otherwise, once the transaction commits, this process's sequencer
+    (audit/log.py) is woken and numbers it, with the events of every other
+    writer that committed meanwhile.  `event.sequence` is None until the
+    event is numbered and committed: `audit.log.wait_until_sequenced`
+    (receipts use it) waits for the number.  With
+    SECUREPIX_AUDIT_SEQUENCING=in_transaction it is numbered before this
     returns, inside the caller's transaction (one writer at a time)."""
     if action not in Action.values or outcome not in Outcome.values:
         raise ValueError(f"unknown audit action or outcome: {action}/{outcome}")
@@ -85,8 +90,10 @@ def record(
             event.save(force_insert=True)
             log.wait_until_sequenced([event])
     else:
+        # atomic_blocks: Django's stack of the atomic blocks open on this connection.
+        outermost = len(connection.atomic_blocks) <= 1
         at_once = connection.features.has_select_for_update_skip_locked and (
-            commits_soon or not connection.in_atomic_block
+            not connection.in_atomic_block or (commits_soon and outermost)
         )
         # No savepoint of its own: a failed insert fails the caller's transaction, as it always did.
         with transaction.atomic(savepoint=False) if at_once else contextlib.nullcontext():

@@ -145,7 +145,7 @@ def cpu_per_request(
 ) -> dict[str, float]:
     """Milliseconds of CPU per request by kind of process, between two
     cpu_seconds() (a process started meanwhile counts whole; one that ended
-    meanwhile counts with its parent),
+    meanwhile counts with its parent, less what it had spent before),
     with their total and the throughput that this machine's cores would
     allow if they did nothing else: the ceiling for any number of workers."""
     share: dict[str, float] = {}
@@ -153,6 +153,10 @@ def cpu_per_request(
         was = before.get(pid)
         spent = seconds - (was[1] if was is not None and was[0] == kind else 0.0)
         share[kind] = share.get(kind, 0.0) + 1000 * spent / max(1, requests)
+    for pid, (kind, seconds) in before.items():
+        if after.get(pid, ("", 0.0))[0] != kind:  # it ended: its parent now counts its whole time
+            # (a pid taken since by another kind of process included): take back what came before
+            share[kind] = share.get(kind, 0.0) - 1000 * seconds / max(1, requests)
     share = {kind: round(value, 2) for kind, value in sorted(share.items()) if value >= 0.005}
     total = sum(share.values())
     cores = len(os.sched_getaffinity(0))

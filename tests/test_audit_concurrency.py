@@ -141,7 +141,7 @@ def _postgresql_after_commit(settings: object) -> None:
 def test_a_writer_numbers_its_event_in_its_own_transaction_when_no_sequencer_holds_the_head(settings: object) -> None:
     """One commit for the event and its number: the number is known when record returns."""
     _postgresql_after_commit(settings)
-    from audit.log import sequencer
+    from audit.log import sequencer, wait_until_sequenced
 
     rounds = sequencer.rounds
     events = [record("classify", "success", Context(request_id=f"own-{i}")) for i in range(3)]
@@ -153,6 +153,11 @@ def test_a_writer_numbers_its_event_in_its_own_transaction_when_no_sequencer_hol
         assert quick.sequence is None  # known once committed: a rollback would take it back
     assert quick.sequence == 4
     assert sequencer.rounds == rounds  # nobody had to wake the sequencer
+    with transaction.atomic(), transaction.atomic():  # inside a longer transaction (a job's file, then its storage)
+        nested = record("classify", "success", Context(request_id="nested"), commits_soon=True)
+    assert nested.sequence is None  # the head was not held for the rest of that transaction
+    wait_until_sequenced([nested])
+    assert nested.sequence == 5
     assert check_chain().intact
 
 

@@ -8,19 +8,21 @@ from benchmarks.load import cpu_per_request, cpu_seconds
 
 
 def test_cpu_is_shared_out_per_request_by_kind_of_process() -> None:
-    before = {10: ("web", 5.0), 11: ("web", 1.0), 20: ("postgresql", 2.0), 30: ("other", 9.0)}
-    # Worker 11 is gone (its time went to its parent's count, here not listed);
-    # backend 21 started meanwhile and counts whole; pid 30 was reused by a
-    # process of another kind, which counts whole too.
-    after = {10: ("web", 6.0), 20: ("postgresql", 2.1), 21: ("postgresql", 0.1), 30: ("redis", 0.02)}
+    before = {10: ("web", 5.0), 11: ("web", 1.0), 20: ("postgresql", 2.0), 22: ("postgresql", 0.3)}
+    # Worker 11 ended meanwhile, having spent 1.5 s in all: its parent, the
+    # arbiter (10), counts it now. Backend 21 started meanwhile and counts
+    # whole; 22's pid was taken by a process of another kind, which counts
+    # whole too, while 22's own time went to the postmaster (20).
+    after = {10: ("web", 6.5), 20: ("postgresql", 2.1 + 0.4), 21: ("postgresql", 0.1), 22: ("redis", 0.02)}
     shares = cpu_per_request(before, after, requests=100)
     cores = len(os.sched_getaffinity(0))
+    # web: 1.5 - 1.0 (worker 11 during the run); postgresql: 0.5 - 0.3 + 0.1
     assert shares == {
-        "postgresql": 2.0,
+        "postgresql": 3.0,
         "redis": 0.2,
-        "web": 10.0,
-        "total": 12.2,
-        "ceiling_per_second": round(1000 * cores / 12.2, 1),
+        "web": 5.0,
+        "total": 8.2,
+        "ceiling_per_second": round(1000 * cores / 8.2, 1),
     }
 
 
