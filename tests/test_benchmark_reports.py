@@ -1,4 +1,5 @@
-"""The load test's account of where the CPU went (benchmarks/load.py)."""
+"""What the benchmarks report: where the load test's CPU went (benchmarks/load.py),
+and the large images' times against the engine (benchmarks/large_images.py)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,12 @@ def test_this_process_is_counted_among_the_running_ones() -> None:
     assert os.getpid() in spent
     kind, seconds = spent[os.getpid()]
     assert kind == "other" and seconds >= 0  # pytest is none of the stack's processes
+
+
+def test_an_end_to_end_time_is_weighed_against_the_engine_with_and_without_its_derivation() -> None:
+    from benchmarks.large_images import _times
+
+    report = {"engine_ms": {"encrypt": 176.0, "decrypt": 170.0}, "kdf_ms": 16.0}
+    assert _times(0.38, report, "encrypt") == 2.16
+    assert _times(0.38, report, "encrypt", with_kdf=True) == 1.98
+    assert _times(0.34, report, "decrypt", with_kdf=True) == 1.83
