@@ -4,8 +4,10 @@ commit to the tree, so that anyone holding the public key can check an event's
 inclusion, the log's consistency between two checkpoints, or a whole export
 without trusting the server (docs/AUDIT.md).
 
-Writers only insert events (audit.services.record).  The sequencer
-(`integrate`) numbers the waiting events in batches under one row lock: it
+Writers insert events (audit.services.record).  The sequencer
+(`integrate`) numbers the waiting events in batches under one row lock (a
+writer whose transaction ends right after its event runs it itself when the
+lock is free: `number_now`): it
 chains them (HMAC, the key holder's check), adds them to the tree (a node
 table of perfect subtrees, so a proof costs O(log n) reads) and signs a
 checkpoint when enough events or enough time have passed.
@@ -37,6 +39,9 @@ from .models import AuditEvent, ChainHead, Checkpoint, Cosignature, MerkleNode
 logger = logging.getLogger(__name__)
 
 BATCH = 2000  # events numbered per sequencer transaction
+# A writer numbers at most this many in its own transaction: more waiting
+# means the sequencer is behind (it catches up), and a request should not pay for it.
+IN_PLACE_BATCH = 50
 LEAVES_PAGE = 1000  # the most leaves one request may fetch
 
 
@@ -94,16 +99,16 @@ def _head() -> ChainHead:
     return head
 
 
-def integrate(wait: bool = True) -> dict[int, AuditEvent] | None:
+def integrate(wait: bool = True, batch: int = BATCH) -> dict[int, AuditEvent] | None:
     """Number, chain and add to the tree the events waiting (oldest first, up to
-    BATCH), and sign a checkpoint when one is due.  Returns the events it
+    `batch`), and sign a checkpoint when one is due.  Returns the events it
     numbered by row id; None when another sequencer was busy and `wait` is
     false (that one numbers whatever had committed)."""
     with transaction.atomic():
         head = _head_if_free(wait)
         if head is None:
             return None
-        waiting = list(AuditEvent.objects.filter(sequence__isnull=True).order_by("id")[:BATCH])
+        waiting = list(AuditEvent.objects.filter(sequence__isnull=True).order_by("id")[:batch])
         if waiting:
             _append(head, waiting)
         _checkpoint_if_due(head)
@@ -161,8 +166,9 @@ def sign_checkpoint(head: ChainHead) -> Checkpoint:
 
 class Sequencer:
     """This process's sequencer thread: woken after each commit that recorded
-    an event (and every `interval` seconds), it numbers whatever has committed,
-    in batches, so that writers never wait for each other or for the lock."""
+    an event its writer did not number (and every `interval` seconds), it
+    numbers whatever has committed, in batches, so that writers never wait
+    for each other or for the lock."""
 
     def __init__(self) -> None:
         self._wake = threading.Event()
@@ -243,12 +249,19 @@ def number_now(event: AuditEvent) -> bool:
     caller's transaction, unless another sequencer holds the head: a writer
     skips the lock, never waits for it.  Whether `event` was numbered; its
     fields are filled once the transaction commits (a transaction taken back
-    takes its number back too), and the head stays locked until then.  A
-    failure is logged and leaves the event to the sequencer, as it would
-    have been (integrate's savepoint takes back what it did)."""
+    takes its number back too), and the head stays locked until then.
+
+    At most IN_PLACE_BATCH events: when more wait, `event` (the newest) may
+    not be among them and is left to the sequencer.  A failure that the
+    savepoint took back is logged and leaves the event to the sequencer; one
+    that it could not take back (the connection lost) is raised: the event
+    was not written, and the operation must not look done."""
     try:
-        numbered = integrate(wait=False)
-    except Exception:  # as the sequencer's own rounds (integrate_logged): never the operation's failure
+        numbered = integrate(wait=False, batch=IN_PLACE_BATCH)
+    except Exception:
+        if connection.needs_rollback or connection.connection is None:
+            raise
+        # as the sequencer's own rounds (integrate_logged): not the operation's failure
         logger.exception("numbering an audit event in its writer's transaction failed; the sequencer will")
         return False
     if numbered is None or event.pk not in numbered:

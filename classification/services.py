@@ -231,6 +231,5 @@ def do_acknowledge(
             decision=AuditDecision.ACKNOWLEDGED,
             # the user's reason is what auditors review; the encryption is the event of the same request
             extra={"acknowledgment": acknowledgment.pk, "reason": acknowledgment.reason},
-            commits_soon=True,
         )
     return acknowledgment

@@ -67,8 +67,9 @@ def test_eight_threads_appending_at_once_leave_one_intact_chain(monkeypatch: pyt
 
 @pytest.mark.usefixtures("committed_audit")
 def test_writers_that_never_wait_for_each_other_get_one_gapless_log(settings: object) -> None:
-    """The production mode: each writer commits its event without a lock; the
-    sequencer numbers whatever has committed, in batches, after each commit."""
+    """The production mode: each writer commits its event without waiting for
+    a lock, numbering it in its own transaction when nobody holds the head;
+    the sequencer numbers the rest, in batches, after each commit."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite's shared in-memory test database refuses concurrent writers; the PostgreSQL run covers it")
     settings.SECUREPIX_AUDIT_SEQUENCING = "after_commit"  # type: ignore[attr-defined]
@@ -184,7 +185,14 @@ def test_a_writer_never_waits_for_a_held_head_and_the_sequencer_numbers_its_even
     try:
         assert holding.wait(30)
         done: list[AuditEvent] = []
-        writer = threading.Thread(target=lambda: done.append(record("classify", "success", Context(request_id="w"))))
+
+        def write() -> None:
+            try:
+                done.append(record("classify", "success", Context(request_id="w")))
+            finally:
+                connection.close()
+
+        writer = threading.Thread(target=write)
         writer.start()
         writer.join(30)
         assert done and done[0].sequence is None  # written and committed while the head was held
@@ -198,23 +206,71 @@ def test_a_writer_never_waits_for_a_held_head_and_the_sequencer_numbers_its_even
 
 
 @pytest.mark.usefixtures("committed_audit")
-def test_a_transaction_taken_back_takes_its_number_back(settings: object) -> None:
+def test_a_transaction_taken_back_takes_its_numbers_back(settings: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its own event's, and those of other writers that it numbered too: they wait again."""
     _postgresql_after_commit(settings)
+    from audit import log
     from audit.models import ChainHead
 
     class Abandoned(Exception):
         pass
 
+    def sequence_of(request_id: str) -> int | None:
+        return AuditEvent.objects.get(request_id=request_id).sequence
+
     kept = record("classify", "success", Context(request_id="kept"))
+    monkeypatch.setattr(log.sequencer, "wake", lambda: None)  # nobody numbers behind the test's back
+    with transaction.atomic(), transaction.atomic():  # another writer's, left to the sequencer
+        record("classify", "success", Context(request_id="other"))
+    assert sequence_of("other") is None
     with contextlib.suppress(Abandoned), transaction.atomic():
         dropped = record("classify", "success", Context(request_id="dropped"), commits_soon=True)
+        assert (sequence_of("other"), sequence_of("dropped")) == (2, 3)  # numbered in place
+        assert dropped.sequence is None  # until the commit
         raise Abandoned
     assert dropped.sequence is None
     assert not AuditEvent.objects.filter(request_id="dropped").exists()
+    assert sequence_of("other") is None
     assert ChainHead.objects.get(pk=1).count == 1
     after = record("classify", "success", Context(request_id="after"))
-    assert (kept.sequence, after.sequence) == (1, 2)
+    assert (kept.sequence, sequence_of("other"), after.sequence) == (1, 2, 3)
     assert check_chain().intact
+
+
+@pytest.mark.usefixtures("committed_audit")
+def test_a_connection_lost_while_numbering_in_place_fails_the_operation(settings: object) -> None:
+    """Neither the event nor its number was written: the writer must not carry on as if it were."""
+    _postgresql_after_commit(settings)
+    from django.db import DatabaseError
+
+    from audit import log
+
+    record("classify", "success", Context(request_id="before"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    signing = log._checkpoint_if_due
+
+    def cut_off(*args: object, **kwargs: object) -> object:
+        def terminate() -> None:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+            finally:
+                connection.close()
+
+        killer = threading.Thread(target=terminate)
+        killer.start()
+        killer.join(30)
+        return signing(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(log, "_checkpoint_if_due", cut_off)
+        with pytest.raises(DatabaseError):
+            record("classify", "success", Context(request_id="lost"))
+    connection.close()
+    assert not AuditEvent.objects.filter(request_id="lost").exists()
+    assert check_chain().intact and check_chain().events == 1
 
 
 @pytest.mark.usefixtures("committed_audit")
