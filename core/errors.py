@@ -65,7 +65,12 @@ class ErrorCode(Enum):
     SERVER_ERROR = ("server_error", 500, 1, "the platform failed (logged)")
     BUSY = ("busy", 503, 1, "the server is at its limit of key derivations: try again shortly")
     MODELS_UNAVAILABLE = ("models_unavailable", 503, 1, "the model process does not answer: try again shortly")
-    QUEUE_LOST = ("queue_lost", 503, 1, "the job queue lost the file's task, or could not take it: submit it again")
+    QUEUE_LOST = (
+        "queue_lost",
+        503,
+        1,
+        "the job queue lost the task of a job's file or an audit export, or could not take it: submit it again",
+    )
 
     def __init__(self, code: str, status: int, exit_code: int, meaning: str) -> None:
         self.code = code

@@ -166,6 +166,7 @@ class AuditExportStatus(serializers.Serializer[Any]):
     sha256 = serializers.CharField()
     expires = serializers.DateTimeField(allow_null=True)
     available = serializers.BooleanField()
+    error = serializers.CharField(help_text="why a failed export failed: queue_lost, or what the platform raised")
 
 
 def _export_status(made: Any, status: int = 200) -> JsonResponse:

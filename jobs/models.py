@@ -86,6 +86,7 @@ class AuditExport(models.Model):
     expires = models.DateTimeField(null=True, blank=True)
     deleted = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    queue_run = models.CharField(max_length=64, blank=True, default="")  # the broker's run (services.broker_run)
 
     class Meta:
         ordering = ["-created"]

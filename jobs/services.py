@@ -413,26 +413,32 @@ def _fail_unqueued(job: Job, file_ids: list[int], failure: dict[str, Any]) -> in
 
 
 def fail_lost_files(current_run: str, run_now: Callable[[], str] = broker_run) -> int:
-    """The files that the job queue lost (queued under an earlier run of the
-    broker: broker_run), failed with `queue_lost` so that their jobs end
-    and their owners see why, instead of waiting for ever.  A file a worker
-    holds (its row locked) is left to it, and one queued again since (a
-    retry) is under the current run.  Nothing without a current run, or
-    when the broker restarted again meanwhile (`run_now`, asked after the
-    files are found): the next sweep sees it.  Returns how many files were
-    failed or cancelled."""
+    """The files and audit exports that the job queue lost (queued under an
+    earlier run of the broker: broker_run), failed with `queue_lost` so that
+    their jobs end and their owners see why, instead of waiting for ever (a
+    lost export would also hold its owner's one place).  A file or export a
+    worker holds (its row locked) is left to it, and a file queued again
+    since (a retry) is under the current run.  Nothing without a current
+    run, or when the broker restarted again meanwhile (`run_now`, asked
+    after they are found): the next sweep sees it.  Returns how many files
+    were failed or cancelled, and exports failed."""
     if not current_run:
         return 0
     queued = JobFile.objects.filter(state=JobFile.State.QUEUED, job__finished__isnull=True)
     stranded: dict[Any, list[int]] = {}
     for job_id, file_id in queued.exclude(queue_run="").exclude(queue_run=current_run).values_list("job", "pk"):
         stranded.setdefault(job_id, []).append(file_id)
-    if not stranded or run_now() != current_run:
+    exports = AuditExport.objects.filter(state=AuditExport.State.QUEUED).exclude(queue_run="")
+    stranded_exports = list(exports.exclude(queue_run=current_run).values_list("pk", flat=True))
+    if not (stranded or stranded_exports) or run_now() != current_run:
         return 0
     lost = sum(_fail_unqueued(job, stranded[job.pk], _LOST) for job in Job.objects.filter(pk__in=stranded))
-    if lost:
-        log.warning("%s queued files were lost by a restart of the job queue's broker", lost)
-    return lost
+    lost_exports = _fail_exports(stranded_exports, ErrorCode.QUEUE_LOST) if stranded_exports else 0
+    if lost or lost_exports:
+        log.warning(
+            "%s queued files and %s audit exports were lost by a restart of the job queue's broker", lost, lost_exports
+        )
+    return lost + lost_exports
 
 
 def _read(storage: Storage, name: str) -> bytes:
@@ -528,8 +534,35 @@ def do_start_audit_export(
         made = AuditExport.objects.create(
             owner=context.actor, format=fmt, filter=where.as_dict(), client_address=context.client_address
         )
-        transaction.on_commit(lambda: dispatch(str(made.pk)))
+
+        def queue() -> None:
+            AuditExport.objects.filter(pk=made.pk).update(queue_run=broker_run())
+            try:
+                dispatch(str(made.pk))
+            except Exception:  # failed, not left queued: it would hold its owner's one place for ever
+                log.exception("audit export %s could not be queued", made.pk)
+                _fail_exports([made.pk], ErrorCode.QUEUE_LOST if settings.SECUREPIX_JOB_BROKER else None)
+
+        transaction.on_commit(queue)
     return made
+
+
+def _fail_exports(export_ids: list[Any], code: ErrorCode | None) -> int:
+    """Exports whose task will never run (not queued, or lost by the queue),
+    failed with `code` (None: the platform's failure, logged), unless a
+    worker holds them or they are no longer queued.  Returns how many."""
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    with transaction.atomic():
+        rows = AuditExport.objects.select_for_update(skip_locked=skip_locked).filter(
+            pk__in=export_ids, state=AuditExport.State.QUEUED
+        )
+        taken = list(rows)
+        for made in taken:
+            made.state = AuditExport.State.FAILED
+            made.error = code.code if code is not None else ErrorCode.SERVER_ERROR.code
+            made.finished = timezone.now()
+            made.save(update_fields=["state", "error", "finished"])
+    return len(taken)
 
 
 def run_audit_export(export_id: str) -> str:
@@ -613,6 +646,7 @@ def export_status(made: AuditExport) -> dict[str, Any]:
         "sha256": made.sha256,
         "expires": made.expires.isoformat() if made.expires else None,
         "available": made.state == AuditExport.State.DONE and _export_kept(made),
+        "error": made.error,
     }
 
 

@@ -583,3 +583,42 @@ def test_a_failed_audit_export_says_so_and_frees_its_place(
     with django_capture_on_commit_callbacks(execute=True):
         again = auditor_api.post("/api/v1/audit/exports")
     assert again.status_code == 202 and auditor_api.get(again["Location"]).json()["state"] == "done"
+
+
+def test_an_audit_export_whose_task_the_queue_lost_fails_and_frees_its_place(
+    auditor_api: APIClient, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """A restart of Redis loses a queued export's task: the sweep fails it with
+    `queue_lost`, which frees its owner's one place for the next export; one
+    the queue cannot take at all fails at once, with the same code."""
+    from jobs import tasks
+    from jobs.models import AuditExport
+
+    def start() -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            started = auditor_api.post("/api/v1/audit/exports")
+        assert started.status_code == 202
+        return started
+
+    monkeypatch.setattr(tasks, "dispatch_export", lambda export_id: None)  # queued; its task never runs
+    lost = start()
+    assert auditor_api.post("/api/v1/audit/exports").json()["error"]["code"] == "too_many_jobs"
+    AuditExport.objects.update(queue_run="run-before-the-restart")
+    assert services.fail_lost_files("run-now", lambda: "a later run") == 0  # restarted again: the next sweep
+    assert services.fail_lost_files("run-now", lambda: "run-now") == 1
+    status = auditor_api.get(lost["Location"]).json()
+    assert (status["state"], status["error"], status["available"]) == ("failed", "queue_lost", False)
+    waiting = start()  # its place is free again
+    AuditExport.objects.filter(pk=waiting.json()["id"]).update(queue_run="run-now")
+    assert services.fail_lost_files("run-now", lambda: "run-now") == 0  # queued under the current run: left alone
+    AuditExport.objects.filter(pk=waiting.json()["id"]).update(state=AuditExport.State.DONE)
+
+    def broker_down(export_id: str) -> None:
+        raise ConnectionError("the broker does not answer")
+
+    monkeypatch.setattr(tasks, "dispatch_export", broker_down)
+    settings.SECUREPIX_JOB_BROKER = "redis://127.0.0.1:1/1"  # a broker that does not answer
+    unqueued = auditor_api.get(start()["Location"]).json()
+    assert (unqueued["state"], unqueued["error"]) == ("failed", "queue_lost")
+    settings.SECUREPIX_JOB_BROKER = ""  # no broker: the task ran in the request and failed outside the export
+    assert auditor_api.get(start()["Location"]).json()["error"] == "server_error"
