@@ -176,8 +176,26 @@ print(tasks.fail_lost_files.run())
 """
 
 
-def _submitted(stack: dict[str, str]) -> str:
-    done = subprocess.run([sys.executable, "-c", SUBMIT], cwd=ROOT, env=stack, capture_output=True, text=True)
+EXPORT = """
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from accounts.roles import ensure_groups
+from audit.services import EventFilter
+from core.context import Context
+from core.permissions import AUDITOR
+from jobs import services, tasks
+ensure_groups()
+user = get_user_model().objects.get_or_create(username="worker-test-auditor")[0]
+user.groups.add(Group.objects.get(name=AUDITOR))
+context, where = Context(actor=user), EventFilter()
+print(services.do_start_audit_export(context=context, where=where, fmt="jsonl", dispatch=tasks.dispatch_export).id)
+"""
+
+
+def _submitted(stack: dict[str, str], script: str = SUBMIT) -> str:
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=stack, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.strip().splitlines()[-1]
 
@@ -186,8 +204,11 @@ def test_files_whose_tasks_a_restart_of_redis_lost_fail_instead_of_waiting_for_e
     """Redis keeps the queue in memory only (the tasks carry sealed keys): a
     job queued before its restart has no tasks left.  The periodic sweep
     (celery beat, every minute) fails its files with `queue_lost`, so that
-    the job ends and says why; a job queued after the restart is left alone."""
+    the job ends and says why; a job queued after the restart is left alone.
+    So is an audit export queued before the restart: failed, its owner's
+    place freed."""
     before = _submitted(stack)  # no worker runs: its files stay queued
+    export = _submitted(stack, EXPORT)
     assert _counts(stack, before)["states"] == {"queued": FILES}
     port = {"SECUREPIX_REDIS_PORT": "6392"}
     subprocess.run([str(ROOT / "scripts" / "local-redis"), "stop"], env={**os.environ, **port}, check=True)
@@ -195,7 +216,7 @@ def test_files_whose_tasks_a_restart_of_redis_lost_fail_instead_of_waiting_for_e
     after = _submitted(stack)
     swept = subprocess.run([sys.executable, "-c", SWEEP], cwd=ROOT, env=stack, capture_output=True, text=True)
     assert swept.returncode == 0, swept.stderr[-3000:]
-    assert swept.stdout.strip().splitlines()[-1] == str(FILES)
+    assert swept.stdout.strip().splitlines()[-1] == str(FILES + 1)  # the files and the export
     assert _counts(stack, before)["states"] == {"failed": FILES}
     assert _counts(stack, after)["states"] == {"queued": FILES}
     import psycopg
@@ -209,4 +230,6 @@ def test_files_whose_tasks_a_restart_of_redis_lost_fail_instead_of_waiting_for_e
         codes = connection.execute(
             "SELECT DISTINCT outcome->'error'->>'code' FROM jobs_jobfile WHERE job_id = %s", [before]
         ).fetchall()
+        exported = connection.execute("SELECT state, error FROM jobs_auditexport WHERE id = %s", [export]).fetchall()
     assert finished == {before: True, after: False} and codes == [("queue_lost",)]
+    assert exported == [("failed", "queue_lost")]
