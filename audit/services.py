@@ -91,10 +91,9 @@ def record(
             log.wait_until_sequenced([event])
     else:
         # atomic_blocks: Django's stack of the atomic blocks open on this connection.
-        outermost = len(connection.atomic_blocks) <= 1
-        at_once = connection.features.has_select_for_update_skip_locked and (
-            not connection.in_atomic_block or (commits_soon and outermost)
-        )
+        depth = len(connection.atomic_blocks)
+        skips_locks = connection.features.has_select_for_update_skip_locked
+        at_once = skips_locks and (depth == 0 or (depth == 1 and commits_soon))
         # No savepoint of its own: a failed insert fails the caller's transaction, as it always did.
         with transaction.atomic(savepoint=False) if at_once else contextlib.nullcontext():
             event.save(force_insert=True)

@@ -26,6 +26,8 @@ from typing import Any
 
 from PIL import Image
 
+from .load import status_kib
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = os.urandom(32).hex()
 
@@ -90,8 +92,6 @@ def _files(folder: Path) -> list[Path]:
 
 def resident_mb(pid: int) -> int:
     """A process's resident memory now, in MB."""
-    from .load import status_kib
-
     return round(status_kib(pid, "VmRSS") / 1024)
 
 

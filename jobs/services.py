@@ -207,11 +207,17 @@ def run_file(file_id: int, sealed: str, *, may_retry: bool = False) -> str:
     return str(state)
 
 
+def _unless_held(rows: QuerySet[Row]) -> QuerySet[Row]:
+    """`rows`, locked for this transaction as they are read, leaving out any
+    that another worker holds (skipped, not waited for, where the database can)."""
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    return rows.select_for_update(skip_locked=skip_locked, of=("self",))
+
+
 def _claim(rows: QuerySet[Row], pk: Any) -> Row | str:
     """The row, locked for this transaction; "busy" when another worker holds
-    it (skipped, not waited for, where the database can), "gone" when it is not there."""
-    skip_locked = connection.features.has_select_for_update_skip_locked
-    row = rows.select_for_update(skip_locked=skip_locked, of=("self",)).filter(pk=pk).first()
+    it (_unless_held), "gone" when it is not there."""
+    row = _unless_held(rows).filter(pk=pk).first()
     if row is None:
         return "busy" if rows.filter(pk=pk).exists() else "gone"
     return row
@@ -396,12 +402,8 @@ def _fail_unqueued(job: Job, file_ids: list[int], failure: dict[str, Any]) -> in
     failed with `failure`, or cancelled, for a cancelled job, unless a
     worker holds them or they are no longer queued; the job closes when
     nothing else is queued.  Returns how many."""
-    skip_locked = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
-        rows = JobFile.objects.select_for_update(skip_locked=skip_locked).filter(
-            job=job, pk__in=file_ids, state=JobFile.State.QUEUED
-        )
-        taken = list(rows)
+        taken = list(_unless_held(JobFile.objects.filter(job=job, pk__in=file_ids, state=JobFile.State.QUEUED)))
         job.refresh_from_db(fields=["cancelled"])
         for job_file in taken:
             if job.cancelled:
@@ -541,25 +543,23 @@ def do_start_audit_export(
                 dispatch(str(made.pk))
             except Exception:  # failed, not left queued: it would hold its owner's one place for ever
                 log.exception("audit export %s could not be queued", made.pk)
-                _fail_exports([made.pk], ErrorCode.QUEUE_LOST if settings.SECUREPIX_JOB_BROKER else None)
+                # (without a broker, the task ran here and failed outside the export's work)
+                code = ErrorCode.QUEUE_LOST if settings.SECUREPIX_JOB_BROKER else ErrorCode.SERVER_ERROR
+                _fail_exports([made.pk], code)
 
         transaction.on_commit(queue)
     return made
 
 
-def _fail_exports(export_ids: list[Any], code: ErrorCode | None) -> int:
+def _fail_exports(export_ids: list[Any], code: ErrorCode) -> int:
     """Exports whose task will never run (not queued, or lost by the queue),
-    failed with `code` (None: the platform's failure, logged), unless a
-    worker holds them or they are no longer queued.  Returns how many."""
-    skip_locked = connection.features.has_select_for_update_skip_locked
+    failed with `code`, unless a worker holds them or they are no longer
+    queued.  Returns how many."""
     with transaction.atomic():
-        rows = AuditExport.objects.select_for_update(skip_locked=skip_locked).filter(
-            pk__in=export_ids, state=AuditExport.State.QUEUED
-        )
-        taken = list(rows)
+        taken = list(_unless_held(AuditExport.objects.filter(pk__in=export_ids, state=AuditExport.State.QUEUED)))
         for made in taken:
             made.state = AuditExport.State.FAILED
-            made.error = code.code if code is not None else ErrorCode.SERVER_ERROR.code
+            made.error = code.code
             made.finished = timezone.now()
             made.save(update_fields=["state", "error", "finished"])
     return len(taken)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO, cast
 
 from django.conf import settings
-from django.core.files.uploadedfile import InMemoryUploadedFile, TemporaryUploadedFile, UploadedFile
+from django.core.files.uploadedfile import InMemoryUploadedFile, UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, MemoryFileUploadHandler
 from django.http import HttpRequest
 from rest_framework import serializers
@@ -174,7 +174,7 @@ def ciphertext_uploads(request: Any, field: str) -> list[tuple[str, bytes | Bina
     check_content_length(request)
     found: list[tuple[str, bytes | BinaryIO]] = []
     for upload in request.FILES.getlist(field):
-        if isinstance(upload, SpooledUpload | TemporaryUploadedFile) and upload.file is not None:
+        if isinstance(upload, SpooledUpload) and upload.file is not None:
             _check_size(upload)
             upload.file.seek(0)
             found.append((upload.name or "image", cast(BinaryIO, upload.file)))
