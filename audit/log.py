@@ -84,12 +84,19 @@ def witness_verifiers() -> list[tlog.Ed25519Verifier]:
 
 
 def _head_if_free(wait: bool) -> ChainHead | None:
-    """The head row, locked (None when another sequencer holds it and `wait` is false)."""
+    """The head row, locked (None when another sequencer holds it and `wait` is false).
+
+    A lookup that finds no row may have missed one: the log's first event
+    creates it, and on PostgreSQL a row committed while the statement ran is
+    not in its snapshot.  The row is then made if it is missing (or waited
+    for, until its maker commits) and looked up again; a waiting caller
+    always gets it."""
     skip = not wait and connection.features.has_select_for_update_skip_locked
-    head = ChainHead.objects.select_for_update(skip_locked=skip).filter(pk=1).first()
-    if head is None and not ChainHead.objects.filter(pk=1).exists():
+    locked = ChainHead.objects.select_for_update(skip_locked=skip).filter(pk=1)
+    head = locked.first()
+    if head is None and (wait or not ChainHead.objects.filter(pk=1).exists()):
         ChainHead.objects.get_or_create(pk=1, defaults={"count": 0, "last_mac": chain.GENESIS})
-        head = ChainHead.objects.select_for_update().get(pk=1)
+        head = locked.first()
     return head
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -298,3 +299,40 @@ def test_a_failure_to_number_in_the_writers_transaction_leaves_the_event_to_the_
     log.wait_until_sequenced([event])
     assert event.sequence == 1
     assert check_chain().intact
+
+
+@pytest.mark.django_db
+def test_a_head_row_that_the_first_lookup_missed_is_still_locked_and_used(
+    settings: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the log's start every writer looks for the head row at once.  On
+    PostgreSQL, a lookup whose snapshot was taken just before another writer
+    committed the row finds nothing, though the next statement sees the row.
+    A writer numbering in its own transaction must still lock it and number
+    its event (in CI, two of eight writers were told "none" and waited for a
+    sequencer that could not see their uncommitted events).  The lookup that
+    missed the row is played by answering None once."""
+    from django.db.models import QuerySet
+
+    from audit import chain, log
+    from audit.models import ChainHead
+
+    settings.SECUREPIX_AUDIT_SEQUENCING = "after_commit"  # type: ignore[attr-defined]
+    ChainHead.objects.create(pk=1, count=0, last_mac=chain.GENESIS)  # another writer's, committed
+    real_first = QuerySet.first
+    missed: list[bool] = []
+
+    def first(self: QuerySet[Any]) -> Any:
+        if self.model is ChainHead and self.query.select_for_update and not missed:
+            missed.append(True)
+            return None
+        return real_first(self)
+
+    monkeypatch.setattr(QuerySet, "first", first)
+    with transaction.atomic():
+        with transaction.atomic():  # left to the sequencer
+            event = record("classify", "success", Context(request_id="missed"))
+        assert event.sequence is None
+        numbered = log.integrate()
+    assert missed == [True]
+    assert numbered is not None and numbered[event.pk].sequence == 1
