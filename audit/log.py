@@ -237,9 +237,12 @@ def wait_until_sequenced(events: Iterable[AuditEvent], timeout: float = 10.0) ->
     transaction when it is still open (in_transaction), else by waking this
     process's sequencer and waiting for it (or another process's) to number them."""
     pending = {event.pk: event for event in events if event.sequence is None}
-    if pending and connection.in_atomic_block:
+    while pending and connection.in_atomic_block:
+        # Oldest first: behind a backlog (e.g. left when the mode changed), batch after batch.
         numbered = integrate() or {}
         _fill(pending, numbered)
+        if len(numbered) < BATCH:
+            break
     deadline = time.monotonic() + timeout
     while pending:
         rounds = sequencer.rounds
