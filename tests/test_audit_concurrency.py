@@ -115,6 +115,8 @@ def test_the_sequencer_reconnects_quietly_after_the_database_drops_its_connectio
     settings.SECUREPIX_AUDIT_SEQUENCING = "after_commit"  # type: ignore[attr-defined]
     from audit.log import sequencer, wait_until_sequenced
 
+    sequencer.stop()
+    settings.SECUREPIX_CHECKPOINT_SECONDS = 3600  # type: ignore[attr-defined]  # rounds when woken only, none of its own
     with transaction.atomic():  # a writer's own transaction: its event is left to the sequencer
         first = record("classify", "success", Context(request_id="before"))
     wait_until_sequenced([first])  # the sequencer thread now holds a connection
@@ -336,3 +338,23 @@ def test_a_head_row_that_the_first_lookup_missed_is_still_locked_and_used(
         numbered = log.integrate()
     assert missed == [True]
     assert numbered is not None and numbered[event.pk].sequence == 1
+
+
+@pytest.mark.django_db
+def test_a_writer_numbering_in_its_transaction_gets_through_a_backlog(settings: object) -> None:
+    """Events left waiting (the mode was after_commit until now), more than a
+    batch, come first, batch after batch, then the writer's own."""
+    from django.utils import timezone
+
+    from audit import log
+
+    left = log.BATCH + 5
+    AuditEvent.objects.bulk_create(
+        AuditEvent(created=timezone.now(), action="classify", outcome="success", request_id=f"left-{i}")
+        for i in range(left)
+    )
+    settings.SECUREPIX_AUDIT_SEQUENCING = "in_transaction"  # type: ignore[attr-defined]
+    own = record("classify", "success", Context(request_id="own"))
+    assert own.sequence == left + 1
+    assert list(AuditEvent.objects.order_by("id").values_list("sequence", flat=True)) == list(range(1, left + 2))
+    assert check_chain().intact
