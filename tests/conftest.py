@@ -55,6 +55,15 @@ def _fresh_cache() -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _throttle_windows_on_a_fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Throttles count in windows of the clock's minutes: a minute that ended
+    between a test's requests would start a new count and let one more through."""
+    from web.throttles import WindowThrottle
+
+    monkeypatch.setattr(WindowThrottle, "timer", lambda self: 1_000_000.0)
+
+
 def make_user(username: str, role: str | None, password: str | None = ACCOUNT_PASSWORD) -> Any:
     """A user in `role`; `password=None` for one that logs in by token or
     force_login only (hashing a password with Argon2 costs 0.3 s)."""
@@ -80,6 +89,18 @@ def token_client(user: Any) -> Any:
     _, plain = ApiToken.issue(user)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {plain}")
     return client
+
+
+def totp_code(device: Any) -> str:
+    """A code that the device's next check accepts, even when a 30-second
+    step ends between making it and checking it: the step after the last one
+    used (checks refuse a used step), else the device's current step (its
+    clock drift included; the check allows one step either side)."""
+    from django_otp.oath import TOTP, hotp
+
+    device.refresh_from_db()
+    now = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift).t()
+    return f"{hotp(device.bin_key, max(device.last_t + 1, now), digits=device.digits):06d}"
 
 
 @pytest.fixture

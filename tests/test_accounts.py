@@ -9,16 +9,11 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
-from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from tests.conftest import ACCOUNT_PASSWORD, make_user, token_client
-
-
-def _code(device: TOTPDevice, step_offset: int = 0) -> str:
-    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=step_offset):06d}"
+from tests.conftest import ACCOUNT_PASSWORD, make_user, token_client, totp_code
 
 
 @pytest.mark.django_db
@@ -61,10 +56,12 @@ def _enrol(client: APIClient) -> TOTPDevice:
     started = client.post("/api/v1/otp/totp")
     assert started.status_code == 201 and started.json()["config_url"].startswith("otpauth://totp/")
     device = TOTPDevice.objects.get(confirmed=False)
-    wrong = client.post("/api/v1/otp/totp/confirm", {"otp_token": "000000" if _code(device) != "000000" else "111111"})
+    wrong = client.post(
+        "/api/v1/otp/totp/confirm", {"otp_token": "000000" if totp_code(device) != "000000" else "111111"}
+    )
     assert wrong.status_code == 400
     TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0, throttling_failure_timestamp=None)
-    assert client.post("/api/v1/otp/totp/confirm", {"otp_token": _code(device)}).status_code == 200
+    assert client.post("/api/v1/otp/totp/confirm", {"otp_token": totp_code(device)}).status_code == 200
     device.refresh_from_db()
     assert device.confirmed
     return device
@@ -77,7 +74,7 @@ def test_once_enrolled_tokens_need_the_one_time_password(operator: Any) -> None:
     missing = api.post("/api/v1/tokens", credentials)
     assert missing.status_code == 401 and missing.json()["error"]["code"] == "otp_required"
     device.refresh_from_db()
-    made = api.post("/api/v1/tokens", {**credentials, "otp_token": _code(device, 1)})
+    made = api.post("/api/v1/tokens", {**credentials, "otp_token": totp_code(device)})
     assert made.status_code == 201 and made.json()["second_factor"] is True
     browser = Client()
     step = browser.post("/accounts/login/", {**credentials, "next": "/audit/"})
@@ -85,17 +82,19 @@ def test_once_enrolled_tokens_need_the_one_time_password(operator: Any) -> None:
     assert "_auth_user_id" not in browser.session  # not logged in until the code
     page = browser.get("/accounts/login/code/").content.decode()
     assert "authenticator app" in page and ACCOUNT_PASSWORD not in page
-    wrong = browser.post("/accounts/login/code/", {"otp_token": "000000" if _code(device, 2) != "000000" else "111111"})
+    wrong = browser.post(
+        "/accounts/login/code/", {"otp_token": "000000" if totp_code(device) != "000000" else "111111"}
+    )
     assert wrong.status_code == 200 and "not right" in wrong.content.decode()
     TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0, throttling_failure_timestamp=None)
-    done = browser.post("/accounts/login/code/", {"otp_token": _code(device, 2)})
+    done = browser.post("/accounts/login/code/", {"otp_token": totp_code(device)})
     assert done.status_code == 302 and done["Location"] == "/audit/" and "_auth_user_id" in browser.session
     assert AuditEvent.objects.filter(action="login", reason="otp_invalid").count() == 1
 
 
 def test_the_code_step_gives_up_after_five_wrong_codes_and_locks_the_login(operator: Any) -> None:
     device = _enrol(token_client(operator))
-    wrong = "000000" if _code(device) != "000000" else "111111"
+    wrong = "000000" if totp_code(device) != "000000" else "111111"
     browser = Client()
     browser.post("/accounts/login/", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
     answers = [browser.post("/accounts/login/code/", {"otp_token": wrong}).status_code for _ in range(5)]

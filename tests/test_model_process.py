@@ -216,7 +216,7 @@ def test_a_model_process_that_accepts_nothing_is_reported_within_the_limit(tmp_p
         vision._local = threading.local()
         started = time.monotonic()
         assert not vision.answers(timeout=1.0)
-        assert time.monotonic() - started < 3.0
+        assert time.monotonic() - started < 10.0  # not the connection's own 60 s
 
 
 def test_workers_connecting_at_once_wait_for_a_full_backlog_within_the_limit(tmp_path: Path, key: bytes) -> None:
@@ -281,16 +281,16 @@ def test_a_connection_made_late_has_only_the_rest_of_the_limit_for_its_handshake
                 break
             queued.append(waiting)
         accepted: list[sockets.socket] = []
-        server = threading.Timer(0.8, lambda: accepted.append(late.accept()[0]))  # room at last; no answer
+        server = threading.Timer(1.6, lambda: accepted.append(late.accept()[0]))  # room at last; no answer
         server.start()
         started = time.monotonic()
         with pytest.raises(OSError):
-            model_process._connect(path, key, seconds=1.0)
+            model_process._connect(path, key, seconds=2.0)
         took = time.monotonic() - started
         server.join()
     for opened in queued + accepted:
         opened.close()
-    assert took < 1.5
+    assert took < 3.0  # a handshake given the whole limit again would end at 3.6 s
 
 
 def test_a_malformed_handshake_leaves_the_process_serving(socket: Path, key: bytes) -> None:

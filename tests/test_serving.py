@@ -24,20 +24,20 @@ def free_port() -> int:
 def test_a_gunicorn_worker_takes_no_request_before_its_model_is_warm(tmp_path: Path) -> None:
     """The first answer a fresh worker gives is already 'ready': the model is
     loaded after the fork and warmed before the worker accepts a connection."""
-    port = free_port()
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SECUREPIX_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_SETTINGS_MODULE": "securepix_site.settings",
         "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
         "SECUREPIX_DATA_DIR": str(tmp_path),
         "SECUREPIX_PRODUCTION": "1",
-        "SECUREPIX_BIND": f"127.0.0.1:{port}",
         "SECUREPIX_WEB_WORKERS": "1",
         "SECUREPIX_CHECKPOINT_SECONDS": "0",
     }
     bin_dir = Path(sys.executable).parent
     subprocess.run([str(ROOT / "scripts" / "local-secrets")], env={**environment, "PYTHON": sys.executable}, check=True)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=environment, check=True)
+    port = free_port()  # just before the server binds it, not before the setup above
+    environment["SECUREPIX_BIND"] = f"127.0.0.1:{port}"
     log = (tmp_path / "gunicorn.log").open("w")
     server = subprocess.Popen(
         [str(bin_dir / "gunicorn"), "-c", "securepix_site/gunicorn.conf.py", "securepix_site.wsgi"],

@@ -69,6 +69,7 @@ import django
 django.setup()
 from types import SimpleNamespace
 from web.throttles import DecryptAddressThrottle
+DecryptAddressThrottle.timer = lambda self: 1_000_000.0  # one window, whenever the minute ends
 throttle = DecryptAddressThrottle()
 print("ready", flush=True)
 sys.stdin.readline()  # every process starts at once
