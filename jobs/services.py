@@ -529,26 +529,30 @@ def do_start_audit_export(
     require(context, permissions.EXPORT, Action.EXPORT)
     if fmt not in audit.EXPORT_FORMATS:
         raise InvalidInput({"format": [f"unknown format {fmt!r}; choose one of {', '.join(audit.EXPORT_FORMATS)}"]})
-    if AuditExport.objects.filter(owner=context.actor, state=AuditExport.State.QUEUED).exists():
+    with transaction.atomic():
+        # checked under the user's row lock: two requests at once cannot both take the one place
+        get_user_model().objects.select_for_update().filter(pk=context.actor.pk).first()
+        running = AuditExport.objects.filter(owner=context.actor, state=AuditExport.State.QUEUED).exists()
+        if not running:
+            made = AuditExport.objects.create(
+                owner=context.actor, format=fmt, filter=where.as_dict(), client_address=context.client_address
+            )
+            transaction.on_commit(lambda: _queue_export(made, dispatch))
+    if running:
         error = SecurePixError("one of your audit exports is still running: wait for it", code=ErrorCode.TOO_MANY_JOBS)
         raise audit.refuse(Action.EXPORT, context, error)
-    with transaction.atomic():
-        made = AuditExport.objects.create(
-            owner=context.actor, format=fmt, filter=where.as_dict(), client_address=context.client_address
-        )
-
-        def queue() -> None:
-            AuditExport.objects.filter(pk=made.pk).update(queue_run=broker_run())
-            try:
-                dispatch(str(made.pk))
-            except Exception:  # failed, not left queued: it would hold its owner's one place for ever
-                log.exception("audit export %s could not be queued", made.pk)
-                # (without a broker, the task ran here and failed outside the export's work)
-                code = ErrorCode.QUEUE_LOST if settings.SECUREPIX_JOB_BROKER else ErrorCode.SERVER_ERROR
-                _fail_exports([made.pk], code)
-
-        transaction.on_commit(queue)
     return made
+
+
+def _queue_export(made: AuditExport, dispatch: Callable[[str], None]) -> None:
+    AuditExport.objects.filter(pk=made.pk).update(queue_run=broker_run())
+    try:
+        dispatch(str(made.pk))
+    except Exception:  # failed, not left queued: it would hold its owner's one place for ever
+        log.exception("audit export %s could not be queued", made.pk)
+        # (without a broker, the task ran here and failed outside the export's work)
+        code = ErrorCode.QUEUE_LOST if settings.SECUREPIX_JOB_BROKER else ErrorCode.SERVER_ERROR
+        _fail_exports([made.pk], code)
 
 
 def _fail_exports(export_ids: list[Any], code: ErrorCode) -> int:

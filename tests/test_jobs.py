@@ -622,3 +622,44 @@ def test_an_audit_export_whose_task_the_queue_lost_fails_and_frees_its_place(
     assert (unqueued["state"], unqueued["error"]) == ("failed", "queue_lost")
     settings.SECUREPIX_JOB_BROKER = ""  # no broker: the task ran in the request and failed outside the export
     assert auditor_api.get(start()["Location"]).json()["error"] == "server_error"
+
+
+@pytest.mark.usefixtures("committed_audit")
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_exports_asked_for_at_once_by_one_auditor_take_one_place(attempt: int) -> None:
+    """Each user has one place for a running export: two requests at once, as
+    from two tabs or two servers, cannot both see it free."""
+    import threading
+
+    from django.db import connection
+
+    from audit.services import EventFilter
+    from core.context import Context
+    from core.errors import SecurePixError
+    from jobs.models import AuditExport
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's shared in-memory test database refuses concurrent writers; the PostgreSQL run covers it")
+    auditor = make_user(f"compliance-{attempt}", "auditor", password=None)
+    start = threading.Barrier(2)
+    answers: list[str] = []
+
+    def ask() -> None:
+        try:
+            start.wait()
+            services.do_start_audit_export(
+                context=Context(actor=auditor), where=EventFilter(), fmt="jsonl", dispatch=lambda export_id: None
+            )
+            answers.append("queued")
+        except SecurePixError as refused:
+            answers.append(refused.error_code.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(answers) == ["queued", "too_many_jobs"]
+    assert AuditExport.objects.filter(owner=auditor).count() == 1
