@@ -15,6 +15,27 @@ from . import services
 # times (about ten minutes), then fails with that shortage's error.
 RETRY_SECONDS = 20
 MAX_RETRIES = 30
+# A file or export that another worker holds ("busy": a task delivered again
+# while the first delivery still runs) is looked at again, for up to about
+# two hours: that worker finishes it, or it died and its database session
+# ends, its lock with it, and this task does the work.  Acknowledged at once,
+# the task of a worker whose machine died holding the lock would be lost,
+# and the file left queued for ever (PostgreSQL ends such a session when its
+# keepalives go unanswered: securepix_site/settings.py).
+BUSY_RETRIES = 360
+
+
+def _countdown() -> int:
+    # A task waiting for its countdown is held unacknowledged by a worker:
+    # longer than the redelivery delay, the broker would deliver it again.
+    redelivery = int(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"])
+    return min(RETRY_SECONDS, max(1, redelivery // 4))
+
+
+def _unless_busy(task: Any, outcome: str) -> str:
+    if outcome == "busy" and not task.request.is_eager:
+        raise task.retry(countdown=_countdown(), max_retries=BUSY_RETRIES)
+    return outcome
 
 
 @shared_task(name="jobs.run_file", bind=True)
@@ -22,19 +43,16 @@ def run_file(self: Any, file_id: int, sealed: str) -> str:
     """One file of a job (exactly once: see jobs/services.py)."""
     last = self.request.is_eager or self.request.retries >= MAX_RETRIES  # in a request (make run): no waiting
     try:
-        return services.run_file(file_id, sealed, may_retry=not last)
+        outcome = services.run_file(file_id, sealed, may_retry=not last)
     except services.TryLater as exc:
-        # A task waiting for its countdown is held unacknowledged by a worker:
-        # longer than the redelivery delay, the broker would deliver it again.
-        redelivery = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
-        countdown = min(RETRY_SECONDS, max(1, redelivery // 4))
         services.requeued(file_id)  # its new task is under the broker's current run (fail_lost_files)
-        raise self.retry(countdown=countdown, max_retries=MAX_RETRIES, exc=exc) from exc
+        raise self.retry(countdown=_countdown(), max_retries=MAX_RETRIES, exc=exc) from exc
+    return _unless_busy(self, outcome)
 
 
-@shared_task(name="jobs.audit_export")
-def audit_export(export_id: str) -> str:
-    return services.run_audit_export(export_id)
+@shared_task(name="jobs.audit_export", bind=True)
+def audit_export(self: Any, export_id: str) -> str:
+    return _unless_busy(self, services.run_audit_export(export_id))
 
 
 def dispatch_export(export_id: str) -> None:

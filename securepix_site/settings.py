@@ -93,6 +93,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take SQLite's write lock at BEGIN, so concurrent
     # audit appends queue up instead of failing half-way.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The server probes an idle connection after 60 s and ends its session
+    # after 6 probes 10 s apart go unanswered: a worker whose machine died
+    # holding a job file's lock releases it in about two minutes, not the
+    # system's default of two hours (jobs/tasks.py BUSY_RETRIES).
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("options", "-c tcp_keepalives_idle=60 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=6")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

@@ -233,3 +233,36 @@ def test_files_whose_tasks_a_restart_of_redis_lost_fail_instead_of_waiting_for_e
         exported = connection.execute("SELECT state, error FROM jobs_auditexport WHERE id = %s", [export]).fetchall()
     assert finished == {before: True, after: False} and codes == [("queue_lost",)]
     assert exported == [("failed", "queue_lost")]
+
+
+def test_a_file_another_worker_holds_is_looked_at_again_not_dropped(stack: dict[str, str], tmp_path: Path) -> None:
+    """A task delivered while another worker holds its file (here: the test
+    holds the file's row lock, as a worker on a machine that died would until
+    its session ends) is retried, not acknowledged as done: once the lock is
+    let go, the file is encrypted, once."""
+    import psycopg
+
+    job = _submitted(stack)
+    log = tmp_path / "workers.log"
+    with psycopg.connect(stack["DATABASE_URL"]) as holder:
+        held = holder.execute(
+            "SELECT id FROM jobs_jobfile WHERE job_id = %s ORDER BY index LIMIT 1 FOR UPDATE", [job]
+        ).fetchone()
+        assert held is not None
+        worker = _worker(stack, log)
+        try:
+            deadline = time.monotonic() + 240
+            while _counts(stack, job)["states"].get("done", 0) < FILES - 1 or log.read_text().count("Retry in") < 2:
+                assert time.monotonic() < deadline and worker.poll() is None, log.read_text()[-3000:]
+                time.sleep(0.5)
+            assert _counts(stack, job)["states"] == {"done": FILES - 1, "queued": 1}
+            holder.rollback()  # the holder's session ends: its lock with it
+            while _counts(stack, job)["states"].get("done", 0) < FILES:
+                assert time.monotonic() < deadline and worker.poll() is None, log.read_text()[-3000:]
+                time.sleep(0.5)
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+    final = _counts(stack, job)
+    assert final["states"] == {"done": FILES}
+    assert final["events"] == (FILES, FILES) and final["results"] == FILES
