@@ -32,9 +32,10 @@ def do_issue_token(
 def do_revoke_token(*, context: Context, token: ApiToken) -> None:
     """Revoke a token (its owner's request, or an administrator's in the admin)."""
     with transaction.atomic():
-        if token.revoked is None:
-            token.revoked = timezone.now()
-            token.save(update_fields=["revoked"])
+        # Conditional: of two revocations at once (the page and the admin), one is recorded.
+        now = timezone.now()
+        if ApiToken.objects.filter(pk=token.pk, revoked__isnull=True).update(revoked=now):
+            token.revoked = now
             extra = {"token": token.key_id}
             if context.actor is not None and context.actor.pk != token.user_id:
                 extra["owner"] = token.user.get_username()
@@ -56,7 +57,9 @@ def do_confirm_totp(*, context: Context, code: str, token: ApiToken | None = Non
     when the code is wrong."""
     user = context.actor
     with transaction.atomic():
-        device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+        # Locked: a check that fails saves the whole device, and from a copy read
+        # before another request confirmed it, would make it unconfirmed again.
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
         if device is None or not device.verify_token(code):
             record(Action.OTP_ENROL, Outcome.FAILURE, context, reason="otp_invalid", commits_soon=True)
             return None

@@ -464,8 +464,8 @@ def do_cancel_job(*, context: Context, job_id: Any) -> Job:
     """Files not yet taken by a worker are left out; those done stay done."""
     job = own_job(context, job_id)
     with transaction.atomic():
-        if job.finished is None and not job.cancelled:
-            Job.objects.filter(pk=job.pk).update(cancelled=True)
+        # Conditional: a job that its last file closed meanwhile, or that another request cancelled, is left as it is.
+        if Job.objects.filter(pk=job.pk, finished__isnull=True, cancelled=False).update(cancelled=True):
             record(Action.JOB_CANCEL, Outcome.SUCCESS, context, extra={"job": str(job.id)})
     job.refresh_from_db()
     return job

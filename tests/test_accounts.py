@@ -128,3 +128,65 @@ def test_demo_users_are_made_once_with_printed_passwords() -> None:
     call_command("ensure_demo_users", stdout=again)
     assert "with password" not in again.getvalue()
     assert make_user("late-joiner", None).groups.count() == 0
+
+
+@pytest.mark.usefixtures("committed_audit")
+def test_a_wrong_code_checked_while_another_request_confirms_the_device_leaves_it_confirmed() -> None:
+    """A failed check saves the whole device: from a copy read before the other
+    request committed, it would have made the device unconfirmed again, and the
+    user would be left without a second factor while told it was set up."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from accounts import services
+    from core.context import Context
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's shared in-memory test database refuses concurrent writers; the PostgreSQL run covers it")
+    operator = make_user("radiographer", "operator", password=None)
+    device = services.do_start_totp(context=Context(actor=operator))
+    holding, release = threading.Event(), threading.Event()
+
+    def confirm_elsewhere() -> None:  # as a request with the right code, until it commits
+        try:
+            with transaction.atomic():
+                TOTPDevice.objects.select_for_update().get(pk=device.pk)
+                holding.set()
+                release.wait(30)
+                TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+        finally:
+            connection.close()
+
+    answers: list[object] = []
+
+    def wrong_code() -> None:
+        try:
+            wrong = "000000" if totp_code(device) != "000000" else "111111"
+            answers.append(services.do_confirm_totp(context=Context(actor=operator), code=wrong))
+        finally:
+            connection.close()
+
+    other, checker = threading.Thread(target=confirm_elsewhere), threading.Thread(target=wrong_code)
+    other.start()
+    try:
+        assert holding.wait(30)
+        checker.start()
+        deadline = time.monotonic() + 30
+        with connection.cursor() as cursor:
+            waiting = 0
+            while not waiting and time.monotonic() < deadline:  # the check waits for the other request's lock
+                cursor.execute(
+                    "SELECT COUNT(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                waiting = cursor.fetchone()[0]
+                time.sleep(0.05)
+        assert waiting
+    finally:
+        release.set()
+        other.join(30)
+        checker.join(30)
+    assert answers == [None]
+    assert TOTPDevice.objects.get(pk=device.pk).confirmed

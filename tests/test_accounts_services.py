@@ -45,6 +45,17 @@ def test_the_admin_revokes_tokens_through_the_audited_service(admin: Any, operat
     assert revocation.extra == {"token": token.key_id, "owner": operator.username}
 
 
+def test_two_revocations_of_one_token_at_once_record_one(admin: Any, operator: Any) -> None:
+    """As the owner's page and an administrator, each with a copy read before either revoked it."""
+    token, _ = services.do_issue_token(context=Context(actor=operator), name="laptop")
+    page_copy, admin_copy = ApiToken.objects.get(pk=token.pk), ApiToken.objects.get(pk=token.pk)
+    services.do_revoke_token(context=Context(actor=operator), token=page_copy)
+    revoked = ApiToken.objects.get(pk=token.pk).revoked
+    services.do_revoke_token(context=Context(actor=admin), token=admin_copy)
+    assert ApiToken.objects.get(pk=token.pk).revoked == revoked
+    assert AuditEvent.objects.filter(action="token_revoke").count() == 1
+
+
 def test_a_token_in_use_is_not_written_on_every_request(operator: Any) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

@@ -208,6 +208,24 @@ def test_a_user_has_a_bounded_number_of_running_jobs(operator_api: APIClient, op
     assert AuditEvent.objects.filter(action="job_cancel").count() == 1
 
 
+def test_a_job_its_last_file_closed_after_the_cancel_read_it_is_not_cancelled(
+    operator_api: APIClient, operator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.utils import timezone
+
+    from core.context import Context
+
+    form = {"password": PASSWORD, "declared_domain": "none", "files": [_named(*photos(1)[0])]}
+    assert operator_api.post("/api/v1/jobs", form, format="multipart").status_code == 202  # not run: never committed
+    job = Job.objects.get()
+    read_before = services.own_job(Context(actor=operator), job.id)
+    Job.objects.filter(pk=job.pk).update(finished=timezone.now())  # a worker closed it meanwhile
+    monkeypatch.setattr(services, "own_job", lambda context, job_id: read_before)
+    cancelled = services.do_cancel_job(context=Context(actor=operator), job_id=job.id)
+    assert not cancelled.cancelled and cancelled.finished is not None
+    assert not AuditEvent.objects.filter(action="job_cancel").exists()
+
+
 def test_jobs_and_results_are_their_owners_alone(
     operator_api: APIClient, django_capture_on_commit_callbacks: Any, auditor_api: APIClient
 ) -> None:
