@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,15 @@ def _worker(environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def _until(
+    done: Callable[[], bool], worker: subprocess.Popen[bytes], log: Path, deadline: float, pause: float = 0.5
+) -> None:
+    """Wait until `done`, while the worker runs and before the deadline (its log in the failure)."""
+    while not done():
+        assert time.monotonic() < deadline and worker.poll() is None, log.read_text()[-3000:]
+        time.sleep(pause)
+
+
 def _counts(environment: dict[str, str], job: str) -> dict[str, Any]:
     import psycopg
 
@@ -112,6 +122,10 @@ def _counts(environment: dict[str, str], job: str) -> dict[str, Any]:
             [job],
         ).fetchone()
     return {"states": states, "events": events, "results": results[0] if results else 0}
+
+
+def _done(environment: dict[str, str], job: str) -> int:
+    return int(_counts(environment, job)["states"].get("done", 0))
 
 
 def _leave_the_restore_lock_held(environment: dict[str, str]) -> None:
@@ -142,9 +156,7 @@ def test_a_worker_killed_half_way_leaves_every_file_encrypted_exactly_once(
     log = tmp_path / "workers.log"
     first = _worker(stack, log)
     deadline = time.monotonic() + 240
-    while _counts(stack, job)["states"].get("done", 0) < FILES // 3:
-        assert time.monotonic() < deadline and first.poll() is None, log.read_text()[-3000:]
-        time.sleep(0.2)
+    _until(lambda: _done(stack, job) >= FILES // 3, first, log, deadline, pause=0.2)
     os.killpg(first.pid, signal.SIGKILL)  # the worker and its pool process, mid-job
     first.wait(timeout=30)
     halfway = _counts(stack, job)
@@ -155,9 +167,7 @@ def test_a_worker_killed_half_way_leaves_every_file_encrypted_exactly_once(
     _leave_the_restore_lock_held(stack)
     second = _worker(stack, log)
     try:
-        while _counts(stack, job)["states"].get("done", 0) < FILES:
-            assert time.monotonic() < deadline and second.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.5)
+        _until(lambda: _done(stack, job) == FILES, second, log, deadline)
     finally:
         os.killpg(second.pid, signal.SIGTERM)
         second.wait(timeout=60)
@@ -252,14 +262,13 @@ def test_a_file_another_worker_holds_is_looked_at_again_not_dropped(stack: dict[
         worker = _worker(stack, log)
         try:
             deadline = time.monotonic() + 240
-            while _counts(stack, job)["states"].get("done", 0) < FILES - 1 or log.read_text().count("Retry in") < 2:
-                assert time.monotonic() < deadline and worker.poll() is None, log.read_text()[-3000:]
-                time.sleep(0.5)
+            # the other files done, and the held one's task seen busy and retried, twice
+            _until(
+                lambda: _done(stack, job) == FILES - 1 and log.read_text().count("Retry in") >= 2, worker, log, deadline
+            )
             assert _counts(stack, job)["states"] == {"done": FILES - 1, "queued": 1}
             holder.rollback()  # the holder's session ends: its lock with it
-            while _counts(stack, job)["states"].get("done", 0) < FILES:
-                assert time.monotonic() < deadline and worker.poll() is None, log.read_text()[-3000:]
-                time.sleep(0.5)
+            _until(lambda: _done(stack, job) == FILES, worker, log, deadline)
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=60)
