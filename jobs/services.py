@@ -482,11 +482,26 @@ def do_download_result(*, context: Context, result_id: Any) -> Download:
     """One stored result, to its owner only; recorded."""
     result = _owned(StoredResult.objects.select_related("job_file"), result_id, context, "result")
     if result.deleted is not None or result.expires <= timezone.now():
-        raise SecurePixError(f"the result expired at {result.expires:%Y-%m-%d %H:%M} UTC", code=ErrorCode.EXPIRED)
-    handle = results_storage().open(result.storage_name, "rb")
+        raise _expired(result)
+    handle = _open_unless_purged(results_storage(), result)
     extra = {"job": str(result.job_file.job_id), "result": str(result.pk)}
     record(Action.DOWNLOAD, Outcome.SUCCESS, context, encrypted_sha256=result.sha256, extra=extra)
     return Download(handle, result.name, result.size)
+
+
+def _expired(result: StoredResult) -> SecurePixError:
+    return SecurePixError(f"the result expired at {result.expires:%Y-%m-%d %H:%M} UTC", code=ErrorCode.EXPIRED)
+
+
+def _open_unless_purged(storage: Storage, result: StoredResult) -> IO[bytes]:
+    """The result's file; EXPIRED when it expired and the purge deleted it since
+    it was checked (a file missing before its time is the platform's failure)."""
+    try:
+        return storage.open(result.storage_name, "rb")
+    except FileNotFoundError:
+        if result.expires <= timezone.now():
+            raise _expired(result) from None
+        raise
 
 
 def do_download_job(*, context: Context, job_id: Any) -> Download:
@@ -503,13 +518,17 @@ def do_download_job(*, context: Context, job_id: Any) -> Download:
     spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 (the response closes it)
     storage = results_storage()
     names: set[str] = set()
-    with zipfile.ZipFile(spool, "w", zipfile.ZIP_STORED) as archive:  # PNGs: compressing gains nothing
-        for result in sorted(results, key=lambda r: r.job_file.index):
-            name = result.name if result.name not in names else f"{result.job_file.index}-{result.name}"
-            names.add(name)
-            with storage.open(result.storage_name, "rb") as source, archive.open(name, "w") as target:
-                while chunk := source.read(1024 * 1024):
-                    target.write(chunk)
+    try:
+        with zipfile.ZipFile(spool, "w", zipfile.ZIP_STORED) as archive:  # PNGs: compressing gains nothing
+            for result in sorted(results, key=lambda r: r.job_file.index):
+                name = result.name if result.name not in names else f"{result.job_file.index}-{result.name}"
+                names.add(name)
+                with _open_unless_purged(storage, result) as source, archive.open(name, "w") as target:
+                    while chunk := source.read(1024 * 1024):
+                        target.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
     size = spool.tell()
     spool.seek(0)
     record(Action.DOWNLOAD, Outcome.SUCCESS, context, extra={"job": str(job.id), "results": len(results)})

@@ -226,6 +226,39 @@ def test_a_job_its_last_file_closed_after_the_cancel_read_it_is_not_cancelled(
     assert not AuditEvent.objects.filter(action="job_cancel").exists()
 
 
+def test_a_result_the_purge_deletes_while_it_is_asked_for_is_expired_not_an_error(
+    operator_api: APIClient, operator: Any, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked just before it expires, its file deleted by the purge before it
+    is opened: 410 `expired`, for the result and for the job's ZIP, not a 500."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from core.context import Context
+
+    job = submit(operator_api, photos(2), django_capture_on_commit_callbacks, declared_domain="none").json()
+    stored = StoredResult.objects.get(pk=job["files"][1]["result"]["id"])
+    expires = stored.expires
+    monkeypatch.setattr(services, "timezone", SimpleNamespace(now=lambda: expires - timedelta(seconds=1)))
+    assert operator_api.get(f"/api/v1/results/{stored.pk}").status_code == 200  # in time
+
+    def checked_in_time_then_purged() -> Any:
+        times = iter([expires - timedelta(seconds=1)])
+        return SimpleNamespace(now=lambda: next(times, expires + timedelta(seconds=1)))
+
+    services.results_storage().delete(stored.storage_name)  # the purge, between the check and the opening
+    for url in (f"/api/v1/results/{stored.pk}", f"/api/v1/jobs/{job['id']}/download"):
+        monkeypatch.setattr(services, "timezone", checked_in_time_then_purged())
+        gone = operator_api.get(url)
+        assert gone.status_code == 410 and gone.json()["error"]["code"] == "expired", url
+    monkeypatch.setattr(services, "timezone", timezone)
+    StoredResult.objects.filter(pk=stored.pk).update(expires=timezone.now() + timedelta(hours=1))
+    with pytest.raises(FileNotFoundError):  # missing before its time: the platform's failure, not the user's
+        services.do_download_result(context=Context(actor=operator), result_id=stored.pk)
+
+
 def test_jobs_and_results_are_their_owners_alone(
     operator_api: APIClient, django_capture_on_commit_callbacks: Any, auditor_api: APIClient
 ) -> None:
