@@ -4,6 +4,7 @@ and one-time passwords that fail at login."""
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
 from django.http import HttpRequest
@@ -46,8 +47,11 @@ def do_start_totp(*, context: Context) -> TOTPDevice:
     """A new, unconfirmed authenticator device (any earlier unconfirmed one is
     dropped); it counts once confirmed (do_confirm_totp), which is recorded."""
     user = context.actor
-    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-    return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+    with transaction.atomic():
+        # Under the user's row lock: of two enrolments started at once, the later replaces the earlier.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
 
 
 def do_confirm_totp(*, context: Context, code: str, token: ApiToken | None = None) -> TOTPDevice | None:

@@ -103,6 +103,34 @@ def totp_code(device: Any) -> str:
     return f"{hotp(device.bin_key, max(device.last_t + 1, now), digits=device.digits):06d}"
 
 
+def twice_at_once(work: Any) -> list[Any]:
+    """`work()` run by two threads released together, each on a database
+    connection of its own (PostgreSQL: committed, as two requests): what
+    each returned, or the exception it raised."""
+    import threading
+
+    from django.db import connection
+
+    start = threading.Barrier(2)
+    outcomes: list[Any] = []
+
+    def run() -> None:
+        try:
+            start.wait()
+            outcomes.append(work())
+        except BaseException as error:  # the caller looks at it
+            outcomes.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return outcomes
+
+
 @pytest.fixture
 def operator(db: None) -> Any:
     return make_user("radiographer", "operator")

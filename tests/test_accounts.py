@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from tests.conftest import ACCOUNT_PASSWORD, make_user, token_client, totp_code
+from tests.conftest import ACCOUNT_PASSWORD, make_user, token_client, totp_code, twice_at_once
 
 
 @pytest.mark.django_db
@@ -190,3 +190,21 @@ def test_a_wrong_code_checked_while_another_request_confirms_the_device_leaves_i
         checker.join(30)
     assert answers == [None]
     assert TOTPDevice.objects.get(pk=device.pk).confirmed
+
+
+@pytest.mark.usefixtures("committed_audit")
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_enrolments_started_at_once_leave_one_device_to_confirm(attempt: int) -> None:
+    """As two tabs: otherwise each could delete before the other creates, and
+    the code from the app set up last might be checked against the other one."""
+    from django.db import connection
+
+    from accounts import services
+    from core.context import Context
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's shared in-memory test database refuses concurrent writers; the PostgreSQL run covers it")
+    operator = make_user(f"radiographer-{attempt}", "operator", password=None)
+    outcomes = twice_at_once(lambda: services.do_start_totp(context=Context(actor=operator)))
+    assert [type(o) for o in outcomes] == [TOTPDevice, TOTPDevice]
+    assert TOTPDevice.objects.filter(user=operator, confirmed=False).count() == 1
