@@ -4,6 +4,8 @@ and one-time passwords that fail at login."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
@@ -18,6 +20,13 @@ from core.context import Context
 from .models import ApiToken
 
 LOGIN_FAILURE_REASON = "securepix_reason"  # in a failed login's credentials: why, when not the password
+
+
+def lock_user(user: Any) -> None:
+    """Hold the user's row until the transaction ends: a per-user rule (how
+    many jobs run, one export, one enrolment) checked under it holds between
+    requests and server processes, which a read before the write would not."""
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
 
 
 def do_issue_token(
@@ -48,8 +57,7 @@ def do_start_totp(*, context: Context) -> TOTPDevice:
     dropped); it counts once confirmed (do_confirm_totp), which is recorded."""
     user = context.actor
     with transaction.atomic():
-        # Under the user's row lock: of two enrolments started at once, the later replaces the earlier.
-        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        lock_user(user)  # of two enrolments started at once, the later replaces the earlier
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
         return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
 

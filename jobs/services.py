@@ -23,7 +23,6 @@ from datetime import timedelta
 from typing import IO, Any, TypeVar
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 from django.db import connection, transaction
@@ -31,6 +30,7 @@ from django.db.models import Count, Model, QuerySet
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from accounts.services import lock_user
 from audit import services as audit
 from audit.models import Action, Outcome
 from audit.services import record, require
@@ -92,8 +92,7 @@ def do_submit_job(*, context: Context, request: JobRequest, dispatch: Dispatch) 
     sealed = sealing.seal_secrets(secrets, settings.SECRET_KEY)
     storage = results_storage()
     with transaction.atomic():
-        # counted under the user's row lock: two submissions at once cannot both take the last place
-        get_user_model().objects.select_for_update().filter(pk=context.actor.pk).first()
+        lock_user(context.actor)  # two submissions at once cannot both take the last place
         active = Job.objects.filter(owner=context.actor, finished__isnull=True, cancelled=False).count()
         too_many = active >= settings.SECUREPIX_JOB_MAX_ACTIVE
         if not too_many:
@@ -549,8 +548,7 @@ def do_start_audit_export(
     if fmt not in audit.EXPORT_FORMATS:
         raise InvalidInput({"format": [f"unknown format {fmt!r}; choose one of {', '.join(audit.EXPORT_FORMATS)}"]})
     with transaction.atomic():
-        # checked under the user's row lock: two requests at once cannot both take the one place
-        get_user_model().objects.select_for_update().filter(pk=context.actor.pk).first()
+        lock_user(context.actor)  # two requests at once cannot both take the one place
         running = AuditExport.objects.filter(owner=context.actor, state=AuditExport.State.QUEUED).exists()
         if not running:
             made = AuditExport.objects.create(
@@ -581,11 +579,15 @@ def _fail_exports(export_ids: list[Any], code: ErrorCode) -> int:
     with transaction.atomic():
         taken = list(_unless_held(AuditExport.objects.filter(pk__in=export_ids, state=AuditExport.State.QUEUED)))
         for made in taken:
-            made.state = AuditExport.State.FAILED
-            made.error = code.code
-            made.finished = timezone.now()
-            made.save(update_fields=["state", "error", "finished"])
+            _mark_failed(made, code.code)
     return len(taken)
+
+
+def _mark_failed(made: AuditExport, error: str) -> None:
+    made.state = AuditExport.State.FAILED
+    made.error = error
+    made.finished = timezone.now()
+    made.save(update_fields=["state", "error", "finished"])
 
 
 def run_audit_export(export_id: str) -> str:
@@ -602,10 +604,7 @@ def run_audit_export(export_id: str) -> str:
                 _write_export(made, storage)
         except Exception as error:
             log.exception("audit export %s failed", made.pk)
-            made.state = AuditExport.State.FAILED
-            made.error = type(error).__name__
-            made.finished = timezone.now()
-            made.save()
+            _mark_failed(made, type(error).__name__)
             return "failed"
     return "done"
 

@@ -103,6 +103,18 @@ def totp_code(device: Any) -> str:
     return f"{hotp(device.bin_key, max(device.last_t + 1, now), digits=device.digits):06d}"
 
 
+def wrong_totp_code(device: Any) -> str:
+    """A code the device refuses (one its next check would accept is never this)."""
+    return "000000" if totp_code(device) != "000000" else "111111"
+
+
+def concurrent_writers_need_postgresql() -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's shared in-memory test database refuses concurrent writers; the PostgreSQL run covers it")
+
+
 def twice_at_once(work: Any) -> list[Any]:
     """`work()` run by two threads released together, each on a database
     connection of its own (PostgreSQL: committed, as two requests): what

@@ -13,7 +13,15 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from tests.conftest import ACCOUNT_PASSWORD, make_user, token_client, totp_code, twice_at_once
+from tests.conftest import (
+    ACCOUNT_PASSWORD,
+    concurrent_writers_need_postgresql,
+    make_user,
+    token_client,
+    totp_code,
+    twice_at_once,
+    wrong_totp_code,
+)
 
 
 @pytest.mark.django_db
@@ -56,9 +64,7 @@ def _enrol(client: APIClient) -> TOTPDevice:
     started = client.post("/api/v1/otp/totp")
     assert started.status_code == 201 and started.json()["config_url"].startswith("otpauth://totp/")
     device = TOTPDevice.objects.get(confirmed=False)
-    wrong = client.post(
-        "/api/v1/otp/totp/confirm", {"otp_token": "000000" if totp_code(device) != "000000" else "111111"}
-    )
+    wrong = client.post("/api/v1/otp/totp/confirm", {"otp_token": wrong_totp_code(device)})
     assert wrong.status_code == 400
     TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0, throttling_failure_timestamp=None)
     assert client.post("/api/v1/otp/totp/confirm", {"otp_token": totp_code(device)}).status_code == 200
@@ -82,9 +88,7 @@ def test_once_enrolled_tokens_need_the_one_time_password(operator: Any) -> None:
     assert "_auth_user_id" not in browser.session  # not logged in until the code
     page = browser.get("/accounts/login/code/").content.decode()
     assert "authenticator app" in page and ACCOUNT_PASSWORD not in page
-    wrong = browser.post(
-        "/accounts/login/code/", {"otp_token": "000000" if totp_code(device) != "000000" else "111111"}
-    )
+    wrong = browser.post("/accounts/login/code/", {"otp_token": wrong_totp_code(device)})
     assert wrong.status_code == 200 and "not right" in wrong.content.decode()
     TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_count=0, throttling_failure_timestamp=None)
     done = browser.post("/accounts/login/code/", {"otp_token": totp_code(device)})
@@ -94,7 +98,7 @@ def test_once_enrolled_tokens_need_the_one_time_password(operator: Any) -> None:
 
 def test_the_code_step_gives_up_after_five_wrong_codes_and_locks_the_login(operator: Any) -> None:
     device = _enrol(token_client(operator))
-    wrong = "000000" if totp_code(device) != "000000" else "111111"
+    wrong = wrong_totp_code(device)
     browser = Client()
     browser.post("/accounts/login/", {"username": "radiographer", "password": ACCOUNT_PASSWORD})
     answers = [browser.post("/accounts/login/code/", {"otp_token": wrong}).status_code for _ in range(5)]
@@ -143,8 +147,7 @@ def test_a_wrong_code_checked_while_another_request_confirms_the_device_leaves_i
     from accounts import services
     from core.context import Context
 
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite's shared in-memory test database refuses concurrent writers; the PostgreSQL run covers it")
+    concurrent_writers_need_postgresql()
     operator = make_user("radiographer", "operator", password=None)
     device = services.do_start_totp(context=Context(actor=operator))
     holding, release = threading.Event(), threading.Event()
@@ -163,7 +166,7 @@ def test_a_wrong_code_checked_while_another_request_confirms_the_device_leaves_i
 
     def wrong_code() -> None:
         try:
-            wrong = "000000" if totp_code(device) != "000000" else "111111"
+            wrong = wrong_totp_code(device)
             answers.append(services.do_confirm_totp(context=Context(actor=operator), code=wrong))
         finally:
             connection.close()
@@ -197,13 +200,11 @@ def test_a_wrong_code_checked_while_another_request_confirms_the_device_leaves_i
 def test_two_enrolments_started_at_once_leave_one_device_to_confirm(attempt: int) -> None:
     """As two tabs: otherwise each could delete before the other creates, and
     the code from the app set up last might be checked against the other one."""
-    from django.db import connection
 
     from accounts import services
     from core.context import Context
 
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite's shared in-memory test database refuses concurrent writers; the PostgreSQL run covers it")
+    concurrent_writers_need_postgresql()
     operator = make_user(f"radiographer-{attempt}", "operator", password=None)
     outcomes = twice_at_once(lambda: services.do_start_totp(context=Context(actor=operator)))
     assert [type(o) for o in outcomes] == [TOTPDevice, TOTPDevice]

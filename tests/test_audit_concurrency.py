@@ -14,6 +14,7 @@ from audit import services
 from audit.models import AuditEvent
 from audit.services import check_chain, record
 from core.context import Context
+from tests.conftest import concurrent_writers_need_postgresql
 
 THREADS, EACH = 8, 50
 
@@ -71,8 +72,7 @@ def test_writers_that_never_wait_for_each_other_get_one_gapless_log(settings: ob
     """The production mode: each writer commits its event without waiting for
     a lock, numbering it in its own transaction when nobody holds the head;
     the sequencer numbers the rest, in batches, after each commit."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite's shared in-memory test database refuses concurrent writers; the PostgreSQL run covers it")
+    concurrent_writers_need_postgresql()
     settings.SECUREPIX_AUDIT_SEQUENCING = "after_commit"  # type: ignore[attr-defined]
     errors: list[BaseException] = []
     recorded: list[AuditEvent] = []
@@ -341,9 +341,10 @@ def test_a_head_row_that_the_first_lookup_missed_is_still_locked_and_used(
 
 
 @pytest.mark.django_db
-def test_a_writer_numbering_in_its_transaction_gets_through_a_backlog(settings: object) -> None:
+def test_a_writer_numbering_in_its_transaction_gets_through_a_backlog() -> None:
     """Events left waiting (the mode was after_commit until now), more than a
-    batch, come first, batch after batch, then the writer's own."""
+    batch, come first, batch after batch, then the writer's own (the tests'
+    mode, in_transaction: conftest.py)."""
     from django.utils import timezone
 
     from audit import log
@@ -353,7 +354,6 @@ def test_a_writer_numbering_in_its_transaction_gets_through_a_backlog(settings: 
         AuditEvent(created=timezone.now(), action="classify", outcome="success", request_id=f"left-{i}")
         for i in range(left)
     )
-    settings.SECUREPIX_AUDIT_SEQUENCING = "in_transaction"  # type: ignore[attr-defined]
     own = record("classify", "success", Context(request_id="own"))
     assert own.sequence == left + 1
     assert list(AuditEvent.objects.order_by("id").values_list("sequence", flat=True)) == list(range(1, left + 2))

@@ -21,7 +21,7 @@ from cipher.engine.envelope import decrypt_file
 from jobs import sealing, services
 from jobs.models import Job, JobFile, StoredResult
 from tests import dicom_files
-from tests.conftest import make_user, token_client, twice_at_once
+from tests.conftest import concurrent_writers_need_postgresql, make_user, token_client, twice_at_once
 from tests.images import decoded_pixels, encode, image_in_mode
 
 PASSWORD = "quartz-meadow-lantern-58"
@@ -680,15 +680,13 @@ def test_an_audit_export_whose_task_the_queue_lost_fails_and_frees_its_place(
 def test_two_exports_asked_for_at_once_by_one_auditor_take_one_place(attempt: int) -> None:
     """Each user has one place for a running export: two requests at once, as
     from two tabs or two servers, cannot both see it free."""
-    from django.db import connection
 
     from audit.services import EventFilter
     from core.context import Context
     from core.errors import SecurePixError
     from jobs.models import AuditExport
 
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite's shared in-memory test database refuses concurrent writers; the PostgreSQL run covers it")
+    concurrent_writers_need_postgresql()
     auditor = make_user(f"compliance-{attempt}", "auditor", password=None)
     outcomes = twice_at_once(
         lambda: services.do_start_audit_export(
